@@ -1,0 +1,67 @@
+use std::path::{Path, PathBuf};
+
+use crate::protocol::Check;
+
+/// The model directory the set-up fills (`models/` by default) and the files the app uses in it.
+#[derive(Clone, Debug)]
+pub struct ModelAssets {
+    dir: PathBuf,
+}
+
+impl ModelAssets {
+    /// The image classifier, EfficientNet-Lite0 as ONNX (`[N,3,224,224]` → 1000 probabilities).
+    pub const IMAGE_MODEL: &'static str = "efficientnet_lite0.onnx";
+    /// The ImageNet class names, a JSON array of 1000 strings.
+    pub const IMAGE_LABELS: &'static str = "imagenet_labels.json";
+    /// The embedded chat model, Gemma 3 270M in GGUF.
+    pub const CHAT_MODEL: &'static str = "gemma-3-270m-q4_k_m.gguf";
+    /// Native ONNX Runtime, loaded at run time.
+    pub const RUNTIME_LIBRARY: &'static str = "onnxruntime/libonnxruntime.so";
+    /// onnxruntime-web's `dist/`, served to browsers under [`Self::WEB_RUNTIME_URL`].
+    pub const WEB_RUNTIME_DIR: &'static str = "onnxruntime-web";
+    /// The URL path the browser runtime is served under.
+    pub const WEB_RUNTIME_URL: &'static str = "/ort";
+
+    const REQUIRED: [&'static str; 5] = [
+        Self::IMAGE_MODEL,
+        Self::IMAGE_LABELS,
+        Self::CHAT_MODEL,
+        Self::RUNTIME_LIBRARY,
+        Self::WEB_RUNTIME_DIR,
+    ];
+
+    /// Assets in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The directory itself.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The path of one asset, e.g. `assets.path(ModelAssets::IMAGE_MODEL)`.
+    pub fn path(&self, asset: &str) -> PathBuf {
+        self.dir.join(asset)
+    }
+
+    /// One check per required asset: present or missing.
+    pub fn checks(&self) -> Vec<Check> {
+        Self::REQUIRED
+            .iter()
+            .map(|&asset| {
+                let ok = self.path(asset).exists();
+                let detail = if ok {
+                    "present"
+                } else {
+                    "missing: run `make setup`"
+                };
+                Check {
+                    name: asset.into(),
+                    ok,
+                    detail: detail.into(),
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,94 @@
+//! The user interface: the HTML shell, the router with its navigation bar, and the pages.
+
+mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::path;
+
+use pages::{CameraPage, ChatPage, EventsPage, HomePage, NotFound};
+
+/// The document around the app, rendered on the server for every page.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The application: navigation bar and routed pages.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    mark_hydrated();
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/ai-channels.css" />
+        <Title formatter=|page: String| {
+            if page.is_empty() { "AI Channels".to_owned() } else { format!("{page} · AI Channels") }
+        } />
+        <Router>
+            <NavBar />
+            <main class="page">
+                <Routes fallback=NotFound>
+                    <Route path=path!("/") view=HomePage />
+                    <Route path=path!("/chat") view=ChatPage />
+                    <Route path=path!("/camera") view=CameraPage />
+                    <Route path=path!("/events") view=EventsPage />
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// Flags `<body data-hydrated>` once the WebAssembly has taken over the server-rendered page,
+/// so styles (and end-to-end tests) can tell a live page from a static one.
+fn mark_hydrated() {
+    Effect::new(|| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "");
+        }
+    });
+}
+
+#[component]
+fn NavBar() -> impl IntoView {
+    let (open, set_open) = signal(false);
+    let close = move |_| set_open.set(false);
+    view! {
+        <header class="navbar">
+            <A href="/" attr:class="brand" on:click=close>
+                <span class="brand-mark" aria-hidden="true">"◉"</span>
+                "AI Channels"
+            </A>
+            <button
+                class="nav-toggle"
+                aria-label="Menu"
+                aria-controls="nav-links"
+                aria-expanded=move || open.get().to_string()
+                on:click=move |_| set_open.update(|o| *o = !*o)
+            >
+                "☰"
+            </button>
+            <nav id="nav-links" class="nav-links" class:open=open aria-label="Main">
+                <A href="/chat" on:click=close>"Chat"</A>
+                <A href="/camera" on:click=close>"Camera"</A>
+                <A href="/events" on:click=close>"Events"</A>
+            </nav>
+        </header>
+    }
+}

@@ -1,0 +1,57 @@
+//! One module per page.
+
+mod home;
+
+pub use home::HomePage;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+
+/// Shown for any path the router does not know (served with status 404).
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found" />
+        <h1>"Page not found"</h1>
+        <p>"There is nothing at this address. " <A href="/">"Back to the start page"</A> "."</p>
+    }
+}
+
+/// Chat with a language model; replies stream in over a websocket.
+#[component]
+pub fn ChatPage() -> impl IntoView {
+    view! { <PagePlaceholder title="Chat" text="Chat sessions with streamed replies will appear here." /> }
+}
+
+/// Live webcam classification in the browser.
+#[component]
+pub fn CameraPage() -> impl IntoView {
+    view! {
+        <PagePlaceholder
+            title="Camera"
+            text="The live camera and its in-browser classifier will appear here."
+        />
+    }
+}
+
+/// What the cameras recognised: live feed, history, rules and alerts.
+#[component]
+pub fn EventsPage() -> impl IntoView {
+    view! {
+        <PagePlaceholder title="Events" text="Classification events, rules and alerts will appear here." />
+    }
+}
+
+#[component]
+fn PagePlaceholder(title: &'static str, text: &'static str) -> impl IntoView {
+    view! {
+        <Title text=title />
+        <h1>{title}</h1>
+        <p class="muted">{text}</p>
+    }
+}

@@ -1,0 +1,37 @@
+//! Image classification shared by both sides: the same pre-processing, labels and top-k run in the
+//! browser and on the server, so both produce the same categories for the same frame.
+
+mod labels;
+mod preprocess;
+
+#[cfg(feature = "ssr")]
+mod native;
+
+pub use labels::{Labels, top_k};
+pub use preprocess::{INPUT_SIZE, RgbaFrame, to_input_tensor};
+
+#[cfg(feature = "ssr")]
+pub use native::NativeClassifier;
+
+/// What can go wrong while preparing, running or interpreting a classification.
+#[derive(Debug, thiserror::Error)]
+pub enum VisionError {
+    /// The frame's pixel buffer does not match its stated size.
+    #[error("a {width}×{height} RGBA frame needs {expected} bytes, got {actual}")]
+    FrameSize {
+        /// Stated width in pixels.
+        width: u32,
+        /// Stated height in pixels.
+        height: u32,
+        /// Bytes a buffer of that size holds.
+        expected: usize,
+        /// Bytes received.
+        actual: usize,
+    },
+    /// The label list is not a JSON array of names.
+    #[error("the label list is not a JSON array of names: {0}")]
+    Labels(String),
+    /// The model or its runtime failed to load or run.
+    #[error("the image model failed: {0}")]
+    Model(String),
+}

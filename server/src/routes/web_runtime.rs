@@ -1,0 +1,37 @@
+//! The browser's ONNX Runtime (onnxruntime-web's `dist/`), self-hosted: pages never load it from
+//! a CDN.
+
+use app::backend::ModelAssets;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tower_http::services::ServeDir;
+
+use crate::startup::AppState;
+
+/// Serves [`ModelAssets::WEB_RUNTIME_DIR`] under [`ModelAssets::WEB_RUNTIME_URL`]: `.wasm` as
+/// `application/wasm` and JavaScript modules as `text/javascript`.
+pub fn router(assets: &ModelAssets) -> Router<AppState> {
+    let files = ServeDir::new(assets.path(ModelAssets::WEB_RUNTIME_DIR));
+    Router::new()
+        .nest_service(ModelAssets::WEB_RUNTIME_URL, files)
+        .layer(middleware::from_fn(javascript_type))
+}
+
+/// Labels `.js`/`.mjs` files with the standard JavaScript type (RFC 9239) rather than the legacy
+/// `application/javascript`.
+async fn javascript_type(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let javascript = path.ends_with(".mjs") || path.ends_with(".js");
+    let mut response = next.run(request).await;
+    if javascript && response.status().is_success() {
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/javascript; charset=utf-8"),
+        );
+    }
+    response
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real server on port 0 with a fresh SQLite file, driven over HTTP.
+
+mod health;
+mod helpers;
+mod pages;
+mod startup;
