@@ -14,8 +14,7 @@ fn models() -> PathBuf {
 #[test]
 fn the_sample_cat_photo_is_classified_as_a_cat() {
     let labels =
-        Labels::from_json(&std::fs::read_to_string(models().join("imagenet_labels.json")).unwrap())
-            .unwrap();
+        Labels::from_json(&std::fs::read_to_string(models().join("imagenet_labels.json")).unwrap()).unwrap();
     assert_eq!(labels.len(), 1000);
     let classifier = NativeClassifier::load(
         &models().join("onnxruntime/libonnxruntime.so"),
@@ -24,31 +23,13 @@ fn the_sample_cat_photo_is_classified_as_a_cat() {
     )
     .unwrap();
 
-    let photo = image::open(models().join("samples/chelsea.png"))
-        .unwrap()
-        .to_rgba8();
+    let photo = image::open(models().join("samples/chelsea.png")).unwrap().to_rgba8();
     let frame = RgbaFrame::new(photo.width(), photo.height(), photo.as_raw()).unwrap();
     let best = classifier.classify(&frame, 3).unwrap();
 
-    assert!(
-        CAT_CLASSES.contains(&best[0].index),
-        "top class is {best:?}"
-    );
-    assert!(
-        best[0].category_name.contains("cat") || best[0].category_name.contains("tabby"),
-        "{best:?}"
-    );
-    let cat_score: f32 = best
-        .iter()
-        .filter(|c| CAT_CLASSES.contains(&c.index))
-        .map(|c| c.score)
-        .sum();
-    assert!(
-        cat_score > 0.5,
-        "the cat classes only score {cat_score}: {best:?}"
-    );
-    assert!(
-        best.windows(2).all(|w| w[0].score >= w[1].score),
-        "not ranked: {best:?}"
-    );
+    assert!(CAT_CLASSES.contains(&best[0].index), "top class is {best:?}");
+    assert!(best[0].category_name.contains("cat") || best[0].category_name.contains("tabby"), "{best:?}");
+    let cat_score: f32 = best.iter().filter(|c| CAT_CLASSES.contains(&c.index)).map(|c| c.score).sum();
+    assert!(cat_score > 0.5, "the cat classes only score {cat_score}: {best:?}");
+    assert!(best.windows(2).all(|w| w[0].score >= w[1].score), "not ranked: {best:?}");
 }

@@ -64,22 +64,14 @@ impl Config {
     pub fn load() -> Result<Self, ConfigError> {
         let file = match std::env::var("AIC_CONFIG") {
             Ok(path) if !std::path::Path::new(&path).is_file() => {
-                return Err(ConfigError(format!(
-                    "AIC_CONFIG: no configuration file at `{path}`"
-                )));
+                return Err(ConfigError(format!("AIC_CONFIG: no configuration file at `{path}`")));
             }
             Ok(path) => PathBuf::from(path),
             Err(_) => PathBuf::from(DEFAULT_FILE),
         };
         let leptos = Env::raw()
             .only(&["LEPTOS_SITE_ADDR", "LEPTOS_SITE_ROOT"])
-            .map(|key| {
-                if key == "leptos_site_addr" {
-                    "listen".into()
-                } else {
-                    "site_root".into()
-                }
-            });
+            .map(|key| if key == "leptos_site_addr" { "listen".into() } else { "site_root".into() });
         let figment = Figment::from(Serialized::defaults(Self::default()))
             .merge(Toml::file(file))
             .merge(leptos)
@@ -90,12 +82,7 @@ impl Config {
     /// Extracts and validates a configuration from any set of layered sources.
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
         let config: Self = figment.extract().map_err(|e| {
-            ConfigError(
-                e.into_iter()
-                    .map(|e| describe(figment, &e))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
+            ConfigError(e.into_iter().map(|e| describe(figment, &e)).collect::<Vec<_>>().join("; "))
         })?;
         config.validate()
     }
@@ -108,10 +95,7 @@ impl Config {
             )));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
-            return Err(ConfigError(format!(
-                "AIC_LOG: `{}` is not a log filter: {e}",
-                self.log
-            )));
+            return Err(ConfigError(format!("AIC_LOG: `{}` is not a log filter: {e}", self.log)));
         }
         Ok(self)
     }
@@ -127,18 +111,11 @@ fn describe(figment: &Figment, error: &figment::Error) -> String {
         .ok()
         .and_then(|v| v.as_str().map(|s| format!(" = `{s}`")))
         .unwrap_or_default();
-    let source = error
-        .metadata
-        .as_ref()
-        .map_or_else(String::new, |m| match &m.source {
-            Some(source) => format!(" (from {} {source})", m.name),
-            None => format!(" (from {})", m.name),
-        });
-    format!(
-        "{ENV_PREFIX}{}{value}{source}: {}",
-        key.to_uppercase(),
-        error.kind
-    )
+    let source = error.metadata.as_ref().map_or_else(String::new, |m| match &m.source {
+        Some(source) => format!(" (from {} {source})", m.name),
+        None => format!(" (from {})", m.name),
+    });
+    format!("{ENV_PREFIX}{}{value}{source}: {}", key.to_uppercase(), error.kind)
 }
 
 #[cfg(test)]
@@ -154,8 +131,7 @@ mod tests {
 
     #[test]
     fn defaults_listen_locally_with_sqlite_and_models() {
-        let config =
-            Config::from_figment(&Figment::from(Serialized::defaults(Config::default()))).unwrap();
+        let config = Config::from_figment(&Figment::from(Serialized::defaults(Config::default()))).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:3000");
         assert!(config.database_url.starts_with("sqlite://data/"));
         assert_eq!(config.models_dir, PathBuf::from("models"));
@@ -163,13 +139,9 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_its_setting() {
-        let error = with("listen", "\"not an address\"")
-            .unwrap_err()
-            .to_string();
+        let error = with("listen", "\"not an address\"").unwrap_err().to_string();
         assert!(error.contains("AIC_LISTEN"), "{error}");
-        let error = with("database_url", "\"mysql://x\"")
-            .unwrap_err()
-            .to_string();
+        let error = with("database_url", "\"mysql://x\"").unwrap_err().to_string();
         assert!(error.contains("AIC_DATABASE_URL"), "{error}");
         let error = with("log_format", "\"xml\"").unwrap_err().to_string();
         assert!(error.contains("AIC_LOG_FORMAT"), "{error}");

@@ -56,49 +56,28 @@ impl Application {
     /// one) and builds the router.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let db = Database::connect(&config.database_url).await?;
-        let context = AppContext {
-            db,
-            assets: ModelAssets::new(&config.models_dir),
-        };
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
+        let context = AppContext { db, assets: ModelAssets::new(&config.models_dir) };
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartupError::Bind { addr: config.listen, source })?;
         let leptos = LeptosOptions::builder()
             .output_name(OUTPUT_NAME)
             .site_root(config.site_root.to_string_lossy().as_ref())
             .site_addr(config.listen)
             .build();
-        let router = routes::router(AppState {
-            leptos,
-            context: context.clone(),
-        });
-        Ok(Self {
-            listener,
-            router,
-            context,
-        })
+        let router = routes::router(AppState { leptos, context: context.clone() });
+        Ok(Self { listener, router, context })
     }
 
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish and closes the
     /// database.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
         self.context.db.close().await;
         served
     }

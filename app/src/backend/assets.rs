@@ -51,16 +51,8 @@ impl ModelAssets {
             .iter()
             .map(|&asset| {
                 let ok = self.path(asset).exists();
-                let detail = if ok {
-                    "present"
-                } else {
-                    "missing: run `make setup`"
-                };
-                Check {
-                    name: asset.into(),
-                    ok,
-                    detail: detail.into(),
-                }
+                let detail = if ok { "present" } else { "missing: run `make setup`" };
+                Check { name: asset.into(), ok, detail: detail.into() }
             })
             .collect()
     }

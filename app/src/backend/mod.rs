@@ -24,16 +24,8 @@ impl AppContext {
     /// Checks the database connection and every model asset.
     pub async fn readiness(&self) -> Readiness {
         let database = match self.db.ping().await {
-            Ok(()) => Check {
-                name: "database".into(),
-                ok: true,
-                detail: self.db.kind().into(),
-            },
-            Err(e) => Check {
-                name: "database".into(),
-                ok: false,
-                detail: e.to_string(),
-            },
+            Ok(()) => Check { name: "database".into(), ok: true, detail: self.db.kind().into() },
+            Err(e) => Check { name: "database".into(), ok: false, detail: e.to_string() },
         };
         let mut checks = vec![database];
         checks.extend(self.assets.checks());

@@ -23,9 +23,6 @@ pub struct Check {
 impl Readiness {
     /// Collects checks; ready when all of them passed.
     pub fn from_checks(checks: Vec<Check>) -> Self {
-        Self {
-            ready: checks.iter().all(|c| c.ok),
-            checks,
-        }
+        Self { ready: checks.iter().all(|c| c.ok), checks }
     }
 }

@@ -67,10 +67,7 @@ mod tests {
     fn ranks_the_best_classes_first() {
         let labels = Labels::from_json(r#"["a", "b", "c", "d"]"#).unwrap();
         let best = top_k(&[0.1, 0.6, 0.05, 0.25], 2, &labels);
-        let names: Vec<_> = best
-            .iter()
-            .map(|c| (c.index, c.category_name.as_str()))
-            .collect();
+        let names: Vec<_> = best.iter().map(|c| (c.index, c.category_name.as_str())).collect();
         assert_eq!(names, [(1, "b"), (3, "d")]);
         assert_eq!(best[0].score, 0.6);
     }

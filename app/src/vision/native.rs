@@ -40,21 +40,16 @@ impl NativeClassifier {
             .map_err(failed)?
             .commit_from_file(model)
             .map_err(failed)?;
-        Ok(Self {
-            session: Mutex::new(session),
-            labels,
-        })
+        Ok(Self { session: Mutex::new(session), labels })
     }
 
     /// Classifies one frame and returns the `k` most probable classes, best first.
     pub fn classify(&self, frame: &RgbaFrame<'_>, k: usize) -> Result<Vec<Category>, VisionError> {
         let failed = |e: ort::Error| VisionError::Model(e.to_string());
-        let input = Tensor::from_array(([1, 3, INPUT_SIZE, INPUT_SIZE], to_input_tensor(frame)))
-            .map_err(failed)?;
-        let mut session = self
-            .session
-            .lock()
-            .map_err(|_| VisionError::Model("a previous run panicked".into()))?;
+        let input =
+            Tensor::from_array(([1, 3, INPUT_SIZE, INPUT_SIZE], to_input_tensor(frame))).map_err(failed)?;
+        let mut session =
+            self.session.lock().map_err(|_| VisionError::Model("a previous run panicked".into()))?;
         let outputs = session.run(ort::inputs![input]).map_err(failed)?;
         let (_, probabilities) = outputs[0].try_extract_tensor::<f32>().map_err(failed)?;
         Ok(top_k(probabilities, k, &self.labels))

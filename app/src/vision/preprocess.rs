@@ -16,18 +16,9 @@ impl<'a> RgbaFrame<'a> {
     pub fn new(width: u32, height: u32, pixels: &'a [u8]) -> Result<Self, VisionError> {
         let expected = width as usize * height as usize * 4;
         if width == 0 || height == 0 || pixels.len() != expected {
-            return Err(VisionError::FrameSize {
-                width,
-                height,
-                expected,
-                actual: pixels.len(),
-            });
+            return Err(VisionError::FrameSize { width, height, expected, actual: pixels.len() });
         }
-        Ok(Self {
-            width,
-            height,
-            pixels,
-        })
+        Ok(Self { width, height, pixels })
     }
 
     fn channel(&self, x: usize, y: usize, c: usize) -> f32 {
@@ -78,10 +69,7 @@ mod tests {
     #[test]
     fn rejects_a_buffer_of_the_wrong_size() {
         let pixels = vec![0; 10];
-        assert!(matches!(
-            RgbaFrame::new(2, 2, &pixels),
-            Err(VisionError::FrameSize { expected: 16, .. })
-        ));
+        assert!(matches!(RgbaFrame::new(2, 2, &pixels), Err(VisionError::FrameSize { expected: 16, .. })));
         assert!(RgbaFrame::new(0, 0, &[]).is_err());
     }
 
@@ -93,11 +81,7 @@ mod tests {
         assert_eq!(tensor.len(), 3 * plane);
         assert!(tensor[..plane].iter().all(|&v| (v - 1.0).abs() < 1e-6));
         assert!(tensor[plane..2 * plane].iter().all(|&v| v.abs() < 1e-6));
-        assert!(
-            tensor[2 * plane..]
-                .iter()
-                .all(|&v| (v + 127.0 / 128.0).abs() < 1e-6)
-        );
+        assert!(tensor[2 * plane..].iter().all(|&v| (v + 127.0 / 128.0).abs() < 1e-6));
     }
 
     #[test]
@@ -112,10 +96,6 @@ mod tests {
             }
         }
         let tensor = to_input_tensor(&RgbaFrame::new(width, height, &pixels).unwrap());
-        assert!(
-            tensor[..INPUT_SIZE * INPUT_SIZE]
-                .iter()
-                .all(|&v| (v - 1.0).abs() < 1e-6)
-        );
+        assert!(tensor[..INPUT_SIZE * INPUT_SIZE].iter().all(|&v| (v - 1.0).abs() < 1e-6));
     }
 }

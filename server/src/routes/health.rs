@@ -10,9 +10,7 @@ use crate::startup::AppState;
 
 /// The health-check routes.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(live))
-        .route("/readyz", get(ready))
+    Router::new().route("/healthz", get(live)).route("/readyz", get(ready))
 }
 
 async fn live() -> &'static str {
@@ -24,14 +22,7 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, AppErro
     if readiness.ready {
         return Ok(Json(readiness));
     }
-    let failed: Vec<String> = readiness
-        .checks
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| format!("{}: {}", c.name, c.detail))
-        .collect();
-    Err(AppError::Unavailable(format!(
-        "not ready: {}",
-        failed.join("; ")
-    )))
+    let failed: Vec<String> =
+        readiness.checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.name, c.detail)).collect();
+    Err(AppError::Unavailable(format!("not ready: {}", failed.join("; "))))
 }

@@ -21,12 +21,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(web_runtime::router(&state.context.assets))
-        .leptos_routes_with_context(&state, routes, provide.clone(), move || {
-            shell(leptos.clone())
-        })
-        .fallback(file_and_error_handler_with_context::<AppState, _>(
-            provide, shell,
-        ))
+        .leptos_routes_with_context(&state, routes, provide.clone(), move || shell(leptos.clone()))
+        .fallback(file_and_error_handler_with_context::<AppState, _>(provide, shell))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

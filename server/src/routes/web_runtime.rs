@@ -28,10 +28,9 @@ async fn javascript_type(request: Request, next: Next) -> Response {
     let javascript = path.ends_with(".mjs") || path.ends_with(".js");
     let mut response = next.run(request).await;
     if javascript && response.status().is_success() {
-        response.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/javascript; charset=utf-8"),
-        );
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
     }
     response
 }

@@ -17,12 +17,8 @@ async fn readyz_lists_the_database_and_every_model_asset() {
     assert_eq!(response.status(), 200);
     let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
     assert_eq!(body["ready"], true);
-    let names: Vec<&str> = body["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> =
+        body["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     for expected in [
         "database",
         "efficientnet_lite0.onnx",
@@ -31,10 +27,7 @@ async fn readyz_lists_the_database_and_every_model_asset() {
         "onnxruntime/libonnxruntime.so",
         "onnxruntime-web",
     ] {
-        assert!(
-            names.contains(&expected),
-            "{expected} missing from {names:?}"
-        );
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
     }
 }
 
@@ -47,9 +40,6 @@ async fn readyz_is_unavailable_and_names_what_is_missing() {
     let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
     assert_eq!(body["code"], "unavailable");
     let message = body["message"].as_str().unwrap();
-    assert!(
-        message.contains("efficientnet_lite0.onnx: missing"),
-        "{message}"
-    );
+    assert!(message.contains("efficientnet_lite0.onnx: missing"), "{message}");
     assert!(!message.contains("database"), "{message}");
 }

@@ -14,18 +14,11 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.address))
-            .send()
-            .await
-            .expect("the server answers")
+        self.client.get(format!("{}{path}", self.address)).send().await.expect("the server answers")
     }
 
     pub fn database_url(&self) -> String {
-        format!(
-            "sqlite://{}",
-            self.data_dir.path().join("test.db").display()
-        )
+        format!("sqlite://{}", self.data_dir.path().join("test.db").display())
     }
 }
 
@@ -59,9 +52,5 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let app = Application::build(config).await.expect("the server starts");
     let address = format!("http://{}", app.local_addr());
     tokio::spawn(app.run_until(std::future::pending()));
-    TestApp {
-        address,
-        client: reqwest::Client::new(),
-        data_dir,
-    }
+    TestApp { address, client: reqwest::Client::new(), data_dir }
 }

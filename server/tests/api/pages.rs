@@ -7,14 +7,8 @@ async fn the_home_page_is_rendered_on_the_server_with_its_hydration_script() {
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
     assert!(html.contains("<h1>AI in the browser"), "{html}");
-    assert!(
-        html.contains("/pkg/ai-channels.js"),
-        "no hydration script in {html}"
-    );
-    assert!(
-        html.contains(r#"href="/pkg/ai-channels.css""#),
-        "no stylesheet in {html}"
-    );
+    assert!(html.contains("/pkg/ai-channels.js"), "no hydration script in {html}");
+    assert!(html.contains(r#"href="/pkg/ai-channels.css""#), "no stylesheet in {html}");
     for link in [r#"href="/chat""#, r#"href="/camera""#, r#"href="/events""#] {
         assert!(html.contains(link), "no {link} in the navigation");
     }
@@ -23,18 +17,11 @@ async fn the_home_page_is_rendered_on_the_server_with_its_hydration_script() {
 #[tokio::test]
 async fn every_page_of_the_navigation_renders() {
     let app = spawn_app().await;
-    for (path, heading) in [
-        ("/chat", "Chat"),
-        ("/camera", "Camera"),
-        ("/events", "Events"),
-    ] {
+    for (path, heading) in [("/chat", "Chat"), ("/camera", "Camera"), ("/events", "Events")] {
         let response = app.get(path).await;
         assert_eq!(response.status(), 200, "{path}");
         let html = response.text().await.unwrap();
-        assert!(
-            html.contains(&format!("<h1>{heading}</h1>")),
-            "{path}: {html}"
-        );
+        assert!(html.contains(&format!("<h1>{heading}</h1>")), "{path}: {html}");
     }
 }
 
@@ -59,10 +46,7 @@ async fn the_site_and_the_browser_runtime_are_served_with_their_types() {
     ] {
         let response = app.get(path).await;
         assert_eq!(response.status(), 200, "{path}");
-        let actual = response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let actual = response.headers()["content-type"].to_str().unwrap().to_owned();
         assert!(actual.starts_with(content_type), "{path}: {actual}");
     }
     assert_eq!(app.get("/ort/no-such-file.mjs").await.status(), 404);

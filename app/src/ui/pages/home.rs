@@ -4,6 +4,23 @@ use leptos_router::components::A;
 
 use crate::api::check_readiness;
 
+/// The app's three areas as (link, title, description), one card each on the start page.
+const FEATURES: [(&str, &str, &str); 3] = [
+    (
+        "/camera",
+        "Camera",
+        "An image classifier runs in your browser, in WebAssembly, on live webcam frames. \
+         Each recognition streams to the server, which stores it and acts on it.",
+    ),
+    (
+        "/chat",
+        "Chat",
+        "Talk to a language model: an OpenAI-compatible server or a small model embedded in the app. \
+         Replies stream in token by token and every message is kept.",
+    ),
+    ("/events", "Events", "Everything the cameras recognised, live and in history, with rules and alerts."),
+];
+
 /// The start page: what the app does, and whether this instance is ready to do it.
 #[component]
 pub fn HomePage() -> impl IntoView {
@@ -17,24 +34,17 @@ pub fn HomePage() -> impl IntoView {
             </p>
         </section>
         <div class="cards">
-            <A href="/camera" attr:class="card">
-                <h2>"Camera"</h2>
-                <p>
-                    "An image classifier runs in your browser, in WebAssembly, on live webcam frames. "
-                    "Each recognition streams to the server, which stores it and acts on it."
-                </p>
-            </A>
-            <A href="/chat" attr:class="card">
-                <h2>"Chat"</h2>
-                <p>
-                    "Talk to a language model: an OpenAI-compatible server or a small model embedded "
-                    "in the app. Replies stream in token by token and every message is kept."
-                </p>
-            </A>
-            <A href="/events" attr:class="card">
-                <h2>"Events"</h2>
-                <p>"Everything the cameras recognised, live and in history, with rules and alerts."</p>
-            </A>
+            {FEATURES
+                .iter()
+                .map(|&(href, title, text)| {
+                    view! {
+                        <A href=href attr:class="card">
+                            <h2>{title}</h2>
+                            <p>{text}</p>
+                        </A>
+                    }
+                })
+                .collect_view()}
         </div>
         <section class="status" aria-labelledby="status-title">
             <h2 id="status-title">"This instance"</h2>
