@@ -26,3 +26,22 @@ export async function hydrated(page: Page) {
 }
 
 export { expect };
+
+/** A username no other test uses. */
+export function uniqueName(prefix: string) {
+  return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+export const PASSWORD = 'correct horse battery';
+
+/** Signs up through the form and waits until the app shows the new user. */
+export async function signUp(page: Page, username: string) {
+  await page.goto('/signup');
+  await hydrated(page);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('Password again').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await expect(page).toHaveURL('/');
+  await expect(page.locator('.user-menu').getByRole('link', { name: username, includeHidden: true })).toBeAttached();
+}

@@ -1,4 +1,4 @@
-import { test, expect, hydrated } from './fixtures';
+import { test, expect, hydrated, signUp, uniqueName } from './fixtures';
 
 test('the home page hydrates and shows a ready instance', async ({ page }) => {
   await page.goto('/');
@@ -12,8 +12,7 @@ test('the home page hydrates and shows a ready instance', async ({ page }) => {
 });
 
 test('the navigation bar switches pages without reloading', async ({ page }) => {
-  await page.goto('/');
-  await hydrated(page);
+  await signUp(page, uniqueName('nav'));
   await page.evaluate(() => ((window as any).sameDocument = true));
   const nav = page.getByRole('navigation', { name: 'Main' });
 
@@ -32,8 +31,7 @@ test('the navigation bar switches pages without reloading', async ({ page }) => 
 
 test('on a phone the menu button opens the navigation', async ({ page }) => {
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto('/');
-  await hydrated(page);
+  await signUp(page, uniqueName('phone'));
   const nav = page.getByRole('navigation', { name: 'Main' });
   await expect(nav).toBeHidden();
   await page.getByRole('button', { name: 'Menu' }).click();

@@ -28,6 +28,51 @@ pub struct Config {
     pub log: String,
     /// Log line format (`AIC_LOG_FORMAT`): `text` or `json`.
     pub log_format: LogFormat,
+    /// Let visitors use the app as guests, without an account (`AIC_GUEST_MODE`).
+    pub guest_mode: bool,
+    /// Origins besides the server's own allowed to send cookie-authenticated requests and to
+    /// open websockets, e.g. `["https://app.example.com"]` (`AIC_ALLOWED_ORIGINS`).
+    pub allowed_origins: Vec<String>,
+    /// Days a browser session lasts after sign-in (`AIC_SESSION_DAYS`).
+    pub session_days: u32,
+    /// Largest HTTP request body accepted, in bytes (`AIC_MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
+    /// Websocket limits (`AIC_WEBSOCKET__…`).
+    pub websocket: WebsocketConfig,
+}
+
+/// Limits every websocket connection is held to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebsocketConfig {
+    /// Largest message accepted, in bytes; larger ones close the connection with code 1009.
+    pub max_message_bytes: usize,
+    /// Per-endpoint overrides of `max_message_bytes`, by endpoint name (e.g. `live`).
+    pub endpoint_max_message_bytes: std::collections::BTreeMap<String, usize>,
+    /// Messages a connection may send per second on average.
+    pub messages_per_second: u32,
+    /// Messages a connection may send in a burst above that rate.
+    pub burst: u32,
+    /// Open websocket connections per user.
+    pub connections_per_user: usize,
+    /// Seconds without any traffic (pongs included) after which a connection is closed.
+    pub idle_timeout_secs: u64,
+    /// Seconds between checks that a connection's session or token is still valid.
+    pub credential_check_secs: u64,
+}
+
+impl Default for WebsocketConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 64 * 1024,
+            endpoint_max_message_bytes: Default::default(),
+            messages_per_second: 20,
+            burst: 40,
+            connections_per_user: 16,
+            idle_timeout_secs: 60,
+            credential_check_secs: 15,
+        }
+    }
 }
 
 /// How log lines are written.
@@ -49,6 +94,11 @@ impl Default for Config {
             site_root: "target/site".into(),
             log: "info".into(),
             log_format: LogFormat::Text,
+            guest_mode: false,
+            allowed_origins: Vec::new(),
+            session_days: 30,
+            max_body_bytes: 1024 * 1024,
+            websocket: WebsocketConfig::default(),
         }
     }
 }
@@ -75,7 +125,7 @@ impl Config {
         let figment = Figment::from(Serialized::defaults(Self::default()))
             .merge(Toml::file(file))
             .merge(leptos)
-            .merge(Env::prefixed(ENV_PREFIX).ignore(&["CONFIG"]));
+            .merge(Env::prefixed(ENV_PREFIX).ignore(&["CONFIG"]).split("__"));
         Self::from_figment(&figment)
     }
 
@@ -94,6 +144,21 @@ impl Config {
                 self.database_url
             )));
         }
+        if let Some(bad) = self.allowed_origins.iter().find(|o| !is_origin(o)) {
+            return Err(ConfigError(format!(
+                "AIC_ALLOWED_ORIGINS: `{bad}` is not an origin like `https://app.example.com`"
+            )));
+        }
+        let ws = &self.websocket;
+        if ws.max_message_bytes == 0 || ws.messages_per_second == 0 || ws.connections_per_user == 0 {
+            return Err(ConfigError(
+                "AIC_WEBSOCKET: max_message_bytes, messages_per_second and connections_per_user must be above 0"
+                    .into(),
+            ));
+        }
+        if self.session_days == 0 {
+            return Err(ConfigError("AIC_SESSION_DAYS: a session lasts at least 1 day".into()));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
             return Err(ConfigError(format!("AIC_LOG: `{}` is not a log filter: {e}", self.log)));
         }
@@ -101,13 +166,20 @@ impl Config {
     }
 }
 
+/// `scheme://host[:port]`, nothing more.
+fn is_origin(origin: &str) -> bool {
+    origin.split_once("://").is_some_and(|(scheme, host)| {
+        matches!(scheme, "http" | "https") && !host.is_empty() && !host.contains('/')
+    })
+}
+
 /// One figment error as `AIC_KEY = `VALUE` (from SOURCE): what is wrong`.
 fn describe(figment: &Figment, error: &figment::Error) -> String {
-    let Some(key) = error.path.last() else {
+    if error.path.is_empty() {
         return error.kind.to_string();
-    };
+    }
     let value = figment
-        .find_value(key)
+        .find_value(&error.path.join("."))
         .ok()
         .and_then(|v| v.as_str().map(|s| format!(" = `{s}`")))
         .unwrap_or_default();
@@ -115,7 +187,8 @@ fn describe(figment: &Figment, error: &figment::Error) -> String {
         Some(source) => format!(" (from {} {source})", m.name),
         None => format!(" (from {})", m.name),
     });
-    format!("{ENV_PREFIX}{}{value}{source}: {}", key.to_uppercase(), error.kind)
+    let name = error.path.iter().map(|k| k.to_uppercase()).collect::<Vec<_>>().join("__");
+    format!("{ENV_PREFIX}{name}{value}{source}: {}", error.kind)
 }
 
 #[cfg(test)]
@@ -145,6 +218,18 @@ mod tests {
         assert!(error.contains("AIC_DATABASE_URL"), "{error}");
         let error = with("log_format", "\"xml\"").unwrap_err().to_string();
         assert!(error.contains("AIC_LOG_FORMAT"), "{error}");
+    }
+
+    #[test]
+    fn nested_and_listed_settings_are_checked() {
+        let error =
+            with("allowed_origins", r#"["https://ok.example", "ftp://bad"]"#).unwrap_err().to_string();
+        assert!(error.contains("AIC_ALLOWED_ORIGINS") && error.contains("ftp://bad"), "{error}");
+        let error = with("websocket", "{ max_message_bytes = \"big\" }").unwrap_err().to_string();
+        assert!(error.contains("AIC_WEBSOCKET__MAX_MESSAGE_BYTES"), "{error}");
+        let config = with("websocket", "{ endpoint_max_message_bytes = { live = 1024 } }").unwrap();
+        assert_eq!(config.websocket.endpoint_max_message_bytes["live"], 1024);
+        assert_eq!(config.websocket.max_message_bytes, 64 * 1024);
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! The AI Channels server: typed configuration, start-up and the HTTP router that serves the
 //! Leptos app, its assets, health checks and (later) the websockets and REST API.
 
+mod auth;
 mod config;
 mod routes;
+mod security;
 mod startup;
 pub mod telemetry;
+mod ws;
 
-pub use config::{Config, ConfigError, LogFormat};
+pub use config::{Config, ConfigError, LogFormat, WebsocketConfig};
 pub use startup::{Application, StartupError};

@@ -1,14 +1,17 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use app::backend::{AppContext, Database, DatabaseError, ModelAssets};
+use std::time::Duration;
+
+use app::backend::{AppContext, Database, DatabaseError, ModelAssets, SecuritySettings};
 use axum::Router;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 
-use crate::Config;
 use crate::routes;
+use crate::ws::ConnectionSlots;
+use crate::{Config, WebsocketConfig};
 
 /// Name of the generated JavaScript/WebAssembly/CSS files under `pkg/` (as cargo-leptos names them).
 const OUTPUT_NAME: &str = "ai-channels";
@@ -36,6 +39,12 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// The application's services.
     pub context: AppContext,
+    /// Websocket limits.
+    pub websocket: WebsocketConfig,
+    /// Open websocket connections per user.
+    pub ws_slots: ConnectionSlots,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -56,7 +65,12 @@ impl Application {
     /// one) and builds the router.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let db = Database::connect(&config.database_url).await?;
-        let context = AppContext { db, assets: ModelAssets::new(&config.models_dir) };
+        let security = SecuritySettings {
+            guest_mode: config.guest_mode,
+            allowed_origins: config.allowed_origins.clone(),
+            session_lifetime: Duration::from_secs(u64::from(config.session_days) * 24 * 3600),
+        };
+        let context = AppContext::new(db, ModelAssets::new(&config.models_dir), security);
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartupError::Bind { addr: config.listen, source })?;
@@ -65,7 +79,13 @@ impl Application {
             .site_root(config.site_root.to_string_lossy().as_ref())
             .site_addr(config.listen)
             .build();
-        let router = routes::router(AppState { leptos, context: context.clone() });
+        let router = routes::router(AppState {
+            leptos,
+            context: context.clone(),
+            ws_slots: ConnectionSlots::new(config.websocket.connections_per_user),
+            websocket: config.websocket,
+            max_body_bytes: config.max_body_bytes,
+        });
         Ok(Self { listener, router, context })
     }
 
@@ -77,7 +97,8 @@ impl Application {
     /// Serves until `shutdown` resolves, then lets in-flight requests finish and closes the
     /// database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         self.context.db.close().await;
         served
     }

@@ -1,14 +1,62 @@
-//! Server functions: typed calls from the pages to the server. Each is thin: it takes what it
-//! needs from the request context and calls the back end.
+//! Server functions: typed calls from the pages to the server, also reachable as
+//! `POST /api/<name>` with form or JSON bodies. Each is thin: it authenticates the caller, parses
+//! the input and calls the back end, which checks ownership.
+
+mod account;
+mod admin;
+
+pub use account::*;
+pub use admin::*;
 
 use leptos::prelude::*;
 
-use crate::protocol::Readiness;
+use crate::protocol::{ApiError, Readiness};
 
 /// Reports whether the database and every model asset are available.
-#[server]
-pub async fn check_readiness() -> Result<Readiness, ServerFnError> {
-    let context = use_context::<crate::backend::AppContext>()
-        .ok_or_else(|| ServerFnError::new("the server has no application context"))?;
-    Ok(context.readiness().await)
+#[server(endpoint = "readiness")]
+pub async fn check_readiness() -> Result<Readiness, ApiError> {
+    Ok(server::context()?.readiness().await)
+}
+
+/// What every server function needs from its request.
+#[cfg(feature = "ssr")]
+mod server {
+    use std::net::SocketAddr;
+
+    use axum::extract::ConnectInfo;
+    use axum::http::HeaderMap;
+    use axum::http::request::Parts;
+    use leptos::prelude::use_context;
+
+    use crate::backend::accounts::Identity;
+    use crate::backend::{AppContext, AppError, http};
+    use crate::protocol::{ApiError, ErrorCode};
+
+    /// The server's services.
+    pub fn context() -> Result<AppContext, ApiError> {
+        use_context::<AppContext>()
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the server has no application context"))
+    }
+
+    /// The request's headers.
+    pub fn headers() -> HeaderMap {
+        use_context::<Parts>().map(|parts| parts.headers).unwrap_or_default()
+    }
+
+    /// The caller's network address, for throttling.
+    pub fn client_address() -> String {
+        use_context::<Parts>()
+            .and_then(|parts| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()))
+            .unwrap_or_default()
+    }
+
+    /// Who is calling, if anyone signed in.
+    pub async fn identity(context: &AppContext) -> Result<Option<Identity>, ApiError> {
+        Ok(context.accounts.authenticate(&http::credentials(&headers(), None)).await?)
+    }
+
+    /// Who is calling; an `unauthorized` error when nobody signed in.
+    pub async fn require_identity(context: &AppContext) -> Result<Identity, ApiError> {
+        identity(context).await?.ok_or_else(|| AppError::Unauthorized("sign in first".into()).into())
+    }
 }

@@ -1,46 +1,138 @@
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use std::time::Duration;
 
-/// The error every HTTP handler returns. Users see a status code and a clean
-/// `{"code", "message"}` body; internal causes are logged, never shown.
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::protocol::{ApiError, ErrorCode};
+
+/// The error every handler and service returns. Users see a status code and a clean
+/// [`ApiError`] body; internal causes are logged, never shown.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// The record does not exist, or belongs to someone else.
-    #[error("not found")]
-    NotFound,
-    /// The request is malformed; the message says how.
+    /// The input is malformed; the message says how.
     #[error("{0}")]
     BadRequest(String),
+    /// No valid credentials came with the request.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The request is not allowed (foreign origin, disabled account).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The record does not exist, or belongs to someone else: both look the same.
+    #[error("not found")]
+    NotFound,
+    /// The record already exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many attempts; the client may retry after the given time.
+    #[error("too many attempts; try again in {} s", retry_after.as_secs().max(1))]
+    RateLimited {
+        /// How long until a retry can succeed.
+        retry_after: Duration,
+    },
     /// A dependency (database, model) is not available right now.
     #[error("{0}")]
     Unavailable(String),
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// Anything else that went wrong on the server.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl AppError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The error's kind, as clients see it.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            Self::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Database(_) | Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The HTTP status for the error.
+    pub fn status(&self) -> StatusCode {
+        status_for(self.code())
+    }
+
+    fn retry_after(&self) -> Option<HeaderValue> {
+        match self {
+            Self::RateLimited { retry_after } => Some(HeaderValue::from(retry_after.as_secs().max(1))),
+            _ => None,
+        }
+    }
+
+    /// What the client is told: internal causes are logged here and replaced by a generic message.
+    pub fn to_api_error(&self) -> ApiError {
+        let message = match self.code() {
+            ErrorCode::Internal => {
+                tracing::error!(error = %self, "request failed");
+                "internal error; the server log has the details".to_owned()
+            }
+            _ => self.to_string(),
+        };
+        ApiError::new(self.code(), message)
+    }
+}
+
+/// The HTTP status that goes with an error code.
+pub fn status_for(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<ApiError> for AppError {
+    fn from(error: ApiError) -> Self {
+        match error.code {
+            ErrorCode::NotFound => Self::NotFound,
+            ErrorCode::Unauthorized => Self::Unauthorized(error.message),
+            ErrorCode::Forbidden => Self::Forbidden(error.message),
+            ErrorCode::Conflict => Self::Conflict(error.message),
+            ErrorCode::Unavailable => Self::Unavailable(error.message),
+            ErrorCode::Internal => Self::Internal(error.message),
+            ErrorCode::BadRequest | ErrorCode::TooLarge | ErrorCode::RateLimited => {
+                Self::BadRequest(error.message)
+            }
         }
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let message = if status.is_server_error() && !matches!(self, Self::Unavailable(_)) {
-            tracing::error!(error = %self, "request failed");
-            "internal error".to_owned()
-        } else {
-            self.to_string()
-        };
-        (status, Json(json!({ "code": code, "message": message }))).into_response()
+        let mut response = (self.status(), Json(self.to_api_error())).into_response();
+        if let Some(seconds) = self.retry_after() {
+            response.headers_mut().insert(header::RETRY_AFTER, seconds);
+        }
+        response
+    }
+}
+
+/// Server functions return [`ApiError`]; inside one, converting also sets the HTTP status of
+/// the response, so a failed call is a 4xx or 5xx rather than a 200 with an error body.
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(error.status());
+            if let Some(seconds) = error.retry_after() {
+                response.insert_header(header::RETRY_AFTER, seconds);
+            }
+        }
+        error.to_api_error()
     }
 }

@@ -1,15 +1,40 @@
-//! The server side of the application: storage, assets and the services the API and the
-//! websockets call. Compiled only with the `ssr` feature.
+//! The server side of the application: storage, accounts, assets and the services the API and
+//! the websockets call. Compiled only with the `ssr` feature.
 
+pub mod accounts;
 mod assets;
 mod db;
 mod error;
+pub mod http;
+mod throttle;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 pub use assets::ModelAssets;
 pub use db::{Database, DatabaseError};
-pub use error::AppError;
+pub use error::{AppError, status_for};
+pub use throttle::FailureThrottle;
 
+use self::accounts::Accounts;
 use crate::protocol::{Check, Readiness};
+
+/// Sign-in failures allowed per address and username within [`LOGIN_WINDOW`].
+const LOGIN_FAILURES: usize = 5;
+/// The window over which sign-in failures count.
+const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Security settings that services and handlers consult.
+#[derive(Clone, Debug)]
+pub struct SecuritySettings {
+    /// Whether visitors may use the app as a guest, without an account.
+    pub guest_mode: bool,
+    /// Origins besides the server's own that may send cookie-authenticated requests and open
+    /// websockets, e.g. `https://app.example.com`.
+    pub allowed_origins: Vec<String>,
+    /// How long a browser session lasts after sign-in.
+    pub session_lifetime: Duration,
+}
 
 /// Everything a request handler or server function needs, shared by the whole server.
 #[derive(Clone, Debug)]
@@ -18,9 +43,27 @@ pub struct AppContext {
     pub db: Database,
     /// Where the model files live.
     pub assets: ModelAssets,
+    /// Users, sessions and tokens.
+    pub accounts: Accounts,
+    /// Security settings.
+    pub security: Arc<SecuritySettings>,
+    /// Throttles repeated sign-in failures.
+    pub login_throttle: Arc<FailureThrottle>,
 }
 
 impl AppContext {
+    /// Wires the services over an open database.
+    pub fn new(db: Database, assets: ModelAssets, security: SecuritySettings) -> Self {
+        let accounts = Accounts::new(db.pool().clone(), security.session_lifetime);
+        Self {
+            db,
+            assets,
+            accounts,
+            security: Arc::new(security),
+            login_throttle: Arc::new(FailureThrottle::new(LOGIN_FAILURES, LOGIN_WINDOW)),
+        }
+    }
+
     /// Checks the database connection and every model asset.
     pub async fn readiness(&self) -> Readiness {
         let database = match self.db.ping().await {

@@ -1,7 +1,18 @@
 //! Wire types: every message and payload that crosses the network, defined once for both sides.
 
+mod account;
 mod classification;
+mod error;
+mod frame;
+mod live;
 mod status;
 
+pub use account::{
+    ApiTokenInfo, NewApiToken, Password, SessionInfo, SessionState, TokenName, UserInfo, UserSummary,
+    Username,
+};
 pub use classification::Category;
+pub use error::{ApiError, ErrorCode};
+pub use frame::parse_frame;
+pub use live::{LiveRequest, LiveUpdate};
 pub use status::{Check, Readiness};

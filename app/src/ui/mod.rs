@@ -1,16 +1,23 @@
 //! The user interface: the HTML shell, the router with its navigation bar, and the pages.
 
+mod common;
 mod pages;
+mod session;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 
-use pages::{CameraPage, ChatPage, EventsPage, HomePage, NotFound};
+use pages::{
+    AccountPage, CameraPage, ChatPage, EventsPage, HomePage, LoginPage, NotFound, SignupPage, UsersPage,
+};
+use session::{provide_auth, use_auth};
 
 /// The document around the app, rendered on the server for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    allow_this_pages_scripts();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -30,10 +37,25 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// Sends the page's Content-Security-Policy, naming the nonce its inline scripts carry.
+#[cfg(feature = "ssr")]
+fn allow_this_pages_scripts() {
+    use axum::http::{HeaderValue, header::CONTENT_SECURITY_POLICY};
+
+    let nonce = leptos::nonce::use_nonce();
+    let policy = crate::backend::http::content_security_policy(nonce.as_deref());
+    if let (Some(response), Ok(policy)) =
+        (use_context::<leptos_axum::ResponseOptions>(), HeaderValue::from_str(&policy))
+    {
+        response.insert_header(CONTENT_SECURITY_POLICY, policy);
+    }
+}
+
 /// The application: navigation bar and routed pages.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_auth();
     mark_hydrated();
 
     view! {
@@ -46,9 +68,15 @@ pub fn App() -> impl IntoView {
             <main class="page">
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=HomePage />
-                    <Route path=path!("/chat") view=ChatPage />
-                    <Route path=path!("/camera") view=CameraPage />
-                    <Route path=path!("/events") view=EventsPage />
+                    // Pages for signed-in users render once the session is known, so a visitor
+                    // gets a real redirect to the sign-in page.
+                    <Route path=path!("/chat") view=ChatPage ssr=SsrMode::Async />
+                    <Route path=path!("/camera") view=CameraPage ssr=SsrMode::Async />
+                    <Route path=path!("/events") view=EventsPage ssr=SsrMode::Async />
+                    <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async />
+                    <Route path=path!("/login") view=LoginPage />
+                    <Route path=path!("/signup") view=SignupPage />
                 </Routes>
             </main>
         </Router>
@@ -88,7 +116,31 @@ fn NavBar() -> impl IntoView {
                 <A href="/chat" on:click=close>"Chat"</A>
                 <A href="/camera" on:click=close>"Camera"</A>
                 <A href="/events" on:click=close>"Events"</A>
+                <UserMenu />
             </nav>
         </header>
+    }
+}
+
+/// Sign-in link for visitors; account, users (administrators) and sign-out for users.
+#[component]
+fn UserMenu() -> impl IntoView {
+    let auth = use_auth();
+    let user = move || auth.session.get().and_then(Result::ok).and_then(|s| s.user);
+    view! {
+        <Transition>
+            {move || match user() {
+                Some(user) => view! {
+                    <span class="user-menu">
+                        {user.is_admin.then(|| view! { <A href="/admin/users">"Users"</A> })}
+                        <A href="/account" attr:title="Account">{user.username}</A>
+                        <ActionForm action=auth.log_out attr:class="logout">
+                            <button type="submit" class="link-button">"Sign out"</button>
+                        </ActionForm>
+                    </span>
+                }.into_any(),
+                None => view! { <A href="/login">"Sign in"</A> }.into_any(),
+            }}
+        </Transition>
     }
 }

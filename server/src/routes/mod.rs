@@ -1,15 +1,22 @@
-//! The HTTP router: Leptos pages and server functions, static files, health checks.
+//! The HTTP router: Leptos pages and server functions, REST, websockets, static files, health.
 
+mod account;
+mod errors;
 mod health;
 mod web_runtime;
 
 use app::{App, shell};
 use axum::Router;
+use axum::extract::Request;
+use axum::middleware;
+use axum::routing::get;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::startup::AppState;
+use crate::{security, ws};
 
 /// Builds the whole router over `state`.
 pub fn router(state: AppState) -> Router {
@@ -20,9 +27,18 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .merge(health::router())
+        .merge(account::router())
         .merge(web_runtime::router(&state.context.assets))
+        .route("/ws/live", get(ws::live::handler))
         .leptos_routes_with_context(&state, routes, provide.clone(), move || shell(leptos.clone()))
         .fallback(file_and_error_handler_with_context::<AppState, _>(provide, shell))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(errors::server_fn_status))
+        .layer(middleware::from_fn_with_state(state.clone(), security::forbid_cross_site))
+        .layer(middleware::from_fn(security::headers))
+        .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
+        // Log the path only: query strings can carry websocket tokens.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+        }))
         .with_state(state)
 }

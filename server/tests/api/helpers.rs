@@ -1,25 +1,108 @@
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use server::{Application, Config, LogFormat};
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::Value;
+use server::{Application, Config};
 use tempfile::TempDir;
 
-/// A running server with its own database, and a client for it.
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running server with its own database.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`
     pub address: String,
+    /// A client without cookies.
     pub client: reqwest::Client,
     /// The database file's directory; removed when the test ends.
     pub data_dir: TempDir,
 }
 
+/// A signed-in user: a client whose cookie jar holds their session.
+pub struct TestUser {
+    pub name: String,
+    pub client: reqwest::Client,
+    pub jar: Arc<Jar>,
+    pub address: String,
+}
+
 impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.address)).send().await.expect("the server answers")
+        self.client.get(self.url(path)).send().await.expect("the server answers")
     }
 
     pub fn database_url(&self) -> String {
         format!("sqlite://{}", self.data_dir.path().join("test.db").display())
     }
+
+    /// The `ws://` URL of `path`.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.address.replacen("http", "ws", 1))
+    }
+
+    /// A fresh client with its own cookie jar.
+    pub fn browser(&self) -> TestUser {
+        let jar = Arc::new(Jar::default());
+        let client = reqwest::Client::builder().cookie_provider(Arc::clone(&jar)).build().unwrap();
+        TestUser { name: String::new(), client, jar, address: self.address.clone() }
+    }
+
+    /// Creates an account and returns its signed-in client.
+    pub async fn sign_up(&self, name: &str) -> TestUser {
+        let mut user = self.browser();
+        let response =
+            user.call("sign_up", &[("username", name), ("password", PASSWORD), ("confirm", PASSWORD)]).await;
+        assert!(response.status().is_success(), "sign-up failed: {}", response.text().await.unwrap());
+        user.name = name.to_owned();
+        user
+    }
+}
+
+impl TestUser {
+    /// Calls the server function `name` with form fields, as a same-origin browser would.
+    pub async fn call(&self, name: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/{name}", self.address))
+            .header("origin", &self.address)
+            .form(fields)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    /// Calls a server function and parses its JSON answer, asserting success.
+    pub async fn call_ok(&self, name: &str, fields: &[(&str, &str)]) -> Value {
+        let response = self.call(name, fields).await;
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(status.is_success(), "{name}: {status} {body}");
+        serde_json::from_str(&body).unwrap_or(Value::Null)
+    }
+
+    /// The `Cookie` header this client sends (its session).
+    pub fn cookies(&self) -> String {
+        let url = self.address.parse().unwrap();
+        self.jar.cookies(&url).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+    }
+
+    /// Creates an API token and returns (id, secret).
+    pub async fn create_token(&self, name: &str) -> (i64, String) {
+        let token = self.call_ok("create_token", &[("name", name)]).await;
+        (token["info"]["id"].as_i64().unwrap(), token["secret"].as_str().unwrap().to_owned())
+    }
+}
+
+/// Headers carrying an API token.
+pub fn token_headers(secret: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", HeaderValue::from_str(&format!("Token {secret}")).unwrap());
+    headers
 }
 
 /// The repository root, where `models/` and `target/site` are.
@@ -35,7 +118,7 @@ pub fn test_config(data_dir: &Path) -> Config {
         models_dir: repo_root().join("models"),
         site_root: repo_root().join("target/site"),
         log: "warn".into(),
-        log_format: LogFormat::Text,
+        ..Config::default()
     }
 }
 

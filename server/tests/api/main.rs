@@ -1,6 +1,9 @@
 //! Integration tests: the real server on port 0 with a fresh SQLite file, driven over HTTP.
 
+mod accounts;
 mod health;
 mod helpers;
 mod pages;
+mod security;
 mod startup;
+mod websockets;

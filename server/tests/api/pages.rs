@@ -15,14 +15,30 @@ async fn the_home_page_is_rendered_on_the_server_with_its_hydration_script() {
 }
 
 #[tokio::test]
-async fn every_page_of_the_navigation_renders() {
+async fn every_page_of_the_navigation_renders_for_a_signed_in_user() {
     let app = spawn_app().await;
-    for (path, heading) in [("/chat", "Chat"), ("/camera", "Camera"), ("/events", "Events")] {
-        let response = app.get(path).await;
+    let alice = app.sign_up("alice").await;
+    for (path, heading) in
+        [("/chat", "Chat"), ("/camera", "Camera"), ("/events", "Events"), ("/account", "Account")]
+    {
+        let response = alice.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         let html = response.text().await.unwrap();
         assert!(html.contains(&format!("<h1>{heading}</h1>")), "{path}: {html}");
     }
+}
+
+#[tokio::test]
+async fn visitors_are_sent_to_sign_in_and_back() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for path in ["/chat", "/camera", "/events", "/account", "/admin/users"] {
+        let response = client.get(app.url(path)).header("accept", "text/html").send().await.unwrap();
+        assert_eq!(response.status(), 302, "{path}");
+        assert_eq!(response.headers()["location"], format!("/login?next={path}"));
+    }
+    let login = app.get("/login").await.text().await.unwrap();
+    assert!(login.contains("<h1>Sign in</h1>"));
 }
 
 #[tokio::test]

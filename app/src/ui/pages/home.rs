@@ -3,6 +3,8 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::api::check_readiness;
+use crate::protocol::Readiness;
+use crate::ui::common::Loaded;
 
 /// The app's three areas as (link, title, description), one card each on the start page.
 const FEATURES: [(&str, &str, &str); 3] = [
@@ -48,25 +50,16 @@ pub fn HomePage() -> impl IntoView {
         </div>
         <section class="status" aria-labelledby="status-title">
             <h2 id="status-title">"This instance"</h2>
-            <Suspense fallback=|| view! { <p class="muted">"Checking…"</p> }>
-                {move || Suspend::new(async move {
-                    match status.await {
-                        Ok(report) => view! {
-                            <ul class="checks">
-                                {report.checks.into_iter().map(|check| view! {
-                                    <li class:ok=check.ok class:failed=!check.ok>
-                                        <span class="check-name">{check.name}</span>
-                                        <span class="check-detail">{check.detail}</span>
-                                    </li>
-                                }).collect_view()}
-                            </ul>
-                        }.into_any(),
-                        Err(e) => view! {
-                            <p class="error">"The server could not be asked: " {e.to_string()}</p>
-                        }.into_any(),
-                    }
-                })}
-            </Suspense>
+            <Loaded resource=status render={|report: Readiness| view! {
+                <ul class="checks">
+                    {report.checks.into_iter().map(|check| view! {
+                        <li class:ok=check.ok class:failed=!check.ok>
+                            <span class="check-name">{check.name}</span>
+                            <span class="check-detail">{check.detail}</span>
+                        </li>
+                    }).collect_view()}
+                </ul>
+            }} />
         </section>
     }
 }

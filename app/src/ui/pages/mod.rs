@@ -1,12 +1,21 @@
 //! One module per page.
 
+mod account;
+mod admin;
+mod auth;
 mod home;
 
+pub use account::AccountPage;
+pub use admin::UsersPage;
+pub use auth::{LoginPage, SignupPage};
 pub use home::HomePage;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
+
+use crate::protocol::UserInfo;
+use crate::ui::session::RequireUser;
 
 /// Shown for any path the router does not know (served with status 404).
 #[component]
@@ -47,11 +56,16 @@ pub fn EventsPage() -> impl IntoView {
     }
 }
 
+/// A page for signed-in users whose feature is still to come.
 #[component]
 fn PagePlaceholder(title: &'static str, text: &'static str) -> impl IntoView {
     view! {
         <Title text=title />
-        <h1>{title}</h1>
-        <p class="muted">{text}</p>
+        <RequireUser children=move |_: UserInfo| {
+            view! {
+                <h1>{title}</h1>
+                <p class="muted">{text}</p>
+            }
+        } />
     }
 }

@@ -1,0 +1,31 @@
+use serde::{Deserialize, Serialize};
+
+use super::ErrorCode;
+
+/// What a page sends on its live connection (`/ws/live`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveRequest {
+    /// Asks for a `pong`, to check the connection end to end.
+    Ping,
+}
+
+/// What the server pushes to a page on its live connection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveUpdate {
+    /// The connection is authenticated and open.
+    ConnectionEstablished {
+        /// Who it belongs to.
+        username: String,
+    },
+    /// The answer to `ping`.
+    Pong,
+    /// A message could not be handled; the connection stays open.
+    Error {
+        /// The kind of failure.
+        code: ErrorCode,
+        /// A human-readable explanation.
+        message: String,
+    },
+}

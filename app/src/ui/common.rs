@@ -1,0 +1,51 @@
+//! Small pieces shared by the pages: loading states, form errors, timestamps.
+
+use leptos::prelude::*;
+
+use crate::protocol::ApiError;
+
+/// The error of the last submission of a form, if it failed.
+#[component]
+pub fn FormError<T: 'static>(
+    result: impl With<Value = Option<Result<T, ApiError>>> + Send + Sync + 'static,
+) -> impl IntoView {
+    move || {
+        result.with(|r| match r {
+            Some(Err(e)) => Some(view! { <p class="error" role="alert">{e.message.clone()}</p> }),
+            _ => None,
+        })
+    }
+}
+
+/// A timestamp as `2026-11-21 14:05 UTC`.
+pub fn format_time(time: &chrono::DateTime<chrono::Utc>) -> String {
+    time.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// Renders a server resource: a loading note, then `render` of the value, or the error in place.
+#[component]
+pub fn Loaded<T, V>(
+    resource: Resource<Result<T, ApiError>>,
+    render: impl Fn(T) -> V + Clone + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    V: IntoView + 'static,
+{
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {
+                let render = render.clone();
+                move || {
+                    let render = render.clone();
+                    Suspend::new(async move {
+                        match resource.await {
+                            Ok(value) => render(value).into_any(),
+                            Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                        }
+                    })
+                }
+            }
+        </Transition>
+    }
+}

@@ -1,0 +1,204 @@
+use std::future::Future;
+use std::marker::PhantomData;
+use std::time::Instant;
+
+use app::backend::AppContext;
+use app::protocol::{ApiError, ErrorCode, parse_frame};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use super::{Admission, WsLimits};
+
+/// Frames waiting to be written before senders wait.
+const OUTBOX_CAPACITY: usize = 1024;
+
+/// What a websocket endpoint does with its typed messages.
+pub trait Endpoint: Send + 'static {
+    /// Messages from the client.
+    type Request: DeserializeOwned + Send;
+    /// Messages to the client.
+    type Reply: Serialize + Send + Sync + 'static;
+
+    /// The endpoint's `error` message.
+    fn error(error: ApiError) -> Self::Reply;
+
+    /// Called once the connection is open.
+    fn opened(&mut self, outbox: &Outbox<Self::Reply>) -> impl Future<Output = ()> + Send;
+
+    /// Called for every well-formed message within the limits.
+    fn received(
+        &mut self,
+        request: Self::Request,
+        outbox: &Outbox<Self::Reply>,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// Sends typed messages to the client; cheap to clone into tasks.
+pub struct Outbox<T> {
+    frames: mpsc::Sender<Message>,
+    kind: PhantomData<fn(T)>,
+}
+
+impl<T> Clone for Outbox<T> {
+    fn clone(&self) -> Self {
+        Self { frames: self.frames.clone(), kind: PhantomData }
+    }
+}
+
+impl<T: Serialize> Outbox<T> {
+    /// Queues `reply`; false once the connection has closed.
+    pub async fn send(&self, reply: &T) -> bool {
+        match serde_json::to_string(reply) {
+            Ok(text) => self.frames.send(Message::Text(text.into())).await.is_ok(),
+            Err(e) => {
+                tracing::error!("cannot serialise a websocket reply: {e}");
+                false
+            }
+        }
+    }
+}
+
+/// Upgrades an admitted request and runs `endpoint` on the connection.
+pub fn serve<E: Endpoint>(
+    upgrade: WebSocketUpgrade,
+    admission: Admission,
+    limits: WsLimits,
+    context: AppContext,
+    endpoint: E,
+) -> Response {
+    // Frames a little over the limit still arrive, so they can be refused with a proper 1009;
+    // far larger ones are cut off by the protocol layer.
+    let hard_limit = limits.max_message_bytes.saturating_mul(4).max(1024);
+    upgrade
+        .max_message_size(hard_limit)
+        .max_frame_size(hard_limit)
+        .on_upgrade(move |socket| run(socket, admission, limits, context, endpoint))
+}
+
+async fn run<E: Endpoint>(
+    socket: WebSocket,
+    admission: Admission,
+    limits: WsLimits,
+    context: AppContext,
+    mut endpoint: E,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let (frames, mut pending) = mpsc::channel::<Message>(OUTBOX_CAPACITY);
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = pending.recv().await {
+            let closing = matches!(frame, Message::Close(_));
+            if sink.send(frame).await.is_err() || closing {
+                break;
+            }
+        }
+    });
+    let outbox = Outbox::<E::Reply> { frames: frames.clone(), kind: PhantomData };
+    let close = |code, reason: &'static str| {
+        Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
+    };
+
+    endpoint.opened(&outbox).await;
+    let mut budget = TokenBucket::new(limits.messages_per_second, limits.burst);
+    let mut refused_in_a_row = 0u32;
+    let mut last_heard = Instant::now();
+    let mut heartbeat = tokio::time::interval(limits.idle_timeout / 3);
+    let mut recheck = tokio::time::interval(limits.credential_check);
+    recheck.reset();
+
+    let farewell = loop {
+        let message = tokio::select! {
+            message = stream.next() => message,
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() >= limits.idle_timeout {
+                    break Some(close(close_code::AWAY, "idle timeout"));
+                }
+                let _ = frames.send(Message::Ping(Default::default())).await;
+                continue;
+            }
+            _ = recheck.tick() => {
+                match context.accounts.authenticate(&admission.credentials).await {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => break Some(close(close_code::POLICY, "signed out")),
+                    Err(_) => continue,
+                }
+            }
+        };
+        let Some(Ok(message)) = message else { break None };
+        last_heard = Instant::now();
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => break Some(close(close_code::UNSUPPORTED, "send JSON text messages")),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            Message::Close(_) => break None,
+        };
+        if text.len() > limits.max_message_bytes {
+            break Some(close(close_code::SIZE, "message too big"));
+        }
+        if !budget.take() {
+            refused_in_a_row += 1;
+            if refused_in_a_row > limits.burst.max(1) {
+                break Some(close(close_code::POLICY, "rate limit exceeded"));
+            }
+            let error = ApiError::new(ErrorCode::RateLimited, "too many messages; slow down");
+            outbox.send(&E::error(error)).await;
+            continue;
+        }
+        refused_in_a_row = 0;
+        match parse_frame::<E::Request>(text.as_str()) {
+            Ok(request) => endpoint.received(request, &outbox).await,
+            Err(error) => {
+                outbox.send(&E::error(error)).await;
+            }
+        }
+    };
+    if let Some(farewell) = farewell {
+        let _ = frames.send(farewell).await;
+    }
+    drop((frames, outbox, endpoint));
+    let _ = writer.await;
+    tracing::debug!(user = admission.identity.user.id, "websocket closed");
+}
+
+/// A classic token bucket: `rate` tokens per second, holding at most `rate + burst`.
+struct TokenBucket {
+    tokens: f64,
+    rate: f64,
+    capacity: f64,
+    updated: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: u32, burst: u32) -> Self {
+        let capacity = f64::from(rate) + f64::from(burst);
+        Self { tokens: capacity, rate: f64::from(rate), capacity, updated: Instant::now() }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let earned = now.duration_since(self.updated).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + earned).min(self.capacity);
+        self.updated = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenBucket;
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_refuses() {
+        let mut bucket = TokenBucket::new(2, 3);
+        assert_eq!((0..5).filter(|_| bucket.take()).count(), 5);
+        assert!(!bucket.take());
+    }
+}

@@ -1,0 +1,53 @@
+//! `/ws/live`: each signed-in page's live connection to the server.
+
+use app::backend::AppError;
+use app::protocol::{ApiError, LiveRequest, LiveUpdate};
+use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{Endpoint, Outbox, WsLimits, admit, serve};
+use crate::startup::AppState;
+
+/// The optional `?token=` of a websocket handshake, for clients that cannot set headers.
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+/// Opens a live connection for the caller.
+pub async fn handler(
+    State(state): State<AppState>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    let admission = admit(&state, &headers, query.token.as_deref()).await?;
+    let username = admission.identity.user.username.clone();
+    let limits = WsLimits::for_endpoint(&state.websocket, "live");
+    Ok(serve(upgrade, admission, limits, state.context.clone(), Live { username }))
+}
+
+struct Live {
+    username: String,
+}
+
+impl Endpoint for Live {
+    type Request = LiveRequest;
+    type Reply = LiveUpdate;
+
+    fn error(error: ApiError) -> LiveUpdate {
+        LiveUpdate::Error { code: error.code, message: error.message }
+    }
+
+    async fn opened(&mut self, outbox: &Outbox<LiveUpdate>) {
+        outbox.send(&LiveUpdate::ConnectionEstablished { username: self.username.clone() }).await;
+    }
+
+    async fn received(&mut self, request: LiveRequest, outbox: &Outbox<LiveUpdate>) {
+        match request {
+            LiveRequest::Ping => outbox.send(&LiveUpdate::Pong).await,
+        };
+    }
+}

@@ -1,0 +1,196 @@
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_with};
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens `/ws/live` with the given headers (and query).
+async fn connect(app: &TestApp, query: &str, headers: &[(&'static str, String)]) -> Result<Socket, Error> {
+    let mut request = app.ws_url(&format!("/ws/live{query}")).into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(*name, HeaderValue::from_str(value).unwrap());
+    }
+    connect_async(request).await.map(|(socket, _)| socket)
+}
+
+/// A browser-like connection: the user's cookie and the app's own origin.
+async fn connect_as(app: &TestApp, user: &TestUser) -> Socket {
+    connect(app, "", &[("cookie", user.cookies()), ("origin", app.address.clone())]).await.expect("connects")
+}
+
+/// The next JSON message, skipping pings.
+async fn next_json(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message in time")
+            .expect("the socket is open")
+            .expect("a valid frame");
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected JSON, got {other:?}"),
+        }
+    }
+}
+
+/// Waits for the server to close the connection and returns the close code.
+async fn close_code(socket: &mut Socket) -> CloseCode {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("closed in time") {
+            Some(Ok(Message::Close(Some(frame)))) => return frame.code,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+async fn send(socket: &mut Socket, text: &str) {
+    socket.send(Message::Text(text.into())).await.unwrap();
+}
+
+fn status_of(result: Result<Socket, Error>) -> u16 {
+    match result {
+        Err(Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => 101,
+    }
+}
+
+#[tokio::test]
+async fn a_signed_in_page_connects_and_gets_pongs() {
+    let app = spawn_app().await;
+    let alice = app.sign_up("alice").await;
+    let mut socket = connect_as(&app, &alice).await;
+    assert_eq!(next_json(&mut socket).await, json!({"type": "connection_established", "username": "alice"}));
+    send(&mut socket, r#"{"type":"ping"}"#).await;
+    assert_eq!(next_json(&mut socket).await, json!({"type": "pong"}));
+}
+
+#[tokio::test]
+async fn the_handshake_requires_credentials_and_the_sites_own_origin() {
+    let app = spawn_app().await;
+    let alice = app.sign_up("alice").await;
+    assert_eq!(status_of(connect(&app, "", &[("origin", app.address.clone())]).await), 401);
+    let hijack =
+        connect(&app, "", &[("cookie", alice.cookies()), ("origin", "https://evil.example".into())]).await;
+    assert_eq!(status_of(hijack), 403, "cross-site websocket hijacking");
+    assert_eq!(status_of(connect(&app, "", &[("cookie", alice.cookies())]).await), 403);
+}
+
+#[tokio::test]
+async fn programs_connect_with_a_token_in_the_header_or_the_query_until_it_is_revoked() {
+    let app = spawn_app().await;
+    let alice = app.sign_up("alice").await;
+    let (id, secret) = alice.create_token("bot").await;
+    let mut by_header = connect(&app, "", &[("authorization", format!("Token {secret}"))]).await.unwrap();
+    assert_eq!(next_json(&mut by_header).await["username"], "alice");
+    let mut by_query = connect(&app, &format!("?token={secret}"), &[]).await.unwrap();
+    assert_eq!(next_json(&mut by_query).await["username"], "alice");
+
+    alice.call_ok("revoke_token", &[("id", &id.to_string())]).await;
+    assert_eq!(status_of(connect(&app, &format!("?token={secret}"), &[]).await), 401);
+}
+
+#[tokio::test]
+async fn bad_messages_get_typed_errors_and_the_connection_survives() {
+    let app = spawn_app().await;
+    let alice = app.sign_up("alice").await;
+    let mut socket = connect_as(&app, &alice).await;
+    next_json(&mut socket).await;
+    for bad in ["not json", r#"{"type":"launch_missiles"}"#, r#"{"kind":"ping"}"#, "[1,2,3]", r#"{"type":7}"#]
+    {
+        send(&mut socket, bad).await;
+        let error = next_json(&mut socket).await;
+        assert_eq!(error["type"], "error", "{bad}");
+        assert_eq!(error["code"], "bad_request", "{bad}");
+        assert!(error["message"].as_str().unwrap().starts_with("invalid message"), "{error}");
+    }
+    send(&mut socket, r#"{"type":"ping"}"#).await;
+    assert_eq!(next_json(&mut socket).await["type"], "pong");
+}
+
+#[tokio::test]
+async fn an_oversized_message_closes_the_connection_with_1009() {
+    let app = spawn_app_with(|config| {
+        config.websocket.endpoint_max_message_bytes.insert("live".into(), 1024);
+    })
+    .await;
+    let alice = app.sign_up("alice").await;
+    let mut socket = connect_as(&app, &alice).await;
+    next_json(&mut socket).await;
+    send(&mut socket, &format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(2048))).await;
+    assert_eq!(close_code(&mut socket).await, CloseCode::Size);
+}
+
+#[tokio::test]
+async fn a_flood_is_answered_with_rate_limited_and_then_closed_with_1008() {
+    let app = spawn_app_with(|config| {
+        config.websocket.messages_per_second = 1;
+        config.websocket.burst = 2;
+    })
+    .await;
+    let alice = app.sign_up("alice").await;
+    let mut socket = connect_as(&app, &alice).await;
+    next_json(&mut socket).await;
+    for _ in 0..10 {
+        send(&mut socket, r#"{"type":"ping"}"#).await;
+    }
+    let mut replies = Vec::new();
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap() {
+            Some(Ok(Message::Text(text))) => replies.push(serde_json::from_str::<Value>(&text).unwrap()),
+            Some(Ok(Message::Close(Some(frame)))) => break frame.code,
+            Some(Ok(_)) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    let pongs = replies.iter().filter(|r| r["type"] == "pong").count();
+    let limited = replies.iter().filter(|r| r["code"] == "rate_limited").count();
+    assert_eq!(pongs, 3, "the burst is served: {replies:?}");
+    assert!(limited >= 1, "{replies:?}");
+    assert_eq!(code, CloseCode::Policy);
+}
+
+#[tokio::test]
+async fn each_user_has_a_connection_cap() {
+    let app = spawn_app_with(|config| config.websocket.connections_per_user = 2).await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    let first = connect_as(&app, &alice).await;
+    let _second = connect_as(&app, &alice).await;
+    let third = connect(&app, "", &[("cookie", alice.cookies()), ("origin", app.address.clone())]).await;
+    assert_eq!(status_of(third), 429);
+    let _bobs = connect_as(&app, &bob).await;
+
+    drop(first);
+    let mut retried = None;
+    for _ in 0..50 {
+        match connect(&app, "", &[("cookie", alice.cookies()), ("origin", app.address.clone())]).await {
+            Ok(socket) => {
+                retried = Some(socket);
+                break;
+            }
+            Err(_) => tokio::task::yield_now().await,
+        }
+    }
+    assert!(retried.is_some(), "a closed connection frees its slot");
+}
+
+#[tokio::test]
+async fn signing_out_closes_the_users_open_sockets() {
+    let app = spawn_app_with(|config| config.websocket.credential_check_secs = 1).await;
+    let alice = app.sign_up("alice").await;
+    let mut socket = connect_as(&app, &alice).await;
+    next_json(&mut socket).await;
+    alice.call_ok("log_out", &[]).await;
+    assert_eq!(close_code(&mut socket).await, CloseCode::Policy);
+}
