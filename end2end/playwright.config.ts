@@ -44,6 +44,8 @@ export default defineConfig({
       AIC_MODELS_DIR: 'models',
       AIC_SITE_ROOT: 'target/site',
       AIC_LOG: 'warn',
+      // Revoked sessions lose their websockets within a second, so the tests need not wait.
+      AIC_WEBSOCKET__CREDENTIAL_CHECK_SECS: '1',
     },
   },
 });

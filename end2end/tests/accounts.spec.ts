@@ -65,3 +65,28 @@ test.describe('two users', () => {
     await other.close();
   });
 });
+
+test('signing a browser out from another one ends its live connection and its page', async ({ page, browser }) => {
+  const name = uniqueName('eve');
+  await signUp(page, name);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Chat' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Chat');
+  await expect(page.locator('.live-indicator')).toHaveAttribute('data-state', 'online');
+
+  const other = await browser.newContext();
+  const laptop = await other.newPage();
+  await laptop.goto('/login');
+  await hydrated(laptop);
+  await laptop.getByLabel('Username').fill(name);
+  await laptop.getByLabel('Password').fill(PASSWORD);
+  await laptop.getByRole('button', { name: 'Sign in' }).click();
+  await expect(laptop).toHaveURL('/');
+  await laptop.goto('/account');
+  await hydrated(laptop);
+  await laptop.locator('.sessions li', { hasText: 'last seen' }).getByRole('button', { name: 'Sign out' }).click();
+  await expect(laptop.locator('.sessions li')).toHaveCount(1);
+  await other.close();
+
+  await expect(page).toHaveURL(/\/login\?next=\/chat$/);
+  await expect(page.getByRole('link', { name: 'Sign in' })).toBeVisible();
+});

@@ -22,8 +22,15 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let shutdown = match shutdown_signal() {
+        Ok(shutdown) => shutdown,
+        Err(e) => {
+            tracing::error!("cannot listen for shutdown signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     tracing::info!("serving on http://{}", app.local_addr());
-    match app.run_until(shutdown_signal()).await {
+    match app.run_until(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("server failed: {e}");
@@ -32,22 +39,19 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM, so in-flight requests can finish.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, so in-flight requests can finish. The handlers are
+/// installed before this returns: a signal that arrives once the server says it is serving is
+/// never missed.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => drop(signal.recv().await),
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
+        tracing::info!("shutting down");
+    })
 }

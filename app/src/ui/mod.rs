@@ -1,6 +1,7 @@
 //! The user interface: the HTML shell, the router with its navigation bar, and the pages.
 
 mod common;
+mod live;
 mod pages;
 mod session;
 
@@ -9,6 +10,7 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
+use live::{LiveIndicator, provide_live};
 use pages::{
     AccountPage, CameraPage, ChatPage, EventsPage, HomePage, LoginPage, NotFound, SignupPage, UsersPage,
 };
@@ -56,6 +58,7 @@ fn allow_this_pages_scripts() {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_auth();
+    provide_live();
     mark_hydrated();
 
     view! {
@@ -132,6 +135,7 @@ fn UserMenu() -> impl IntoView {
             {move || match user() {
                 Some(user) => view! {
                     <span class="user-menu">
+                        <LiveIndicator />
                         {user.is_admin.then(|| view! { <A href="/admin/users">"Users"</A> })}
                         <A href="/account" attr:title="Account">{user.username}</A>
                         <ActionForm action=auth.log_out attr:class="logout">

@@ -1,0 +1,129 @@
+//! The page's live connection to the server (`/ws/live`): opened while someone is signed in,
+//! reconnected with back-off when it drops, and shown in the navigation bar. When the server
+//! closes it because the session ended (signed out elsewhere, password changed, account
+//! disabled), the page reloads its session and leaves pages that need an account.
+
+use leptos::prelude::*;
+
+/// Where the live connection stands (only the browser moves it past `Idle`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub enum LiveState {
+    /// Not signed in, or not yet started.
+    Idle,
+    /// Opening, or waiting to reconnect.
+    Connecting,
+    /// Open and authenticated.
+    Online,
+    /// Dropped; retrying.
+    Offline,
+}
+
+impl LiveState {
+    /// A word for people and for `data-state`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Connecting => "connecting",
+            Self::Online => "online",
+            Self::Offline => "offline",
+        }
+    }
+}
+
+/// The live connection's state, provided to every page.
+#[derive(Clone, Copy)]
+pub struct Live(pub RwSignal<LiveState>);
+
+/// Provides [`Live`] and, in the browser, keeps the connection open while someone is signed in.
+pub fn provide_live() {
+    let state = RwSignal::new(LiveState::Idle);
+    provide_context(Live(state));
+    #[cfg(feature = "hydrate")]
+    {
+        let auth = super::session::use_auth();
+        let running = StoredValue::new(false);
+        Effect::new(move || {
+            let signed_in = auth.session.get().and_then(Result::ok).is_some_and(|s| s.user.is_some());
+            if signed_in && !running.get_value() {
+                running.set_value(true);
+                leptos::task::spawn_local(async move {
+                    client::run(state).await;
+                    running.set_value(false);
+                    state.set(LiveState::Idle);
+                    auth.session.refetch();
+                });
+            }
+        });
+    }
+}
+
+/// The navigation bar's indicator.
+#[component]
+pub fn LiveIndicator() -> impl IntoView {
+    let Live(state) = expect_context::<Live>();
+    let title = move || format!("Live connection: {}", state.get().label());
+    view! {
+        <span
+            class="live-indicator"
+            data-state=move || state.get().label()
+            title=title
+            aria-label=title
+            role="status"
+        ></span>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod client {
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use gloo_net::websocket::futures::WebSocket;
+    use gloo_net::websocket::{Message, WebSocketError};
+    use leptos::prelude::*;
+
+    use super::LiveState;
+    use crate::protocol::{LiveUpdate, parse_frame};
+
+    /// The close code the server uses when the session is no longer valid.
+    const POLICY_VIOLATION: u16 = 1008;
+    const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+    /// Keeps the connection open until the server says the session ended.
+    pub async fn run(state: RwSignal<LiveState>) {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            state.set(LiveState::Connecting);
+            if let Ok(socket) = WebSocket::open(&url("/ws/live")) {
+                let (_sender, mut receiver) = socket.split();
+                while let Some(message) = receiver.next().await {
+                    match message {
+                        Ok(Message::Text(text)) => {
+                            if let Ok(LiveUpdate::ConnectionEstablished { .. }) = parse_frame(&text) {
+                                state.set(LiveState::Online);
+                                backoff = Duration::from_millis(500);
+                            }
+                        }
+                        Ok(Message::Bytes(_)) => {}
+                        Err(WebSocketError::ConnectionClose(event)) if event.code == POLICY_VIOLATION => {
+                            return;
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
+            state.set(LiveState::Offline);
+            gloo_timers::future::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// `ws://` or `wss://` URL of `path` on this site.
+    fn url(path: &str) -> String {
+        let location = window().location();
+        let secure = location.protocol().is_ok_and(|p| p == "https:");
+        let host = location.host().unwrap_or_default();
+        format!("{}://{host}{path}", if secure { "wss" } else { "ws" })
+    }
+}
