@@ -1,6 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::protocol::Check;
+use crate::vision::{Labels, VisionError};
 
 /// The model directory the set-up fills (`models/` by default) and the files the app uses in it.
 #[derive(Clone, Debug)]
@@ -43,6 +44,14 @@ impl ModelAssets {
     /// The path of one asset, e.g. `assets.path(ModelAssets::IMAGE_MODEL)`.
     pub fn path(&self, asset: &str) -> PathBuf {
         self.dir.join(asset)
+    }
+
+    /// Reads the image model's class names.
+    pub fn labels(&self) -> Result<Labels, VisionError> {
+        let path = self.path(Self::IMAGE_LABELS);
+        let json = std::fs::read_to_string(&path)
+            .map_err(|e| VisionError::Labels(format!("cannot read {}: {e}", path.display())))?;
+        Labels::from_json(&json)
     }
 
     /// One check per required asset: present or missing.

@@ -5,6 +5,7 @@ pub mod accounts;
 mod assets;
 mod db;
 mod error;
+pub mod events;
 pub mod http;
 mod throttle;
 
@@ -17,7 +18,9 @@ pub use error::{AppError, status_for};
 pub use throttle::FailureThrottle;
 
 use self::accounts::Accounts;
+use self::events::Ingest;
 use crate::protocol::{Check, Readiness};
+use crate::vision::Labels;
 
 /// Sign-in failures allowed per address and username within [`LOGIN_WINDOW`].
 const LOGIN_FAILURES: usize = 5;
@@ -49,18 +52,32 @@ pub struct AppContext {
     pub security: Arc<SecuritySettings>,
     /// Throttles repeated sign-in failures.
     pub login_throttle: Arc<FailureThrottle>,
+    /// The image model's class names, when the model assets are in place.
+    pub labels: Option<Arc<Labels>>,
+    /// Stores classification events.
+    pub ingest: Ingest,
 }
 
 impl AppContext {
-    /// Wires the services over an open database.
+    /// Wires the services over an open database; starts the event writer (so call it within a
+    /// Tokio runtime).
     pub fn new(db: Database, assets: ModelAssets, security: SecuritySettings) -> Self {
         let accounts = Accounts::new(db.pool().clone(), security.session_lifetime);
+        let labels = match assets.labels() {
+            Ok(labels) => Some(Arc::new(labels)),
+            Err(e) => {
+                tracing::warn!("image labels unavailable: {e}");
+                None
+            }
+        };
         Self {
+            ingest: Ingest::start(db.pool().clone()),
             db,
             assets,
             accounts,
             security: Arc::new(security),
             login_throttle: Arc::new(FailureThrottle::new(LOGIN_FAILURES, LOGIN_WINDOW)),
+            labels,
         }
     }
 

@@ -13,7 +13,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::protocol::{ErrorCode, LiveRequest};
+    use crate::protocol::{ErrorCode, EventRequest, LiveRequest};
 
     #[test]
     fn known_messages_parse_and_others_are_explained() {
@@ -51,11 +51,16 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
             let text = String::from_utf8_lossy(&bytes);
             let _ = parse_frame::<LiveRequest>(&text);
+            let _ = parse_frame::<EventRequest>(&text);
         }
 
         #[test]
         fn arbitrary_json_parses_or_is_a_bad_request(value in json()) {
-            if let Err(error) = parse_frame::<LiveRequest>(&value.to_string()) {
+            let text = value.to_string();
+            if let Err(error) = parse_frame::<LiveRequest>(&text) {
+                prop_assert_eq!(error.code, ErrorCode::BadRequest);
+            }
+            if let Err(error) = parse_frame::<EventRequest>(&text) {
                 prop_assert_eq!(error.code, ErrorCode::BadRequest);
             }
         }

@@ -3,6 +3,7 @@
 mod account;
 mod classification;
 mod error;
+mod events;
 mod frame;
 mod live;
 mod status;
@@ -13,6 +14,10 @@ pub use account::{
 };
 pub use classification::Category;
 pub use error::{ApiError, ErrorCode};
+pub use events::{
+    Classification, ClassificationEvent, EventReply, EventRequest, MAX_CATEGORIES, MAX_HEADS,
+    MAX_THUMBNAIL_BYTES, StreamName, ValidEvent,
+};
 pub use frame::parse_frame;
 pub use live::{LiveRequest, LiveUpdate};
 pub use status::{Check, Readiness};

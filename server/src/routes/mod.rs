@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(account::router())
         .merge(web_runtime::router(&state.context.assets))
         .route("/ws/live", get(ws::live::handler))
+        .route("/ws/events/{stream}", get(ws::events::handler))
         .leptos_routes_with_context(&state, routes, provide.clone(), move || shell(leptos.clone()))
         .fallback(file_and_error_handler_with_context::<AppState, _>(provide, shell))
         .layer(middleware::from_fn(errors::server_fn_status))

@@ -1,6 +1,6 @@
 use std::future::Future;
 use std::marker::PhantomData;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use app::backend::AppContext;
 use app::protocol::{ApiError, ErrorCode, parse_frame};
@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 
 use super::{Admission, WsLimits};
 
+/// How long a closing connection waits for the client's close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Frames waiting to be written before senders wait.
 const OUTBOX_CAPACITY: usize = 1024;
 
@@ -155,11 +157,24 @@ async fn run<E: Endpoint>(
             }
         }
     };
+    let closing = farewell.is_some();
     if let Some(farewell) = farewell {
         let _ = frames.send(farewell).await;
     }
     drop((frames, outbox, endpoint));
     let _ = writer.await;
+    if closing {
+        // Complete the closing handshake: read (and drop) what the client still sends until its
+        // own close frame, so unread data does not turn the close into a connection reset.
+        let drain = async {
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
+    }
     tracing::debug!(user = admission.identity.user.id, "websocket closed");
 }
 

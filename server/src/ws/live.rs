@@ -16,6 +16,13 @@ pub struct TokenQuery {
     token: Option<String>,
 }
 
+impl TokenQuery {
+    /// The token, if one was given.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+}
+
 /// Opens a live connection for the caller.
 pub async fn handler(
     State(state): State<AppState>,
@@ -23,7 +30,7 @@ pub async fn handler(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    let admission = admit(&state, &headers, query.token.as_deref()).await?;
+    let admission = admit(&state, &headers, query.token()).await?;
     let username = admission.identity.user.username.clone();
     let limits = WsLimits::for_endpoint(&state.websocket, "live");
     Ok(serve(upgrade, admission, limits, state.context.clone(), Live { username }))

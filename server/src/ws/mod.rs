@@ -9,6 +9,7 @@
 //!   token loses its sockets (1008).
 
 mod connection;
+pub mod events;
 pub mod live;
 mod slots;
 

@@ -1,9 +1,11 @@
 //! Integration tests: the real server on port 0 with a fresh SQLite file, driven over HTTP.
 
 mod accounts;
+mod events;
 mod health;
 mod helpers;
 mod pages;
 mod security;
+mod sockets;
 mod startup;
 mod websockets;

@@ -1,75 +1,18 @@
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Error, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
-use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_with};
-
-type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Opens `/ws/live` with the given headers (and query).
-async fn connect(app: &TestApp, query: &str, headers: &[(&'static str, String)]) -> Result<Socket, Error> {
-    let mut request = app.ws_url(&format!("/ws/live{query}")).into_client_request().unwrap();
-    for (name, value) in headers {
-        request.headers_mut().insert(*name, HeaderValue::from_str(value).unwrap());
-    }
-    connect_async(request).await.map(|(socket, _)| socket)
-}
-
-/// A browser-like connection: the user's cookie and the app's own origin.
-async fn connect_as(app: &TestApp, user: &TestUser) -> Socket {
-    connect(app, "", &[("cookie", user.cookies()), ("origin", app.address.clone())]).await.expect("connects")
-}
-
-/// The next JSON message, skipping pings.
-async fn next_json(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message in time")
-            .expect("the socket is open")
-            .expect("a valid frame");
-        match message {
-            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected JSON, got {other:?}"),
-        }
-    }
-}
-
-/// Waits for the server to close the connection and returns the close code.
-async fn close_code(socket: &mut Socket) -> CloseCode {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("closed in time") {
-            Some(Ok(Message::Close(Some(frame)))) => return frame.code,
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    }
-}
-
-async fn send(socket: &mut Socket, text: &str) {
-    socket.send(Message::Text(text.into())).await.unwrap();
-}
-
-fn status_of(result: Result<Socket, Error>) -> u16 {
-    match result {
-        Err(Error::Http(response)) => response.status().as_u16(),
-        Err(other) => panic!("unexpected error {other}"),
-        Ok(_) => 101,
-    }
-}
+use crate::helpers::{spawn_app, spawn_app_with};
+use crate::sockets::{close_code, connect, connect_as, next_json, send, status_of};
 
 #[tokio::test]
 async fn a_signed_in_page_connects_and_gets_pongs() {
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;
-    let mut socket = connect_as(&app, &alice).await;
+    let mut socket = connect_as(&app, "/ws/live", &alice).await;
     assert_eq!(next_json(&mut socket).await, json!({"type": "connection_established", "username": "alice"}));
     send(&mut socket, r#"{"type":"ping"}"#).await;
     assert_eq!(next_json(&mut socket).await, json!({"type": "pong"}));
@@ -79,11 +22,12 @@ async fn a_signed_in_page_connects_and_gets_pongs() {
 async fn the_handshake_requires_credentials_and_the_sites_own_origin() {
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;
-    assert_eq!(status_of(connect(&app, "", &[("origin", app.address.clone())]).await), 401);
+    assert_eq!(status_of(connect(&app, "/ws/live", &[("origin", app.address.clone())]).await), 401);
     let hijack =
-        connect(&app, "", &[("cookie", alice.cookies()), ("origin", "https://evil.example".into())]).await;
+        connect(&app, "/ws/live", &[("cookie", alice.cookies()), ("origin", "https://evil.example".into())])
+            .await;
     assert_eq!(status_of(hijack), 403, "cross-site websocket hijacking");
-    assert_eq!(status_of(connect(&app, "", &[("cookie", alice.cookies())]).await), 403);
+    assert_eq!(status_of(connect(&app, "/ws/live", &[("cookie", alice.cookies())]).await), 403);
 }
 
 #[tokio::test]
@@ -91,20 +35,21 @@ async fn programs_connect_with_a_token_in_the_header_or_the_query_until_it_is_re
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;
     let (id, secret) = alice.create_token("bot").await;
-    let mut by_header = connect(&app, "", &[("authorization", format!("Token {secret}"))]).await.unwrap();
+    let mut by_header =
+        connect(&app, "/ws/live", &[("authorization", format!("Token {secret}"))]).await.unwrap();
     assert_eq!(next_json(&mut by_header).await["username"], "alice");
-    let mut by_query = connect(&app, &format!("?token={secret}"), &[]).await.unwrap();
+    let mut by_query = connect(&app, &format!("/ws/live?token={secret}"), &[]).await.unwrap();
     assert_eq!(next_json(&mut by_query).await["username"], "alice");
 
     alice.call_ok("revoke_token", &[("id", &id.to_string())]).await;
-    assert_eq!(status_of(connect(&app, &format!("?token={secret}"), &[]).await), 401);
+    assert_eq!(status_of(connect(&app, &format!("/ws/live?token={secret}"), &[]).await), 401);
 }
 
 #[tokio::test]
 async fn bad_messages_get_typed_errors_and_the_connection_survives() {
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;
-    let mut socket = connect_as(&app, &alice).await;
+    let mut socket = connect_as(&app, "/ws/live", &alice).await;
     next_json(&mut socket).await;
     for bad in ["not json", r#"{"type":"launch_missiles"}"#, r#"{"kind":"ping"}"#, "[1,2,3]", r#"{"type":7}"#]
     {
@@ -125,7 +70,7 @@ async fn an_oversized_message_closes_the_connection_with_1009() {
     })
     .await;
     let alice = app.sign_up("alice").await;
-    let mut socket = connect_as(&app, &alice).await;
+    let mut socket = connect_as(&app, "/ws/live", &alice).await;
     next_json(&mut socket).await;
     send(&mut socket, &format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(2048))).await;
     assert_eq!(close_code(&mut socket).await, CloseCode::Size);
@@ -139,7 +84,7 @@ async fn a_flood_is_answered_with_rate_limited_and_then_closed_with_1008() {
     })
     .await;
     let alice = app.sign_up("alice").await;
-    let mut socket = connect_as(&app, &alice).await;
+    let mut socket = connect_as(&app, "/ws/live", &alice).await;
     next_json(&mut socket).await;
     for _ in 0..10 {
         send(&mut socket, r#"{"type":"ping"}"#).await;
@@ -165,16 +110,18 @@ async fn each_user_has_a_connection_cap() {
     let app = spawn_app_with(|config| config.websocket.connections_per_user = 2).await;
     let alice = app.sign_up("alice").await;
     let bob = app.sign_up("bob").await;
-    let first = connect_as(&app, &alice).await;
-    let _second = connect_as(&app, &alice).await;
-    let third = connect(&app, "", &[("cookie", alice.cookies()), ("origin", app.address.clone())]).await;
+    let first = connect_as(&app, "/ws/live", &alice).await;
+    let _second = connect_as(&app, "/ws/live", &alice).await;
+    let third =
+        connect(&app, "/ws/live", &[("cookie", alice.cookies()), ("origin", app.address.clone())]).await;
     assert_eq!(status_of(third), 429);
-    let _bobs = connect_as(&app, &bob).await;
+    let _bobs = connect_as(&app, "/ws/live", &bob).await;
 
     drop(first);
     let mut retried = None;
     for _ in 0..50 {
-        match connect(&app, "", &[("cookie", alice.cookies()), ("origin", app.address.clone())]).await {
+        match connect(&app, "/ws/live", &[("cookie", alice.cookies()), ("origin", app.address.clone())]).await
+        {
             Ok(socket) => {
                 retried = Some(socket);
                 break;
@@ -189,7 +136,7 @@ async fn each_user_has_a_connection_cap() {
 async fn signing_out_closes_the_users_open_sockets() {
     let app = spawn_app_with(|config| config.websocket.credential_check_secs = 1).await;
     let alice = app.sign_up("alice").await;
-    let mut socket = connect_as(&app, &alice).await;
+    let mut socket = connect_as(&app, "/ws/live", &alice).await;
     next_json(&mut socket).await;
     alice.call_ok("log_out", &[]).await;
     assert_eq!(close_code(&mut socket).await, CloseCode::Policy);

@@ -1,0 +1,112 @@
+use chrono::Utc;
+use sqlx::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::backend::AppError;
+use crate::protocol::{StreamName, ValidEvent};
+
+/// Most events written in one transaction.
+const MAX_BATCH: usize = 512;
+/// Events waiting for the writer before producers wait.
+const QUEUE: usize = 8192;
+
+/// The outcome of storing one event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ingested {
+    /// Stored now, with this id.
+    Stored(i64),
+    /// Stored before: a re-sent event.
+    Duplicate,
+}
+
+struct Job {
+    owner_id: i64,
+    stream: StreamName,
+    event: ValidEvent,
+    done: oneshot::Sender<Result<Ingested, String>>,
+}
+
+/// The event writer: producers submit events and wait for their commit; the writer groups
+/// whatever is waiting into one transaction, so throughput grows with load while a lone event
+/// is written at once.
+#[derive(Clone, Debug)]
+pub struct Ingest {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Ingest {
+    /// Starts the writer task over `pool`.
+    pub fn start(pool: SqlitePool) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(pool, queue));
+        Self { jobs }
+    }
+
+    /// Stores `event` for `owner_id` on `stream`; returns once it is committed.
+    pub async fn submit(
+        &self,
+        owner_id: i64,
+        stream: &StreamName,
+        event: ValidEvent,
+    ) -> Result<Ingested, AppError> {
+        let (done, outcome) = oneshot::channel();
+        let job = Job { owner_id, stream: stream.clone(), event, done };
+        let stopped = || AppError::Unavailable("the event writer has stopped".into());
+        self.jobs.send(job).await.map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?.map_err(AppError::Internal)
+    }
+}
+
+async fn write_batches(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        match write(&pool, &batch).await {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = job.done.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!("cannot store {} events: {e}", batch.len());
+                for job in batch.drain(..) {
+                    let _ = job.done.send(Err(format!("cannot store the event: {e}")));
+                }
+            }
+        }
+    }
+}
+
+async fn write(pool: &SqlitePool, batch: &[Job]) -> Result<Vec<Ingested>, sqlx::Error> {
+    let received_at = Utc::now();
+    let mut tx = pool.begin().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in batch {
+        let ValidEvent { event, top, thumbnail } = &job.event;
+        let classifications = serde_json::to_string(&event.classifications).unwrap_or_else(|_| "[]".into());
+        let id: Option<(i64,)> = sqlx::query_as(
+            "INSERT INTO classification_events
+                (owner_id, stream, producer, seq, model, classifications, top_index, top_label, top_score,
+                 thumbnail, client_time, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (owner_id, stream, producer, seq) DO NOTHING
+             RETURNING id",
+        )
+        .bind(job.owner_id)
+        .bind(job.stream.as_str())
+        .bind(&event.producer)
+        .bind(i64::try_from(event.seq).unwrap_or(i64::MAX))
+        .bind(&event.model)
+        .bind(classifications)
+        .bind(i64::from(top.index))
+        .bind(&top.category_name)
+        .bind(top.score)
+        .bind(thumbnail.as_deref())
+        .bind(event.client_time)
+        .bind(received_at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        outcomes.push(id.map_or(Ingested::Duplicate, |(id,)| Ingested::Stored(id)));
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}

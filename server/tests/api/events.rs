@@ -1,0 +1,115 @@
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+use crate::helpers::{TestApp, spawn_app};
+use crate::sockets::{Socket, connect, connect_as, next_json, send, status_of};
+
+/// A valid event: `seq` from producer `page-1`, top class tabby cat (281) at `score`.
+fn event(seq: u64, score: f64) -> Value {
+    json!({
+        "type": "classification",
+        "producer": "page-1",
+        "seq": seq,
+        "model": "efficientnet_lite0",
+        "client_time": "2026-11-21T12:00:00Z",
+        "classifications": [{
+            "categories": [
+                {"index": 281, "score": score, "categoryName": "tabby", "displayName": ""},
+                {"index": 282, "score": 0.1, "categoryName": "tiger cat", "displayName": ""}
+            ],
+            "headIndex": 0,
+            "headName": "probability"
+        }]
+    })
+}
+
+async fn open_stream(app: &TestApp, name: &str) -> Socket {
+    let user = app.sign_up(name).await;
+    let mut socket = connect_as(app, "/ws/events/cam0", &user).await;
+    assert_eq!(next_json(&mut socket).await, json!({"type": "connection_established", "stream": "cam0"}));
+    socket
+}
+
+async fn stored_events(app: &TestApp) -> Vec<(String, String, String, f64, i64)> {
+    let mut db = sqlx::SqliteConnection::connect(&app.database_url()).await.unwrap();
+    sqlx::query_as(
+        "SELECT u.username, e.stream, e.top_label, e.top_score, e.seq FROM classification_events e
+         JOIN users u ON u.id = e.owner_id ORDER BY e.id",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_valid_event_is_stored_for_its_owner_and_acknowledged() {
+    let app = spawn_app().await;
+    let mut socket = open_stream(&app, "alice").await;
+    send(&mut socket, &event(1, 0.8).to_string()).await;
+    assert_eq!(
+        next_json(&mut socket).await,
+        json!({"type": "ack", "producer": "page-1", "seq": 1, "duplicate": false})
+    );
+    let rows = stored_events(&app).await;
+    assert_eq!(rows.len(), 1);
+    let (owner, stream, label, score, seq) = &rows[0];
+    assert_eq!((owner.as_str(), stream.as_str(), label.as_str(), *seq), ("alice", "cam0", "tabby", 1));
+    assert!((score - 0.8).abs() < 1e-6);
+}
+
+#[tokio::test]
+async fn a_re_sent_event_is_acknowledged_but_stored_once() {
+    let app = spawn_app().await;
+    let mut socket = open_stream(&app, "alice").await;
+    for _ in 0..2 {
+        send(&mut socket, &event(7, 0.8).to_string()).await;
+    }
+    let first = next_json(&mut socket).await;
+    let second = next_json(&mut socket).await;
+    let mut duplicates = [first["duplicate"].as_bool().unwrap(), second["duplicate"].as_bool().unwrap()];
+    duplicates.sort();
+    assert_eq!(duplicates, [false, true]);
+    assert_eq!(stored_events(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn bad_events_get_typed_errors_and_the_connection_survives() {
+    let app = spawn_app().await;
+    let mut socket = open_stream(&app, "alice").await;
+    let mut out_of_range = event(2, 1.5);
+    let mut unknown_class = event(3, 0.5);
+    unknown_class["classifications"][0]["categories"][0]["index"] = json!(5000);
+    let mut not_a_jpeg = event(4, 0.5);
+    not_a_jpeg["thumbnail"] = json!("aGVsbG8=");
+    let mut wrong_type = event(5, 0.5);
+    wrong_type["seq"] = json!("five");
+    out_of_range["producer"] = json!("page-1");
+    for (bad, seq, needle) in [
+        (out_of_range.to_string(), Some(2), "not in [0, 1]"),
+        (unknown_class.to_string(), Some(3), "not one of the 1000 classes"),
+        (not_a_jpeg.to_string(), Some(4), "not a JPEG"),
+        (wrong_type.to_string(), None, "invalid message"),
+        ("{not json".to_owned(), None, "invalid message"),
+    ] {
+        send(&mut socket, &bad).await;
+        let error = next_json(&mut socket).await;
+        assert_eq!(error["type"], "error");
+        assert_eq!(error["code"], "bad_request");
+        assert_eq!(error["seq"].as_u64(), seq, "{error}");
+        assert!(error["message"].as_str().unwrap().contains(needle), "{error}");
+    }
+    send(&mut socket, &event(6, 0.9).to_string()).await;
+    assert_eq!(next_json(&mut socket).await["type"], "ack");
+    assert_eq!(stored_events(&app).await.len(), 1, "only the valid event is stored");
+}
+
+#[tokio::test]
+async fn the_stream_name_is_checked_and_credentials_are_required() {
+    let app = spawn_app().await;
+    let alice = app.sign_up("alice").await;
+    let origin = ("origin", app.address.clone());
+    let bad_name =
+        connect(&app, "/ws/events/bad%20name", &[("cookie", alice.cookies()), origin.clone()]).await;
+    assert_eq!(status_of(bad_name), 400);
+    assert_eq!(status_of(connect(&app, "/ws/events/cam0", &[origin]).await), 401);
+}

@@ -1,0 +1,70 @@
+//! A real websocket client (tungstenite) for the tests.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+use crate::helpers::{TestApp, TestUser};
+
+pub type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens the websocket at `path` (with any query) with the given headers.
+pub async fn connect(app: &TestApp, path: &str, headers: &[(&'static str, String)]) -> Result<Socket, Error> {
+    let mut request = app.ws_url(path).into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(*name, HeaderValue::from_str(value).unwrap());
+    }
+    connect_async(request).await.map(|(socket, _)| socket)
+}
+
+/// A browser-like connection: the user's cookie and the app's own origin.
+pub async fn connect_as(app: &TestApp, path: &str, user: &TestUser) -> Socket {
+    connect(app, path, &[("cookie", user.cookies()), ("origin", app.address.clone())])
+        .await
+        .expect("connects")
+}
+
+/// The next JSON message, skipping pings.
+pub async fn next_json(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message in time")
+            .expect("the socket is open")
+            .expect("a valid frame");
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected JSON, got {other:?}"),
+        }
+    }
+}
+
+/// Waits for the server to close the connection and returns the close code.
+pub async fn close_code(socket: &mut Socket) -> CloseCode {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("closed in time") {
+            Some(Ok(Message::Close(Some(frame)))) => return frame.code,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+pub async fn send(socket: &mut Socket, text: &str) {
+    socket.send(Message::Text(text.into())).await.unwrap();
+}
+
+pub fn status_of(result: Result<Socket, Error>) -> u16 {
+    match result {
+        Err(Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => 101,
+    }
+}
