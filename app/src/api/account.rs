@@ -30,14 +30,12 @@ pub async fn sign_up(username: String, password: String, confirm: String) -> Res
         return Err(ApiError::bad_request("the two passwords differ"));
     }
     let user = context.accounts.sign_up(&username, &password).await?;
-    start_session(&context, &user).await?;
-    leptos_axum::redirect("/");
-    Ok(())
+    start_session(&context, &user).await
 }
 
-/// Signs in with a username and password, then goes to `next` (a path on this site).
+/// Signs in with a username and password.
 #[server(endpoint = "log_in")]
-pub async fn log_in(username: String, password: String, next: Option<String>) -> Result<(), ApiError> {
+pub async fn log_in(username: String, password: String) -> Result<(), ApiError> {
     let context = context()?;
     let key = format!("{}|{}", client_address(), username.trim().to_lowercase());
     context.login_throttle.check(&key).map_err(|retry_after| AppError::RateLimited { retry_after })?;
@@ -49,9 +47,7 @@ pub async fn log_in(username: String, password: String, next: Option<String>) ->
         }
     };
     context.login_throttle.clear(&key);
-    start_session(&context, &user).await?;
-    leptos_axum::redirect(safe_next(next.as_deref()));
-    Ok(())
+    start_session(&context, &user).await
 }
 
 /// Signs a visitor in as a new guest (guest mode only): a guest owns its own records.
@@ -62,9 +58,7 @@ pub async fn continue_as_guest() -> Result<(), ApiError> {
         return Err(AppError::NotFound.into());
     }
     let user = context.accounts.create_guest().await?;
-    start_session(&context, &user).await?;
-    leptos_axum::redirect("/");
-    Ok(())
+    start_session(&context, &user).await
 }
 
 /// Signs out this browser.
@@ -146,27 +140,4 @@ async fn start_session(context: &AppContext, user: &UserInfo) -> Result<(), ApiE
     let cookie = http::session_cookie(&secret, context.security.session_lifetime, http::is_https(&headers));
     expect_context::<ResponseOptions>().append_header(SET_COOKIE, cookie);
     Ok(())
-}
-
-/// `next` if it is a path on this site, else the start page: never an open redirect.
-#[cfg(feature = "ssr")]
-fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path,
-        _ => "/",
-    }
-}
-
-#[cfg(all(test, feature = "ssr"))]
-mod tests {
-    use super::safe_next;
-
-    #[test]
-    fn only_local_paths_are_followed_after_sign_in() {
-        assert_eq!(safe_next(Some("/chat")), "/chat");
-        assert_eq!(safe_next(Some("//evil.example")), "/");
-        assert_eq!(safe_next(Some("https://evil.example")), "/");
-        assert_eq!(safe_next(Some("/\\evil.example")), "/");
-        assert_eq!(safe_next(None), "/");
-    }
 }

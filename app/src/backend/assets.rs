@@ -22,6 +22,10 @@ impl ModelAssets {
     pub const WEB_RUNTIME_DIR: &'static str = "onnxruntime-web";
     /// The URL path the browser runtime is served under.
     pub const WEB_RUNTIME_URL: &'static str = "/ort";
+    /// The URL path of the files the browser needs (the image model and its labels).
+    pub const BROWSER_MODELS_URL: &'static str = "/models";
+    /// The files under [`Self::BROWSER_MODELS_URL`]; nothing else in the model directory is served.
+    pub const BROWSER_MODELS: [&'static str; 2] = [Self::IMAGE_MODEL, Self::IMAGE_LABELS];
 
     const REQUIRED: [&'static str; 5] = [
         Self::IMAGE_MODEL,

@@ -173,10 +173,28 @@ mod tests {
     }
 
     #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next(Some("/chat")), "/chat");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
     fn token_names_are_trimmed_and_bounded() {
         assert_eq!(TokenName::parse(" ci ").unwrap().as_str(), "ci");
         assert!(TokenName::parse("   ").is_err());
         assert!(TokenName::parse(&"n".repeat(65)).is_err());
+    }
+}
+
+/// Where to go after signing in: `next` if it is a path on this site, else the start page —
+/// never an open redirect to another site.
+pub fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path,
+        _ => "/",
     }
 }
 

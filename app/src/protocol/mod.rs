@@ -10,7 +10,7 @@ mod status;
 
 pub use account::{
     ApiTokenInfo, NewApiToken, Password, SessionInfo, SessionState, TokenName, UserInfo, UserSummary,
-    Username,
+    Username, safe_next,
 };
 pub use classification::Category;
 pub use error::{ApiError, ErrorCode};

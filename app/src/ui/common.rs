@@ -22,14 +22,16 @@ pub fn format_time(time: &chrono::DateTime<chrono::Utc>) -> String {
     time.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// Renders a server resource: a loading note, then `render` of the value, or the error in place.
+/// Renders data loaded in the browser after hydration: a loading note, then `render` of the
+/// value, or the error in place. (Loading in the browser keeps server rendering free of the
+/// streaming stalls Leptos 0.8 can show with several async boundaries on one page.)
 #[component]
 pub fn Loaded<T, V>(
-    resource: Resource<Result<T, ApiError>>,
+    resource: LocalResource<Result<T, ApiError>>,
     render: impl Fn(T) -> V + Clone + Send + Sync + 'static,
 ) -> impl IntoView
 where
-    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    T: Clone + 'static,
     V: IntoView + 'static,
 {
     view! {

@@ -44,14 +44,14 @@ pub fn provide_live() {
         let auth = super::session::use_auth();
         let running = StoredValue::new(false);
         Effect::new(move || {
-            let signed_in = auth.session.get().and_then(Result::ok).is_some_and(|s| s.user.is_some());
+            let signed_in = auth.session.get().user.is_some();
             if signed_in && !running.get_value() {
                 running.set_value(true);
                 leptos::task::spawn_local(async move {
                     client::run(state).await;
                     running.set_value(false);
                     state.set(LiveState::Idle);
-                    auth.session.refetch();
+                    auth.reload();
                 });
             }
         });

@@ -4,11 +4,12 @@ mod common;
 mod live;
 mod pages;
 mod session;
+mod vision;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::{SsrMode, path};
+use leptos_router::path;
 
 use live::{LiveIndicator, provide_live};
 use pages::{
@@ -71,13 +72,11 @@ pub fn App() -> impl IntoView {
             <main class="page">
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=HomePage />
-                    // Pages for signed-in users render once the session is known, so a visitor
-                    // gets a real redirect to the sign-in page.
-                    <Route path=path!("/chat") view=ChatPage ssr=SsrMode::Async />
-                    <Route path=path!("/camera") view=CameraPage ssr=SsrMode::Async />
-                    <Route path=path!("/events") view=EventsPage ssr=SsrMode::Async />
-                    <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
-                    <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async />
+                    <Route path=path!("/chat") view=ChatPage />
+                    <Route path=path!("/camera") view=CameraPage />
+                    <Route path=path!("/events") view=EventsPage />
+                    <Route path=path!("/account") view=AccountPage />
+                    <Route path=path!("/admin/users") view=UsersPage />
                     <Route path=path!("/login") view=LoginPage />
                     <Route path=path!("/signup") view=SignupPage />
                 </Routes>
@@ -129,10 +128,8 @@ fn NavBar() -> impl IntoView {
 #[component]
 fn UserMenu() -> impl IntoView {
     let auth = use_auth();
-    let user = move || auth.session.get().and_then(Result::ok).and_then(|s| s.user);
     view! {
-        <Transition>
-            {move || match user() {
+        {move || match auth.session.get().user {
                 Some(user) => view! {
                     <span class="user-menu">
                         <LiveIndicator />
@@ -145,6 +142,5 @@ fn UserMenu() -> impl IntoView {
                 }.into_any(),
                 None => view! { <A href="/login">"Sign in"</A> }.into_any(),
             }}
-        </Transition>
     }
 }

@@ -1,14 +1,14 @@
-//! Who is signed in, shared by every page: the session resource, the actions that change it,
+//! Who is signed in, shared by every page: the visitor, the actions that change it,
 //! and the guard for pages that need an account.
 
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_location;
 
-use crate::api::{ContinueAsGuest, LogIn, LogOut, SignUp, current_session};
-use crate::protocol::{ApiError, SessionState, UserInfo};
+use crate::api::{ContinueAsGuest, LogIn, LogOut, SignUp};
+use crate::protocol::{SessionState, UserInfo};
 
-/// The actions that sign in or out; the session reloads after each of them.
+/// The actions that sign in or out, and the visitor they act on.
 #[derive(Clone, Copy)]
 pub struct Auth {
     /// Sign in with a password.
@@ -19,21 +19,63 @@ pub struct Auth {
     pub guest: ServerAction<ContinueAsGuest>,
     /// Sign out.
     pub log_out: ServerAction<LogOut>,
-    /// The visitor: signed-in user (if any) and whether guest mode is on.
-    pub session: Resource<Result<SessionState, ApiError>>,
+    /// The visitor: signed-in user (if any) and whether guest mode is on. Known when the page
+    /// renders: the server authenticates the request first.
+    pub session: RwSignal<SessionState>,
 }
 
-/// Creates the session resource and its actions, and provides them to every page.
+/// Provides the visitor and the actions that change it to every page.
 pub fn provide_auth() {
     let (log_in, sign_up) = (ServerAction::<LogIn>::new(), ServerAction::<SignUp>::new());
     let (guest, log_out) = (ServerAction::<ContinueAsGuest>::new(), ServerAction::<LogOut>::new());
-    let session = Resource::new(
-        move || {
-            (log_in.version().get(), sign_up.version().get(), guest.version().get(), log_out.version().get())
-        },
-        |_| current_session(),
-    );
+    let session = RwSignal::new(SharedValue::new(visitor_on_the_server).into_inner());
     provide_context(Auth { log_in, sign_up, guest, log_out, session });
+    // After signing in or out, load the next page afresh, so everything on it (and the server's
+    // first render) belongs to the new visitor.
+    #[cfg(feature = "hydrate")]
+    Effect::new(move || {
+        let done = |value: Option<Result<(), crate::protocol::ApiError>>| matches!(value, Some(Ok(())));
+        if done(log_out.value().get()) {
+            load_page("/login");
+        } else if done(log_in.value().get()) || done(sign_up.value().get()) || done(guest.value().get()) {
+            let next = web_sys::Url::new(&window().location().href().unwrap_or_default())
+                .ok()
+                .and_then(|url| url.search_params().get("next"));
+            load_page(crate::protocol::safe_next(next.as_deref()));
+        }
+    });
+}
+
+#[cfg(feature = "hydrate")]
+fn load_page(path: &str) {
+    let _ = window().location().assign(path);
+}
+
+#[cfg(feature = "hydrate")]
+impl Auth {
+    /// Asks the server who the visitor is now (after the session ended elsewhere).
+    pub fn reload(self) {
+        leptos::task::spawn_local(async move {
+            if let Ok(state) = crate::api::current_session().await {
+                self.session.set(state);
+            }
+        });
+    }
+}
+
+/// The visitor of the request being rendered, as the server's authentication found them.
+fn visitor_on_the_server() -> SessionState {
+    #[cfg(feature = "ssr")]
+    {
+        use crate::backend::{AppContext, accounts::PageVisitor};
+        let user = use_context::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<PageVisitor>().cloned())
+            .and_then(|visitor| visitor.0);
+        let guest_mode = use_context::<AppContext>().is_some_and(|context| context.security.guest_mode);
+        SessionState { user, guest_mode }
+    }
+    #[cfg(not(feature = "ssr"))]
+    SessionState { user: None, guest_mode: false }
 }
 
 /// The session context provided by [`provide_auth`].
@@ -48,25 +90,9 @@ pub fn RequireUser<V: IntoView + 'static>(
     children: impl Fn(UserInfo) -> V + Send + Sync + 'static,
 ) -> impl IntoView {
     let auth = use_auth();
-    let children = std::sync::Arc::new(children);
     let here = use_location().pathname.get_untracked();
-    view! {
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {
-                let children = children.clone();
-                let here = here.clone();
-                move || {
-                    let children = children.clone();
-                    let here = here.clone();
-                    Suspend::new(async move {
-                        match auth.session.await {
-                            Ok(SessionState { user: Some(user), .. }) => children(user).into_any(),
-                            Ok(_) => view! { <Redirect path=format!("/login?next={here}") /> }.into_any(),
-                            Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
-                        }
-                    })
-                }
-            }
-        </Suspense>
+    move || match auth.session.get().user {
+        Some(user) => children(user).into_any(),
+        None => view! { <Redirect path=format!("/login?next={here}") /> }.into_any(),
     }
 }

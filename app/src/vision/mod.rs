@@ -6,12 +6,16 @@ mod preprocess;
 
 #[cfg(feature = "ssr")]
 mod native;
+#[cfg(feature = "hydrate")]
+mod web;
 
 pub use labels::{Labels, top_k};
 pub use preprocess::{INPUT_SIZE, RgbaFrame, to_input_tensor};
 
 #[cfg(feature = "ssr")]
 pub use native::NativeClassifier;
+#[cfg(feature = "hydrate")]
+pub use web::WebClassifier;
 
 /// What can go wrong while preparing, running or interpreting a classification.
 #[derive(Debug, thiserror::Error)]

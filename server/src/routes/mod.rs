@@ -16,7 +16,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::startup::AppState;
-use crate::{security, ws};
+use crate::{auth, security, ws};
 
 /// Builds the whole router over `state`.
 pub fn router(state: AppState) -> Router {
@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws/events/{stream}", get(ws::events::handler))
         .leptos_routes_with_context(&state, routes, provide.clone(), move || shell(leptos.clone()))
         .fallback(file_and_error_handler_with_context::<AppState, _>(provide, shell))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::identify_page_visitor))
         .layer(middleware::from_fn(errors::server_fn_status))
         .layer(middleware::from_fn_with_state(state.clone(), security::forbid_cross_site))
         .layer(middleware::from_fn(security::headers))

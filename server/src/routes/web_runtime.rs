@@ -1,5 +1,5 @@
-//! The browser's ONNX Runtime (onnxruntime-web's `dist/`), self-hosted: pages never load it from
-//! a CDN.
+//! What the browser runs models with, self-hosted (pages never load from a CDN): onnxruntime-web's
+//! `dist/` and the image model with its labels.
 
 use app::backend::ModelAssets;
 use axum::Router;
@@ -8,17 +8,23 @@ use axum::http::HeaderValue;
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use tower_http::services::ServeDir;
+use tower_http::services::{ServeDir, ServeFile};
 
 use crate::startup::AppState;
 
-/// Serves [`ModelAssets::WEB_RUNTIME_DIR`] under [`ModelAssets::WEB_RUNTIME_URL`]: `.wasm` as
-/// `application/wasm` and JavaScript modules as `text/javascript`.
+/// Serves [`ModelAssets::WEB_RUNTIME_DIR`] under [`ModelAssets::WEB_RUNTIME_URL`] (`.wasm` as
+/// `application/wasm`, JavaScript as `text/javascript`) and [`ModelAssets::BROWSER_MODELS`] under
+/// [`ModelAssets::BROWSER_MODELS_URL`].
 pub fn router(assets: &ModelAssets) -> Router<AppState> {
     let files = ServeDir::new(assets.path(ModelAssets::WEB_RUNTIME_DIR));
+    let models = ModelAssets::BROWSER_MODELS.iter().fold(Router::new(), |router, &name| {
+        let url = format!("{}/{name}", ModelAssets::BROWSER_MODELS_URL);
+        router.route_service(&url, ServeFile::new(assets.path(name)))
+    });
     Router::new()
         .nest_service(ModelAssets::WEB_RUNTIME_URL, files)
         .layer(middleware::from_fn(javascript_type))
+        .merge(models)
 }
 
 /// Labels `.js`/`.mjs` files with the standard JavaScript type (RFC 9239) rather than the legacy

@@ -2,7 +2,7 @@ use serde_json::Value;
 
 use crate::helpers::{PASSWORD, spawn_app, spawn_app_with, token_headers};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_up_signs_in_and_the_first_account_administers() {
     let app = spawn_app().await;
     let alice = app.sign_up("Alice").await;
@@ -15,7 +15,7 @@ async fn signing_up_signs_in_and_the_first_account_administers() {
     assert_eq!(app.browser().call_ok("session", &[]).await["user"], Value::Null);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_sign_ups_get_clear_errors() {
     let app = spawn_app().await;
     app.sign_up("alice").await;
@@ -35,7 +35,7 @@ async fn bad_sign_ups_get_clear_errors() {
     assert_eq!(missing.status(), 400);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logging_out_ends_the_session_for_good() {
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;
@@ -52,7 +52,7 @@ async fn logging_out_ends_the_session_for_good() {
     assert_eq!(again.call_ok("session", &[]).await["user"]["username"], "alice");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_passwords_are_refused_and_then_throttled() {
     let app = spawn_app().await;
     app.sign_up("alice").await;
@@ -74,7 +74,7 @@ async fn wrong_passwords_are_refused_and_then_throttled() {
     assert_eq!(unknown.status(), 401, "another username is throttled separately");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changing_the_password_checks_the_old_one_and_signs_out_other_browsers() {
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;
@@ -94,7 +94,7 @@ async fn changing_the_password_checks_the_old_one_and_signs_out_other_browsers()
     app.browser().call_ok("log_in", &[("username", "alice"), ("password", new)]).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_tokens_authenticate_until_revoked_and_are_shown_once() {
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;
@@ -116,7 +116,7 @@ async fn api_tokens_authenticate_until_revoked_and_are_shown_once() {
     assert_eq!(app.get("/api/me").await.status(), 401);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nobody_can_touch_another_users_tokens_or_sessions() {
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;
@@ -139,7 +139,7 @@ async fn nobody_can_touch_another_users_tokens_or_sessions() {
     assert_eq!(anonymous.status(), 401);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administrators_list_and_disable_users_and_nobody_else_can() {
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;
@@ -174,7 +174,7 @@ async fn administrators_list_and_disable_users_and_nobody_else_can() {
     assert_eq!(me.status(), 200, "re-enabled, the token works again");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_mode_is_off_unless_configured() {
     let app = spawn_app().await;
     assert_eq!(app.browser().call("continue_as_guest", &[]).await.status(), 404);

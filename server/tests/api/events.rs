@@ -41,7 +41,7 @@ async fn stored_events(app: &TestApp) -> Vec<(String, String, String, f64, i64)>
     .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_valid_event_is_stored_for_its_owner_and_acknowledged() {
     let app = spawn_app().await;
     let mut socket = open_stream(&app, "alice").await;
@@ -57,7 +57,7 @@ async fn a_valid_event_is_stored_for_its_owner_and_acknowledged() {
     assert!((score - 0.8).abs() < 1e-6);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_re_sent_event_is_acknowledged_but_stored_once() {
     let app = spawn_app().await;
     let mut socket = open_stream(&app, "alice").await;
@@ -72,7 +72,7 @@ async fn a_re_sent_event_is_acknowledged_but_stored_once() {
     assert_eq!(stored_events(&app).await.len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_events_get_typed_errors_and_the_connection_survives() {
     let app = spawn_app().await;
     let mut socket = open_stream(&app, "alice").await;
@@ -103,7 +103,7 @@ async fn bad_events_get_typed_errors_and_the_connection_survives() {
     assert_eq!(stored_events(&app).await.len(), 1, "only the valid event is stored");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_name_is_checked_and_credentials_are_required() {
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;

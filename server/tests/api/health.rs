@@ -2,7 +2,7 @@ use serde_json::Value;
 
 use crate::helpers::{spawn_app, spawn_app_with};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_answers_ok() {
     let app = spawn_app().await;
     let response = app.get("/healthz").await;
@@ -10,7 +10,7 @@ async fn healthz_answers_ok() {
     assert_eq!(response.text().await.unwrap(), "ok");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_lists_the_database_and_every_model_asset() {
     let app = spawn_app().await;
     let response = app.get("/readyz").await;
@@ -31,7 +31,7 @@ async fn readyz_lists_the_database_and_every_model_asset() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_is_unavailable_and_names_what_is_missing() {
     let empty = tempfile::tempdir().unwrap();
     let app = spawn_app_with(|config| config.models_dir = empty.path().to_owned()).await;

@@ -129,6 +129,9 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the server after `adjust` has changed the test configuration.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
     let data_dir = tempfile::tempdir().expect("a temporary directory");
     let mut config = test_config(data_dir.path());
     adjust(&mut config);

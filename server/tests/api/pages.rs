@@ -1,6 +1,6 @@
 use crate::helpers::spawn_app;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_home_page_is_rendered_on_the_server_with_its_hydration_script() {
     let app = spawn_app().await;
     let response = app.get("/").await;
@@ -14,7 +14,7 @@ async fn the_home_page_is_rendered_on_the_server_with_its_hydration_script() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_of_the_navigation_renders_for_a_signed_in_user() {
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;
@@ -28,7 +28,7 @@ async fn every_page_of_the_navigation_renders_for_a_signed_in_user() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn visitors_are_sent_to_sign_in_and_back() {
     let app = spawn_app().await;
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -41,7 +41,7 @@ async fn visitors_are_sent_to_sign_in_and_back() {
     assert!(login.contains("<h1>Sign in</h1>"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_path_is_a_404_page() {
     let app = spawn_app().await;
     let response = app.get("/no-such-page").await;
@@ -49,7 +49,7 @@ async fn an_unknown_path_is_a_404_page() {
     assert!(response.text().await.unwrap().contains("Page not found"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_site_and_the_browser_runtime_are_served_with_their_types() {
     let app = spawn_app().await;
     for (path, content_type) in [

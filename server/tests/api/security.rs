@@ -9,7 +9,7 @@ async fn create_token_from(user: &TestUser, header: (&str, &str)) -> reqwest::Re
     user.client.post(url).header(header.0, header.1).form(&[("name", "forged")]).send().await.unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_carry_security_headers_and_a_csp_naming_their_script_nonce() {
     let app = spawn_app().await;
     let response = app.get("/").await;
@@ -33,7 +33,7 @@ async fn pages_carry_security_headers_and_a_csp_naming_their_script_nonce() {
     assert!(api.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cookie_authenticated_changes_from_another_site_are_refused() {
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;
@@ -47,7 +47,7 @@ async fn cookie_authenticated_changes_from_another_site_are_refused() {
     assert_eq!(alice.call_ok("tokens", &[]).await, Value::Array(vec![]), "no token was created");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_origins_may_call_in() {
     let app = spawn_app_with(|config| config.allowed_origins = vec!["https://app.example".into()]).await;
     let alice = app.sign_up("alice").await;
@@ -55,7 +55,7 @@ async fn configured_origins_may_call_in() {
     assert_eq!(allowed.status(), 200);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_request_bodies_are_refused() {
     let app = spawn_app_with(|config| config.max_body_bytes = 1024).await;
     let visitor = app.browser();

@@ -54,7 +54,7 @@ fn a_database_that_cannot_be_created_fails_start_up_clearly() {
     assert!(stderr.contains("cannot create the database directory /proc/ai-channels"), "{stderr}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_up_creates_and_migrates_the_database() {
     let app = spawn_app().await;
     let mut connection = sqlx::SqliteConnection::connect(&app.database_url()).await.unwrap();

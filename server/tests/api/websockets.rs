@@ -8,7 +8,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use crate::helpers::{spawn_app, spawn_app_with};
 use crate::sockets::{close_code, connect, connect_as, next_json, send, status_of};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_in_page_connects_and_gets_pongs() {
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;
@@ -18,7 +18,7 @@ async fn a_signed_in_page_connects_and_gets_pongs() {
     assert_eq!(next_json(&mut socket).await, json!({"type": "pong"}));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_handshake_requires_credentials_and_the_sites_own_origin() {
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;
@@ -30,7 +30,7 @@ async fn the_handshake_requires_credentials_and_the_sites_own_origin() {
     assert_eq!(status_of(connect(&app, "/ws/live", &[("cookie", alice.cookies())]).await), 403);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn programs_connect_with_a_token_in_the_header_or_the_query_until_it_is_revoked() {
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;
@@ -45,7 +45,7 @@ async fn programs_connect_with_a_token_in_the_header_or_the_query_until_it_is_re
     assert_eq!(status_of(connect(&app, &format!("/ws/live?token={secret}"), &[]).await), 401);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_messages_get_typed_errors_and_the_connection_survives() {
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;
@@ -63,7 +63,7 @@ async fn bad_messages_get_typed_errors_and_the_connection_survives() {
     assert_eq!(next_json(&mut socket).await["type"], "pong");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_message_closes_the_connection_with_1009() {
     let app = spawn_app_with(|config| {
         config.websocket.endpoint_max_message_bytes.insert("live".into(), 1024);
@@ -76,7 +76,7 @@ async fn an_oversized_message_closes_the_connection_with_1009() {
     assert_eq!(close_code(&mut socket).await, CloseCode::Size);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_is_answered_with_rate_limited_and_then_closed_with_1008() {
     let app = spawn_app_with(|config| {
         config.websocket.messages_per_second = 1;
@@ -105,7 +105,7 @@ async fn a_flood_is_answered_with_rate_limited_and_then_closed_with_1008() {
     assert_eq!(code, CloseCode::Policy);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_user_has_a_connection_cap() {
     let app = spawn_app_with(|config| config.websocket.connections_per_user = 2).await;
     let alice = app.sign_up("alice").await;
@@ -132,7 +132,7 @@ async fn each_user_has_a_connection_cap() {
     assert!(retried.is_some(), "a closed connection frees its slot");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_closes_the_users_open_sockets() {
     let app = spawn_app_with(|config| config.websocket.credential_check_secs = 1).await;
     let alice = app.sign_up("alice").await;

@@ -39,6 +39,11 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// The signed-in user of a page request, found by the server before rendering (in the request's
+/// extensions), so pages know the visitor without a round trip.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageVisitor(pub Option<UserInfo>);
+
 /// Who made a request, and how they proved it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {

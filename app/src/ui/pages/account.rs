@@ -57,7 +57,10 @@ fn PasswordForm() -> impl IntoView {
 fn Tokens() -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
-    let tokens = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_tokens());
+    let tokens = LocalResource::new(move || {
+        (create.version().get(), revoke.version().get());
+        list_tokens()
+    });
     let created = move || create.value().get().and_then(Result::ok);
     view! {
         <section class="panel" aria-labelledby="tokens-title">
@@ -111,7 +114,10 @@ fn Tokens() -> impl IntoView {
 #[component]
 fn Sessions() -> impl IntoView {
     let revoke = ServerAction::<RevokeSession>::new();
-    let sessions = Resource::new(move || revoke.version().get(), |_| list_sessions());
+    let sessions = LocalResource::new(move || {
+        revoke.version().get();
+        list_sessions()
+    });
     view! {
         <section class="panel" aria-labelledby="sessions-title">
             <h2 id="sessions-title">"Signed-in browsers"</h2>

@@ -20,7 +20,10 @@ pub fn UsersPage() -> impl IntoView {
 #[component]
 fn UserList() -> impl IntoView {
     let toggle = ServerAction::<SetUserDisabled>::new();
-    let users = Resource::new(move || toggle.version().get(), |_| list_users());
+    let users = LocalResource::new(move || {
+        toggle.version().get();
+        list_users()
+    });
     view! {
         <h1>"Users"</h1>
         <FormError result=toggle.value() />

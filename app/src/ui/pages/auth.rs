@@ -1,8 +1,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
+use leptos_router::components::{A, Redirect};
 use leptos_router::hooks::use_query_map;
 
+use crate::protocol::safe_next;
 use crate::ui::common::FormError;
 use crate::ui::session::use_auth;
 
@@ -10,13 +11,13 @@ use crate::ui::session::use_auth;
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let auth = use_auth();
-    let next = move || use_query_map().with(|q| q.get("next")).unwrap_or_else(|| "/".into());
+    let next = use_query_map().with_untracked(|q| safe_next(q.get("next").as_deref()).to_owned());
     view! {
         <Title text="Sign in" />
+        <AlreadySignedIn next=next.clone() />
         <section class="auth-card">
             <h1>"Sign in"</h1>
             <ActionForm action=auth.log_in>
-                <input type="hidden" name="next" value=next />
                 <label>"Username" <input name="username" autocomplete="username" required /></label>
                 <label>
                     "Password"
@@ -37,6 +38,7 @@ pub fn SignupPage() -> impl IntoView {
     let auth = use_auth();
     view! {
         <Title text="Create an account" />
+        <AlreadySignedIn next="/".to_owned() />
         <section class="auth-card">
             <h1>"Create an account"</h1>
             <ActionForm action=auth.sign_up>
@@ -60,17 +62,21 @@ pub fn SignupPage() -> impl IntoView {
     }
 }
 
+/// Sends a visitor who is signed in already (say, after a sign-in without JavaScript) on to `next`.
+#[component]
+fn AlreadySignedIn(next: String) -> impl IntoView {
+    let auth = use_auth();
+    move || auth.session.get().user.is_some().then(|| view! { <Redirect path=next.clone() /> })
+}
+
 #[component]
 fn GuestOption() -> impl IntoView {
     let auth = use_auth();
-    let guest_mode = move || auth.session.get().and_then(Result::ok).is_some_and(|s| s.guest_mode);
     view! {
-        <Transition>
-            <Show when=guest_mode>
-                <ActionForm action=auth.guest>
-                    <button type="submit">"Continue as a guest"</button>
-                </ActionForm>
-            </Show>
-        </Transition>
+        <Show when=move || auth.session.get().guest_mode>
+            <ActionForm action=auth.guest>
+                <button type="submit">"Continue as a guest"</button>
+            </ActionForm>
+        </Show>
     }
 }

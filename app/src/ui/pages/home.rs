@@ -26,7 +26,7 @@ const FEATURES: [(&str, &str, &str); 3] = [
 /// The start page: what the app does, and whether this instance is ready to do it.
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let status = Resource::new(|| (), |_| check_readiness());
+    let status = LocalResource::new(check_readiness);
     view! {
         <Title text="" />
         <section class="hero">

@@ -37,14 +37,17 @@ pub fn ChatPage() -> impl IntoView {
     view! { <PagePlaceholder title="Chat" text="Chat sessions with streamed replies will appear here." /> }
 }
 
-/// Live webcam classification in the browser.
+/// Image classification in the browser: photos now, the live camera next.
 #[component]
 pub fn CameraPage() -> impl IntoView {
     view! {
-        <PagePlaceholder
-            title="Camera"
-            text="The live camera and its in-browser classifier will appear here."
-        />
+        <Title text="Camera" />
+        <RequireUser children=|_: UserInfo| {
+            view! {
+                <h1>"Camera"</h1>
+                <crate::ui::vision::PhotoClassifier />
+            }
+        } />
     }
 }
 
