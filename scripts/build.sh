@@ -18,18 +18,18 @@ cargo build --quiet -p server "${server_flags[@]}"
 echo "[build] browser app ($profile, wasm32)"
 cargo build --quiet -p frontend --target wasm32-unknown-unknown "${wasm_flags[@]}"
 
-wasm="$cargo_target/wasm32-unknown-unknown/$wasm_dir/frontend.wasm"
-if [ "$profile" = release ]; then
-    # Optimise before wasm-bindgen: Debian's binaryen mishandles the externref table that
-    # wasm-bindgen adds, and the page would fail to hydrate.
-    echo "[build] optimising the WebAssembly (wasm-opt)"
-    wasm-opt -Oz "$wasm" -o "$cargo_target/frontend.opt.wasm"
-    wasm="$cargo_target/frontend.opt.wasm"
-fi
-
 rm -rf "$site"
 mkdir -p "$site/pkg"
-wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name ai-channels "$wasm"
+wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name ai-channels \
+    "$cargo_target/wasm32-unknown-unknown/$wasm_dir/frontend.wasm"
+if [ "$profile" = release ]; then
+    # binaryen from npm (scripts/package.json): Debian's older wasm-opt breaks the externref table
+    # that wasm-bindgen emits, and the page would not hydrate.
+    echo "[build] optimising the WebAssembly (wasm-opt)"
+    scripts/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+        --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+        "$site/pkg/ai-channels_bg.wasm" -o "$site/pkg/ai-channels_bg.wasm"
+fi
 cp style/main.css "$site/pkg/ai-channels.css"
 cp -r public/. "$site/"
 echo "[build] site ready in $site"

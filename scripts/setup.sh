@@ -36,13 +36,23 @@ rust_tools() {
 }
 
 debian_tools() {
-    local missing=()
-    command -v wasm-opt >/dev/null || missing+=(binaryen)
-    if [ "$purpose" = test ]; then
-        [ -x /usr/bin/chromium ] || missing+=(chromium)
+    if [ "$purpose" = test ] && [ ! -x /usr/bin/chromium ]; then
+        apt_install chromium
     fi
-    [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
     say "debian tools ready"
+}
+
+# npm packages from a lock file: binaryen's wasm-opt for release builds (`make run`), Playwright
+# for the browser tests (`make test`).
+npm_tools() {
+    local dir=$1 what=$2
+    command -v npm >/dev/null || die "npm is missing: install Node.js with npm"
+    if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json"; then
+        say "installing $what (npm ci in $dir)"
+        (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund) \
+            || die "cannot install $dir/package-lock.json from the npm registry"
+    fi
+    say "$what ready"
 }
 
 python_env() {
@@ -61,18 +71,12 @@ python_env() {
     say "python packages ready"
 }
 
-browser_tests() {
-    command -v npm >/dev/null || die "npm is missing: install Node.js with npm"
-    if ! cmp -s end2end/package-lock.json end2end/node_modules/.package-lock.json; then
-        say "installing end-to-end test packages (npm ci)"
-        (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund) \
-            || die "cannot install end2end/package-lock.json from the npm registry"
-    fi
-    say "end-to-end test packages ready"
-}
-
 rust_tools
 debian_tools
 python_env
 .venv/bin/python scripts/assets.py models
-[ "$purpose" != test ] || browser_tests
+if [ "$purpose" = test ]; then
+    npm_tools end2end "end-to-end test packages"
+else
+    npm_tools scripts "build tools (wasm-opt)"
+fi
