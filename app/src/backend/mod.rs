@@ -3,6 +3,7 @@
 
 pub mod accounts;
 mod assets;
+mod classify;
 mod db;
 mod error;
 pub mod events;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use assets::ModelAssets;
+pub use classify::ServerClassifier;
 pub use db::{Database, DatabaseError};
 pub use error::{AppError, status_for};
 pub use throttle::FailureThrottle;
@@ -56,6 +58,8 @@ pub struct AppContext {
     pub labels: Option<Arc<Labels>>,
     /// Stores classification events.
     pub ingest: Ingest,
+    /// Classifies uploaded images.
+    pub classifier: ServerClassifier,
 }
 
 impl AppContext {
@@ -72,6 +76,7 @@ impl AppContext {
         };
         Self {
             ingest: Ingest::start(db.pool().clone()),
+            classifier: ServerClassifier::new(assets.clone()),
             db,
             assets,
             accounts,

@@ -77,7 +77,7 @@ pub fn TopCategories(#[prop(into)] categories: Signal<Vec<Category>>) -> impl In
     view! {
         <ol class="top-categories" aria-label="Recognised">
             <For each=move || categories.get() key=|category| category.index let:category>
-                <li>
+                <li data-index=category.index data-score=category.score>
                     <span class="category-name">{category.category_name.clone()}</span>
                     <span class="score-bar" aria-hidden="true">
                         <span style=format!("width: {:.1}%", category.score * 100.0)></span>

@@ -32,6 +32,12 @@ pub struct NativeClassifier {
     labels: Labels,
 }
 
+impl std::fmt::Debug for NativeClassifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeClassifier").field("classes", &self.labels.len()).finish_non_exhaustive()
+    }
+}
+
 impl NativeClassifier {
     /// Loads ONNX Runtime from `runtime_library` (once per process) and the model from `model`.
     pub fn load(runtime_library: &Path, model: &Path, labels: Labels) -> Result<Self, VisionError> {

@@ -1,6 +1,7 @@
 //! The HTTP router: Leptos pages and server functions, REST, websockets, static files, health.
 
 mod account;
+mod classify;
 mod errors;
 mod health;
 mod web_runtime;
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(account::router())
+        .merge(classify::router())
         .merge(web_runtime::router(&state.context.assets))
         .route("/ws/live", get(ws::live::handler))
         .route("/ws/events/{stream}", get(ws::events::handler))
