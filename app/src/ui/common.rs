@@ -51,3 +51,16 @@ where
         </Transition>
     }
 }
+
+/// Data loaded in the browser by `fetch`, and loaded again each time `version` (an action's
+/// completion count) moves.
+pub fn reloaded_after<T, F>(version: RwSignal<usize>, fetch: impl Fn() -> F + 'static) -> LocalResource<T>
+where
+    F: std::future::Future<Output = T> + 'static,
+    T: 'static,
+{
+    LocalResource::new(move || {
+        version.get();
+        fetch()
+    })
+}

@@ -3,7 +3,7 @@ use leptos_meta::Title;
 
 use crate::api::{ChangePassword, CreateToken, RevokeSession, RevokeToken, list_sessions, list_tokens};
 use crate::protocol::{ApiTokenInfo, SessionInfo, UserInfo};
-use crate::ui::common::{FormError, Loaded, format_time};
+use crate::ui::common::{FormError, Loaded, format_time, reloaded_after};
 use crate::ui::session::RequireUser;
 
 /// The signed-in user's settings: password, API tokens, browser sessions.
@@ -114,10 +114,7 @@ fn Tokens() -> impl IntoView {
 #[component]
 fn Sessions() -> impl IntoView {
     let revoke = ServerAction::<RevokeSession>::new();
-    let sessions = LocalResource::new(move || {
-        revoke.version().get();
-        list_sessions()
-    });
+    let sessions = reloaded_after(revoke.version(), list_sessions);
     view! {
         <section class="panel" aria-labelledby="sessions-title">
             <h2 id="sessions-title">"Signed-in browsers"</h2>

@@ -3,7 +3,7 @@ use leptos_meta::Title;
 
 use crate::api::{SetUserDisabled, list_users};
 use crate::protocol::{UserInfo, UserSummary};
-use crate::ui::common::{FormError, Loaded, format_time};
+use crate::ui::common::{FormError, Loaded, format_time, reloaded_after};
 use crate::ui::session::RequireUser;
 
 /// The administrator's list of accounts, with disable / enable.
@@ -20,10 +20,7 @@ pub fn UsersPage() -> impl IntoView {
 #[component]
 fn UserList() -> impl IntoView {
     let toggle = ServerAction::<SetUserDisabled>::new();
-    let users = LocalResource::new(move || {
-        toggle.version().get();
-        list_users()
-    });
+    let users = reloaded_after(toggle.version(), list_users);
     view! {
         <h1>"Users"</h1>
         <FormError result=toggle.value() />
