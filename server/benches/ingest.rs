@@ -1,0 +1,139 @@
+//! Ingest benchmark: N concurrent websocket producers on loopback send classification events to
+//! `/ws/events/{stream}` with a window of events in flight; reports events persisted per second
+//! and acknowledgement latency. Run with `cargo bench -p server --bench ingest`
+//! (`-- PRODUCERS EVENTS_PER_PRODUCER WINDOW` to change the load).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use server::{Application, Config};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+const PASSWORD: &str = "benchmark password";
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let producers = args.first().copied().unwrap_or(50);
+    let per_producer = args.get(1).copied().unwrap_or(2_000);
+    let window = args.get(2).copied().unwrap_or(32);
+
+    let data = tempfile::tempdir().expect("a temporary directory");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        database_url: format!("sqlite://{}/bench.db", data.path().display()),
+        models_dir: root.join("models"),
+        log: "warn".into(),
+        ..Config::default()
+    };
+    config.websocket.messages_per_second = 1_000_000;
+    config.websocket.burst = 1_000_000;
+    config.websocket.connections_per_user = producers + 1;
+    let app = Application::build(config).await.expect("the server starts");
+    let address = app.local_addr();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let token = token(&format!("http://{address}")).await;
+
+    let started = Instant::now();
+    let runs: Vec<_> = (0..producers)
+        .map(|p| tokio::spawn(produce(address, token.clone(), p, per_producer, window)))
+        .collect();
+    let mut latencies = Vec::with_capacity(producers * per_producer);
+    for run in runs {
+        latencies.extend(run.await.expect("a producer finished"));
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let total = latencies.len();
+    let percentile = |p: f64| latencies[((total as f64 * p) as usize).min(total - 1)];
+    println!("ingest: {producers} producers × {per_producer} events, {window} in flight each");
+    println!("  events acknowledged: {total} in {:.2} s", elapsed.as_secs_f64());
+    println!("  throughput:          {:.0} events/s persisted", total as f64 / elapsed.as_secs_f64());
+    println!(
+        "  ack latency:         p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(percentile(0.50)),
+        ms(percentile(0.99)),
+        ms(latencies[total - 1])
+    );
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// Signs up a user and creates an API token for the producers.
+async fn token(base: &str) -> String {
+    let client = reqwest::Client::builder().cookie_store(true).build().expect("a client");
+    let form = [("username", "bench"), ("password", PASSWORD), ("confirm", PASSWORD)];
+    client.post(format!("{base}/api/sign_up")).form(&form).send().await.expect("sign-up");
+    let token: Value = client
+        .post(format!("{base}/api/create_token"))
+        .form(&[("name", "bench")])
+        .send()
+        .await
+        .expect("a token")
+        .json()
+        .await
+        .expect("JSON");
+    token["secret"].as_str().expect("a secret").to_owned()
+}
+
+/// One producer: keeps `window` events in flight and returns each event's acknowledgement time.
+async fn produce(
+    address: std::net::SocketAddr,
+    token: String,
+    producer: usize,
+    events: usize,
+    window: usize,
+) -> Vec<Duration> {
+    let mut request = format!("ws://{address}/ws/events/cam{}", producer % 8).into_client_request().expect("a URL");
+    let auth = HeaderValue::from_str(&format!("Token {token}")).expect("a header");
+    request.headers_mut().insert("authorization", auth);
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("connects");
+    let (mut sink, mut stream) = socket.split();
+    stream.next().await.expect("connection_established").expect("a frame");
+
+    let mut sent_at = HashMap::with_capacity(window);
+    let mut latencies = Vec::with_capacity(events);
+    let mut next_seq = 1;
+    while latencies.len() < events {
+        while next_seq <= events && sent_at.len() < window {
+            let text = event(producer, next_seq).to_string();
+            sent_at.insert(next_seq as u64, Instant::now());
+            sink.send(Message::Text(text.into())).await.expect("sent");
+            next_seq += 1;
+        }
+        let Some(Ok(Message::Text(reply))) = stream.next().await else { continue };
+        let reply: Value = serde_json::from_str(&reply).expect("JSON");
+        let seq = reply["seq"].as_u64().expect("an ack with seq");
+        assert_eq!(reply["type"], "ack", "{reply}");
+        if let Some(sent) = sent_at.remove(&seq) {
+            latencies.push(sent.elapsed());
+        }
+    }
+    latencies
+}
+
+fn event(producer: usize, seq: usize) -> Value {
+    json!({
+        "type": "classification",
+        "producer": format!("bench-{producer}"),
+        "seq": seq,
+        "model": "efficientnet_lite0",
+        "client_time": "2026-11-21T12:00:00Z",
+        "classifications": [{
+            "categories": [
+                {"index": 281, "score": 0.61, "categoryName": "tabby", "displayName": ""},
+                {"index": 282, "score": 0.2, "categoryName": "tiger cat", "displayName": ""},
+                {"index": 285, "score": 0.1, "categoryName": "Egyptian cat", "displayName": ""}
+            ],
+            "headIndex": 0,
+            "headName": "probability"
+        }]
+    })
+}
