@@ -27,3 +27,40 @@ test('a chosen photo is classified in the browser, as the server classifies it',
   const browserScore = Number(await best.getAttribute('data-score'));
   expect(Math.abs(browserScore - server.categories[0].score)).toBeLessThan(0.01);
 });
+
+test('an event sent over the websocket appears in the Events page', async ({ page }) => {
+  await signUp(page, uniqueName('ev'));
+  const ack = await page.evaluate(async () => {
+    const socket = new WebSocket(`ws://${location.host}/ws/events/front-door`);
+    const replies: any[] = [];
+    await new Promise<void>((resolve, reject) => {
+      socket.onmessage = (message) => {
+        const reply = JSON.parse(message.data);
+        replies.push(reply);
+        if (reply.type === 'connection_established') {
+          socket.send(JSON.stringify({
+            type: 'classification', producer: 'e2e', seq: 1, model: 'efficientnet_lite0',
+            client_time: new Date().toISOString(),
+            classifications: [{ categories: [{ index: 285, score: 0.82, categoryName: 'Egyptian cat', displayName: '' }], headIndex: 0, headName: 'probability' }],
+          }));
+        } else {
+          resolve();
+        }
+      };
+      socket.onerror = () => reject(new Error('websocket failed'));
+    });
+    socket.close();
+    return replies[replies.length - 1];
+  });
+  expect(ack).toEqual({ type: 'ack', producer: 'e2e', seq: 1, duplicate: false });
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Events' }).click();
+  const row = page.locator('.event-row').first();
+  await expect(row).toContainText('Egyptian cat');
+  await expect(row).toContainText('82%');
+  await expect(row).toContainText('front-door');
+
+  await page.getByLabel('Label').fill('tabby');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page.getByText('No events to show')).toBeVisible();
+});

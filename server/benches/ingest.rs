@@ -91,7 +91,8 @@ async fn produce(
     events: usize,
     window: usize,
 ) -> Vec<Duration> {
-    let mut request = format!("ws://{address}/ws/events/cam{}", producer % 8).into_client_request().expect("a URL");
+    let mut request =
+        format!("ws://{address}/ws/events/cam{}", producer % 8).into_client_request().expect("a URL");
     let auth = HeaderValue::from_str(&format!("Token {token}")).expect("a header");
     request.headers_mut().insert("authorization", auth);
     let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("connects");

@@ -4,9 +4,11 @@
 
 mod account;
 mod admin;
+mod events;
 
 pub use account::*;
 pub use admin::*;
+pub use events::*;
 
 use leptos::prelude::*;
 

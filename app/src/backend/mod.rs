@@ -20,7 +20,7 @@ pub use error::{AppError, status_for};
 pub use throttle::FailureThrottle;
 
 use self::accounts::Accounts;
-use self::events::Ingest;
+use self::events::{EventStore, Ingest};
 use crate::protocol::{Check, Readiness};
 use crate::vision::Labels;
 
@@ -58,6 +58,8 @@ pub struct AppContext {
     pub labels: Option<Arc<Labels>>,
     /// Stores classification events.
     pub ingest: Ingest,
+    /// Lists stored events.
+    pub events: EventStore,
     /// Classifies uploaded images.
     pub classifier: ServerClassifier,
 }
@@ -76,6 +78,7 @@ impl AppContext {
         };
         Self {
             ingest: Ingest::start(db.pool().clone()),
+            events: EventStore::new(db.pool().clone()),
             classifier: ServerClassifier::new(assets.clone()),
             db,
             assets,

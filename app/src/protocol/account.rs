@@ -149,6 +149,24 @@ pub struct SessionInfo {
     pub current: bool,
 }
 
+/// Where to go after signing in: `next` if it is a path on this site, else the start page —
+/// never an open redirect to another site.
+pub fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path,
+        _ => "/",
+    }
+}
+
+/// What the pages need to know about the visitor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionState {
+    /// The signed-in user, if any.
+    pub user: Option<UserInfo>,
+    /// Whether visitors may continue as a guest.
+    pub guest_mode: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,22 +205,4 @@ mod tests {
         assert!(TokenName::parse("   ").is_err());
         assert!(TokenName::parse(&"n".repeat(65)).is_err());
     }
-}
-
-/// Where to go after signing in: `next` if it is a path on this site, else the start page —
-/// never an open redirect to another site.
-pub fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path,
-        _ => "/",
-    }
-}
-
-/// What the pages need to know about the visitor.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionState {
-    /// The signed-in user, if any.
-    pub user: Option<UserInfo>,
-    /// Whether visitors may continue as a guest.
-    pub guest_mode: bool,
 }

@@ -180,6 +180,39 @@ fn decode_thumbnail(base64: &str) -> Result<Vec<u8>, ApiError> {
     Ok(bytes)
 }
 
+/// A stored classification event, as the Events page and the API list it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct StoredEvent {
+    /// Database id; newer events have larger ids.
+    pub id: i64,
+    /// The camera stream it came from.
+    pub stream: String,
+    /// The model that classified.
+    pub model: String,
+    /// The best class's index.
+    pub top_index: i64,
+    /// The best class's name.
+    pub top_label: String,
+    /// The best class's score.
+    pub top_score: f64,
+    /// Whether a thumbnail of the frame is stored (`/api/events/{id}/thumbnail`).
+    pub has_thumbnail: bool,
+    /// When the browser classified the frame.
+    pub client_time: DateTime<Utc>,
+    /// When the server stored the event.
+    pub received_at: DateTime<Utc>,
+}
+
+/// One page of events, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventPage {
+    /// The events.
+    pub events: Vec<StoredEvent>,
+    /// Pass as `before_id` for the next (older) page; none when this is the last.
+    pub next_before_id: Option<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 mod account;
 mod classify;
 mod errors;
+mod events;
 mod health;
 mod web_runtime;
 
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(account::router())
         .merge(classify::router())
+        .merge(events::router())
         .merge(web_runtime::router(&state.context.assets))
         .route("/ws/live", get(ws::live::handler))
         .route("/ws/events/{stream}", get(ws::events::handler))

@@ -113,3 +113,43 @@ async fn the_stream_name_is_checked_and_credentials_are_required() {
     assert_eq!(status_of(bad_name), 400);
     assert_eq!(status_of(connect(&app, "/ws/events/cam0", &[origin]).await), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_list_their_events_newest_first_with_filters_and_thumbnails() {
+    let app = spawn_app().await;
+    let alice = app.sign_up("alice").await;
+    let mut socket = connect_as(&app, "/ws/events/cam0", &alice).await;
+    next_json(&mut socket).await;
+    let mut with_thumbnail = event(1, 0.9);
+    with_thumbnail["thumbnail"] = json!("/9j/4AAQSkZJRg==");
+    send(&mut socket, &with_thumbnail.to_string()).await;
+    next_json(&mut socket).await;
+    let mut dog = event(2, 0.4);
+    dog["classifications"][0]["categories"][0] =
+        json!({"index": 207, "score": 0.4, "categoryName": "golden retriever", "displayName": ""});
+    send(&mut socket, &dog.to_string()).await;
+    next_json(&mut socket).await;
+
+    let all = alice.call_ok("events", &[]).await;
+    let labels: Vec<_> =
+        all["events"].as_array().unwrap().iter().map(|e| e["top_label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["golden retriever", "tabby"]);
+    assert_eq!(all["next_before_id"], Value::Null);
+    let confident = alice.call_ok("events", &[("min_score", "0.5")]).await;
+    assert_eq!(confident["events"].as_array().unwrap().len(), 1);
+    let dogs = alice.call_ok("events", &[("label", "golden retriever")]).await;
+    assert_eq!(dogs["events"][0]["has_thumbnail"], false);
+    assert_eq!(alice.call("events", &[("min_score", "2")]).await.status(), 400);
+
+    let tabby = &all["events"][1];
+    assert_eq!(tabby["has_thumbnail"], true);
+    let url = app.url(&format!("/api/events/{}/thumbnail", tabby["id"]));
+    let image = alice.client.get(&url).send().await.unwrap();
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.headers()["content-type"], "image/jpeg");
+    assert!(image.bytes().await.unwrap().starts_with(&[0xFF, 0xD8, 0xFF]));
+
+    let bob = app.sign_up("bob").await;
+    assert_eq!(bob.call_ok("events", &[]).await["events"], json!([]));
+    assert_eq!(bob.client.get(&url).send().await.unwrap().status(), 404);
+}

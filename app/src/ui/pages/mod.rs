@@ -3,11 +3,13 @@
 mod account;
 mod admin;
 mod auth;
+mod events;
 mod home;
 
 pub use account::AccountPage;
 pub use admin::UsersPage;
 pub use auth::{LoginPage, SignupPage};
+pub use events::EventsPage;
 pub use home::HomePage;
 
 use leptos::prelude::*;
@@ -48,14 +50,6 @@ pub fn CameraPage() -> impl IntoView {
                 <crate::ui::vision::PhotoClassifier />
             }
         } />
-    }
-}
-
-/// What the cameras recognised: live feed, history, rules and alerts.
-#[component]
-pub fn EventsPage() -> impl IntoView {
-    view! {
-        <PagePlaceholder title="Events" text="Classification events, rules and alerts will appear here." />
     }
 }
 

@@ -1,0 +1,99 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::ListEvents;
+use crate::protocol::{EventPage, StoredEvent, UserInfo};
+use crate::ui::common::{FormError, format_time};
+use crate::ui::session::RequireUser;
+
+/// What the cameras recognised: the history, newest first, with filters and paging.
+#[component]
+pub fn EventsPage() -> impl IntoView {
+    view! {
+        <Title text="Events" />
+        <RequireUser children=|_: UserInfo| view! { <h1>"Events"</h1> <History /> } />
+    }
+}
+
+/// Filters with nothing set: every event.
+fn every_event() -> ListEvents {
+    ListEvents { stream: None, label: None, min_score: None, since: None, until: None, before_id: None }
+}
+
+#[component]
+fn History() -> impl IntoView {
+    let search = ServerAction::<ListEvents>::new();
+    let shown = RwSignal::new(Vec::<StoredEvent>::new());
+    let next = RwSignal::new(None::<i64>);
+    let filters = StoredValue::new(every_event());
+    let (stream, label, min_score) = (NodeRef::new(), NodeRef::new(), NodeRef::new());
+    // Each answer replaces the list, or extends it when it is an older page.
+    Effect::new(move || {
+        if let Some(Ok(EventPage { events, next_before_id })) = search.value().get() {
+            if filters.with_value(|f| f.before_id.is_some()) {
+                shown.update(|list| list.extend(events));
+            } else {
+                shown.set(events);
+            }
+            next.set(next_before_id);
+        }
+    });
+    let run = move |query: ListEvents| {
+        filters.set_value(query.clone());
+        search.dispatch(query);
+    };
+    Effect::new(move || run(every_event()));
+    let text =
+        |node: NodeRef<leptos::html::Input>| node.get().map(|input| input.value()).filter(|v| !v.is_empty());
+    let on_submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        run(ListEvents {
+            stream: text(stream),
+            label: text(label),
+            min_score: text(min_score).and_then(|v| v.parse().ok()),
+            ..every_event()
+        });
+    };
+    view! {
+        <form class="inline-form filters" on:submit=on_submit>
+            <label>"Stream" <input node_ref=stream name="stream" placeholder="any" /></label>
+            <label>"Label" <input node_ref=label name="label" placeholder="any, e.g. tabby" /></label>
+            <label>
+                "Minimum score"
+                <input node_ref=min_score name="min_score" type="number" min="0" max="1" step="0.05" />
+            </label>
+            <button type="submit">"Filter"</button>
+        </form>
+        <FormError result=search.value() />
+        <Show
+            when=move || !shown.with(Vec::is_empty)
+            fallback=|| view! { <p class="muted">"No events to show: send some from a camera, or change the filters."</p> }
+        >
+            <table class="list events">
+                <thead>
+                    <tr><th></th><th>"Recognised"</th><th>"Score"</th><th>"Stream"</th><th>"When"</th></tr>
+                </thead>
+                <tbody>
+                    <For each=move || shown.get() key=|event| event.id let:event>
+                        <tr class="event-row">
+                            <td>
+                                {event.has_thumbnail.then(|| view! {
+                                    <img class="thumbnail" src=format!("/api/events/{}/thumbnail", event.id) alt="" />
+                                })}
+                            </td>
+                            <td>{event.top_label.clone()}</td>
+                            <td>{format!("{:.0}%", event.top_score * 100.0)}</td>
+                            <td>{event.stream.clone()}</td>
+                            <td>{format_time(&event.received_at)}</td>
+                        </tr>
+                    </For>
+                </tbody>
+            </table>
+        </Show>
+        {move || next.get().map(|before_id| view! {
+            <button on:click=move |_| {
+                run(ListEvents { before_id: Some(before_id), ..filters.get_value() });
+            }>"Older events"</button>
+        })}
+    }
+}
