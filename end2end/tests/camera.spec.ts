@@ -64,3 +64,25 @@ test('an event sent over the websocket appears in the Events page', async ({ pag
   await page.getByRole('button', { name: 'Filter' }).click();
   await expect(page.getByText('No events to show')).toBeVisible();
 });
+
+test('the Events page shows new events live', async ({ page }) => {
+  await signUp(page, uniqueName('live'));
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Events' }).click();
+  await expect(page.getByText('No events to show')).toBeVisible();
+  await expect(page.locator('.live-indicator')).toHaveAttribute('data-state', 'online');
+
+  await page.evaluate(() => {
+    const socket = new WebSocket(`ws://${location.host}/ws/events/garden`);
+    socket.onmessage = (message) => {
+      if (JSON.parse(message.data).type !== 'connection_established') return;
+      socket.send(JSON.stringify({
+        type: 'classification', producer: 'e2e-live', seq: 1, model: 'efficientnet_lite0',
+        client_time: new Date().toISOString(),
+        classifications: [{ categories: [{ index: 281, score: 0.67, categoryName: 'tabby', displayName: '' }], headIndex: 0, headName: 'probability' }],
+      }));
+    };
+  });
+  const row = page.locator('.event-row').first();
+  await expect(row).toContainText('tabby');
+  await expect(row).toContainText('garden');
+});

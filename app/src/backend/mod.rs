@@ -8,6 +8,7 @@ mod db;
 mod error;
 pub mod events;
 pub mod http;
+mod hub;
 mod throttle;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ pub use assets::ModelAssets;
 pub use classify::ServerClassifier;
 pub use db::{Database, DatabaseError};
 pub use error::{AppError, status_for};
+pub use hub::Hub;
 pub use throttle::FailureThrottle;
 
 use self::accounts::Accounts;
@@ -62,6 +64,8 @@ pub struct AppContext {
     pub events: EventStore,
     /// Classifies uploaded images.
     pub classifier: ServerClassifier,
+    /// Pushes live updates to each user's open pages.
+    pub hub: Hub,
 }
 
 impl AppContext {
@@ -76,8 +80,10 @@ impl AppContext {
                 None
             }
         };
+        let hub = Hub::default();
         Self {
-            ingest: Ingest::start(db.pool().clone()),
+            ingest: Ingest::start(db.pool().clone(), hub.clone()),
+            hub,
             events: EventStore::new(db.pool().clone()),
             classifier: ServerClassifier::new(assets.clone()),
             db,

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::ErrorCode;
+use super::{ErrorCode, StoredEvent};
 
 /// What a page sends on its live connection (`/ws/live`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -21,6 +21,8 @@ pub enum LiveUpdate {
     },
     /// The answer to `ping`.
     Pong,
+    /// One of the user's cameras sent an event (just stored).
+    Event(StoredEvent),
     /// A message could not be handled; the connection stays open.
     Error {
         /// The kind of failure.

@@ -5,6 +5,8 @@
 
 use leptos::prelude::*;
 
+use crate::protocol::StoredEvent;
+
 /// Where the live connection stands (only the browser moves it past `Idle`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
@@ -31,14 +33,20 @@ impl LiveState {
     }
 }
 
-/// The live connection's state, provided to every page.
+/// The live connection, provided to every page.
 #[derive(Clone, Copy)]
-pub struct Live(pub RwSignal<LiveState>);
+pub struct Live {
+    /// Where the connection stands.
+    pub state: RwSignal<LiveState>,
+    /// The newest event one of the user's cameras sent while this page was open.
+    pub latest_event: RwSignal<Option<StoredEvent>>,
+}
 
 /// Provides [`Live`] and, in the browser, keeps the connection open while someone is signed in.
 pub fn provide_live() {
     let state = RwSignal::new(LiveState::Idle);
-    provide_context(Live(state));
+    let latest_event = RwSignal::new(None);
+    provide_context(Live { state, latest_event });
     #[cfg(feature = "hydrate")]
     {
         let auth = super::session::use_auth();
@@ -48,7 +56,7 @@ pub fn provide_live() {
             if signed_in && !running.get_value() {
                 running.set_value(true);
                 leptos::task::spawn_local(async move {
-                    client::run(state).await;
+                    client::run(state, latest_event).await;
                     running.set_value(false);
                     state.set(LiveState::Idle);
                     auth.reload();
@@ -61,7 +69,7 @@ pub fn provide_live() {
 /// The navigation bar's indicator.
 #[component]
 pub fn LiveIndicator() -> impl IntoView {
-    let Live(state) = expect_context::<Live>();
+    let state = expect_context::<Live>().state;
     let title = move || format!("Live connection: {}", state.get().label());
     view! {
         <span
@@ -84,14 +92,14 @@ mod client {
     use leptos::prelude::*;
 
     use super::LiveState;
-    use crate::protocol::{LiveUpdate, parse_frame};
+    use crate::protocol::{LiveUpdate, StoredEvent, parse_frame};
 
     /// The close code the server uses when the session is no longer valid.
     const POLICY_VIOLATION: u16 = 1008;
     const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
     /// Keeps the connection open until the server says the session ended.
-    pub async fn run(state: RwSignal<LiveState>) {
+    pub async fn run(state: RwSignal<LiveState>, latest_event: RwSignal<Option<StoredEvent>>) {
         let mut backoff = Duration::from_millis(500);
         loop {
             state.set(LiveState::Connecting);
@@ -99,12 +107,14 @@ mod client {
                 let (_sender, mut receiver) = socket.split();
                 while let Some(message) = receiver.next().await {
                     match message {
-                        Ok(Message::Text(text)) => {
-                            if let Ok(LiveUpdate::ConnectionEstablished { .. }) = parse_frame(&text) {
+                        Ok(Message::Text(text)) => match parse_frame(&text) {
+                            Ok(LiveUpdate::ConnectionEstablished { .. }) => {
                                 state.set(LiveState::Online);
                                 backoff = Duration::from_millis(500);
                             }
-                        }
+                            Ok(LiveUpdate::Event(event)) => latest_event.set(Some(event)),
+                            _ => {}
+                        },
                         Ok(Message::Bytes(_)) => {}
                         Err(WebSocketError::ConnectionClose(event)) if event.code == POLICY_VIOLATION => {
                             return;

@@ -6,6 +6,8 @@ use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
+use tokio::sync::broadcast;
+use tokio::task::AbortHandle;
 
 use super::{Endpoint, Outbox, WsLimits, admit, serve};
 use crate::startup::AppState;
@@ -31,13 +33,30 @@ pub async fn handler(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
     let admission = admit(&state, &headers, query.token()).await?;
-    let username = admission.identity.user.username.clone();
+    let user = &admission.identity.user;
+    let live = Live {
+        username: user.username.clone(),
+        updates: Some(state.context.hub.subscribe(user.id)),
+        forwarder: None,
+    };
     let limits = WsLimits::for_endpoint(&state.websocket, "live");
-    Ok(serve(upgrade, admission, limits, state.context.clone(), Live { username }))
+    Ok(serve(upgrade, admission, limits, state.context.clone(), live))
 }
 
 struct Live {
     username: String,
+    /// The user's hub channel, until `opened` hands it to the forwarder.
+    updates: Option<broadcast::Receiver<LiveUpdate>>,
+    /// Forwards hub updates to this connection; stopped when the connection ends.
+    forwarder: Option<AbortHandle>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Some(forwarder) = &self.forwarder {
+            forwarder.abort();
+        }
+    }
 }
 
 impl Endpoint for Live {
@@ -50,6 +69,19 @@ impl Endpoint for Live {
 
     async fn opened(&mut self, outbox: &Outbox<LiveUpdate>) {
         outbox.send(&LiveUpdate::ConnectionEstablished { username: self.username.clone() }).await;
+        if let Some(mut updates) = self.updates.take() {
+            let outbox = outbox.clone();
+            let forwarder = tokio::spawn(async move {
+                loop {
+                    match updates.recv().await {
+                        Ok(update) if outbox.send(&update).await => {}
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        _ => break,
+                    }
+                }
+            });
+            self.forwarder = Some(forwarder.abort_handle());
+        }
     }
 
     async fn received(&mut self, request: LiveRequest, outbox: &Outbox<LiveUpdate>) {

@@ -153,3 +153,26 @@ async fn owners_list_their_events_newest_first_with_filters_and_thumbnails() {
     assert_eq!(bob.call_ok("events", &[]).await["events"], json!([]));
     assert_eq!(bob.client.get(&url).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_event_is_pushed_live_to_its_owners_pages_only() {
+    let app = spawn_app().await;
+    let alice = app.sign_up("alice").await;
+    let bob = app.sign_up("bob").await;
+    let mut alice_page = connect_as(&app, "/ws/live", &alice).await;
+    let mut bob_page = connect_as(&app, "/ws/live", &bob).await;
+    next_json(&mut alice_page).await;
+    next_json(&mut bob_page).await;
+
+    let mut camera = connect_as(&app, "/ws/events/cam0", &alice).await;
+    next_json(&mut camera).await;
+    send(&mut camera, &event(1, 0.75).to_string()).await;
+    assert_eq!(next_json(&mut camera).await["type"], "ack");
+
+    let pushed = next_json(&mut alice_page).await;
+    assert_eq!(pushed["type"], "event");
+    assert_eq!(pushed["top_label"], "tabby");
+    assert_eq!(pushed["stream"], "cam0");
+    send(&mut bob_page, r#"{"type":"ping"}"#).await;
+    assert_eq!(next_json(&mut bob_page).await["type"], "pong", "bob got alice's event");
+}

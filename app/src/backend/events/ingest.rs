@@ -1,9 +1,9 @@
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::backend::AppError;
-use crate::protocol::{StreamName, ValidEvent};
+use crate::backend::{AppError, Hub};
+use crate::protocol::{LiveUpdate, StoredEvent, StreamName, ValidEvent};
 
 /// Most events written in one transaction.
 const MAX_BATCH: usize = 512;
@@ -28,17 +28,17 @@ struct Job {
 
 /// The event writer: producers submit events and wait for their commit; the writer groups
 /// whatever is waiting into one transaction, so throughput grows with load while a lone event
-/// is written at once.
+/// is written at once. Each new event is then published to its owner's open pages.
 #[derive(Clone, Debug)]
 pub struct Ingest {
     jobs: mpsc::Sender<Job>,
 }
 
 impl Ingest {
-    /// Starts the writer task over `pool`.
-    pub fn start(pool: SqlitePool) -> Self {
+    /// Starts the writer task over `pool`, publishing new events to `hub`.
+    pub fn start(pool: SqlitePool, hub: Hub) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(pool, queue));
+        tokio::spawn(write_batches(pool, hub, queue));
         Self { jobs }
     }
 
@@ -57,12 +57,16 @@ impl Ingest {
     }
 }
 
-async fn write_batches(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
+async fn write_batches(pool: SqlitePool, hub: Hub, mut queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match write(&pool, &batch).await {
+        let received_at = Utc::now();
+        match write(&pool, &batch, received_at).await {
             Ok(outcomes) => {
                 for (job, outcome) in batch.drain(..).zip(outcomes) {
+                    if let Ingested::Stored(id) = outcome {
+                        hub.publish(job.owner_id, LiveUpdate::Event(stored(id, &job, received_at)));
+                    }
                     let _ = job.done.send(Ok(outcome));
                 }
             }
@@ -76,8 +80,27 @@ async fn write_batches(pool: SqlitePool, mut queue: mpsc::Receiver<Job>) {
     }
 }
 
-async fn write(pool: &SqlitePool, batch: &[Job]) -> Result<Vec<Ingested>, sqlx::Error> {
-    let received_at = Utc::now();
+/// The event as the Events page shows it.
+fn stored(id: i64, job: &Job, received_at: DateTime<Utc>) -> StoredEvent {
+    let ValidEvent { event, top, thumbnail } = &job.event;
+    StoredEvent {
+        id,
+        stream: job.stream.as_str().to_owned(),
+        model: event.model.clone(),
+        top_index: i64::from(top.index),
+        top_label: top.category_name.clone(),
+        top_score: f64::from(top.score),
+        has_thumbnail: thumbnail.is_some(),
+        client_time: event.client_time,
+        received_at,
+    }
+}
+
+async fn write(
+    pool: &SqlitePool,
+    batch: &[Job],
+    received_at: DateTime<Utc>,
+) -> Result<Vec<Ingested>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for job in batch {

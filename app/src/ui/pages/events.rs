@@ -4,6 +4,7 @@ use leptos_meta::Title;
 use crate::api::ListEvents;
 use crate::protocol::{EventPage, StoredEvent, UserInfo};
 use crate::ui::common::{FormError, format_time};
+use crate::ui::live::Live;
 use crate::ui::session::RequireUser;
 
 /// What the cameras recognised: the history, newest first, with filters and paging.
@@ -43,6 +44,16 @@ fn History() -> impl IntoView {
         search.dispatch(query);
     };
     Effect::new(move || run(every_event()));
+    // New events arrive live while the page shows everything (no filters, first page).
+    let live = expect_context::<Live>().latest_event;
+    Effect::new(move || {
+        let Some(event) = live.get() else { return };
+        let unfiltered = filters
+            .with_value(|f| (&f.stream, &f.label, f.min_score, f.before_id) == (&None, &None, None, None));
+        if unfiltered && shown.with_untracked(|list| list.iter().all(|e| e.id != event.id)) {
+            shown.update(|list| list.insert(0, event));
+        }
+    });
     let text =
         |node: NodeRef<leptos::html::Input>| node.get().map(|input| input.value()).filter(|v| !v.is_empty());
     let on_submit = move |event: leptos::ev::SubmitEvent| {
