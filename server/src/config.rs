@@ -39,6 +39,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Websocket limits (`AIC_WEBSOCKET__…`).
     pub websocket: WebsocketConfig,
+    /// Days classification events are kept; 0 keeps them forever (`AIC_EVENT_RETENTION_DAYS`).
+    pub event_retention_days: u32,
 }
 
 /// Limits every websocket connection is held to.
@@ -99,6 +101,7 @@ impl Default for Config {
             session_days: 30,
             max_body_bytes: 1024 * 1024,
             websocket: WebsocketConfig::default(),
+            event_retention_days: 30,
         }
     }
 }

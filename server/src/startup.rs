@@ -13,6 +13,9 @@ use crate::routes;
 use crate::ws::ConnectionSlots;
 use crate::{Config, WebsocketConfig};
 
+/// How often events past their retention are deleted.
+const RETENTION_PERIOD: Duration = Duration::from_secs(3600);
+
 /// Name of the generated JavaScript/WebAssembly/CSS files under `pkg/` (as cargo-leptos names them).
 const OUTPUT_NAME: &str = "ai-channels";
 
@@ -71,6 +74,10 @@ impl Application {
             session_lifetime: Duration::from_secs(u64::from(config.session_days) * 24 * 3600),
         };
         let context = AppContext::new(db, ModelAssets::new(&config.models_dir), security);
+        if config.event_retention_days > 0 {
+            let retention = chrono::TimeDelta::days(i64::from(config.event_retention_days));
+            context.events.spawn_retention(retention, RETENTION_PERIOD);
+        }
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartupError::Bind { addr: config.listen, source })?;

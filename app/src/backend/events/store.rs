@@ -79,3 +79,66 @@ impl EventStore {
         row.and_then(|(thumbnail,)| thumbnail).ok_or(AppError::NotFound)
     }
 }
+
+impl EventStore {
+    /// Deletes every event stored before `cutoff`; returns how many.
+    pub async fn delete_older_than(&self, cutoff: DateTime<Utc>) -> Result<u64, AppError> {
+        let deleted = sqlx::query("DELETE FROM classification_events WHERE received_at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected())
+    }
+
+    /// Runs [`Self::delete_older_than`] now and then every `period`, keeping `retention` of history.
+    pub fn spawn_retention(&self, retention: chrono::TimeDelta, period: std::time::Duration) {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(period);
+            loop {
+                every.tick().await;
+                match store.delete_older_than(Utc::now() - retention).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!("deleted {n} events older than {} days", retention.num_days()),
+                    Err(e) => tracing::warn!("cannot delete old events: {e}"),
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::backend::Database;
+
+    #[tokio::test]
+    async fn retention_deletes_only_events_older_than_the_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.unwrap();
+        let pool = db.pool();
+        sqlx::query("INSERT INTO users (id, username, created_at) VALUES (1, 'alice', $1)")
+            .bind(Utc::now())
+            .execute(pool)
+            .await
+            .unwrap();
+        for (seq, age_days) in [(1, 40), (2, 10), (3, 0)] {
+            sqlx::query(
+                "INSERT INTO classification_events (owner_id, stream, producer, seq, model, classifications,
+                     top_index, top_label, top_score, client_time, received_at)
+                 VALUES (1, 'cam0', 'p', $1, 'm', '[]', 281, 'tabby', 0.9, $2, $2)",
+            )
+            .bind(seq)
+            .bind(Utc::now() - TimeDelta::days(age_days))
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        let store = EventStore::new(pool.clone());
+        assert_eq!(store.delete_older_than(Utc::now() - TimeDelta::days(30)).await.unwrap(), 1);
+        let left = store.list(1, &EventQuery::default()).await.unwrap();
+        assert_eq!(left.events.len(), 2);
+    }
+}
