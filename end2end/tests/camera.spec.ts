@@ -59,6 +59,7 @@ test('an event sent over the websocket appears in the Events page', async ({ pag
   await expect(row).toContainText('Egyptian cat');
   await expect(row).toContainText('82%');
   await expect(row).toContainText('front-door');
+  await expect(page.locator('.legend')).toContainText('Egyptian cat');
 
   await page.getByLabel('Label').fill('tabby');
   await page.getByRole('button', { name: 'Filter' }).click();

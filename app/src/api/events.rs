@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
-use crate::protocol::{ApiError, EventPage};
+use crate::protocol::{ApiError, EventPage, LabelActivity};
 #[cfg(feature = "ssr")]
 use {
     super::server::{context, require_identity},
@@ -29,4 +29,20 @@ pub async fn list_events(
     let text = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let query = EventQuery { stream: text(stream), label: text(label), min_score, since, until, before_id };
     Ok(context.events.list(identity.user.id, &query).await?)
+}
+
+/// Hours the activity chart covers, one bucket each.
+#[cfg(feature = "ssr")]
+const ACTIVITY_HOURS: usize = 24;
+/// Labels the activity chart shows.
+#[cfg(feature = "ssr")]
+const ACTIVITY_LABELS: usize = 5;
+
+/// Events per hour over the last day for the user's most frequent labels.
+#[server(endpoint = "events/activity")]
+pub async fn recent_activity() -> Result<LabelActivity, ApiError> {
+    let context = context()?;
+    let identity = require_identity(&context).await?;
+    let hour = chrono::TimeDelta::hours(1);
+    Ok(context.events.activity(identity.user.id, ACTIVITY_HOURS, hour, ACTIVITY_LABELS).await?)
 }

@@ -213,6 +213,26 @@ pub struct EventPage {
     pub next_before_id: Option<i64>,
 }
 
+/// How often each of the most frequent labels was recognised, per time bucket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LabelActivity {
+    /// Start of the first bucket.
+    pub start: DateTime<Utc>,
+    /// Length of each bucket, in minutes.
+    pub bucket_minutes: u32,
+    /// One series per label, most frequent first; every series has the same number of buckets.
+    pub series: Vec<LabelSeries>,
+}
+
+/// Counts of one label, one per bucket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LabelSeries {
+    /// The label.
+    pub label: String,
+    /// Events per bucket, oldest first.
+    pub counts: Vec<u32>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

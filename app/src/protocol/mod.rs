@@ -15,8 +15,8 @@ pub use account::{
 pub use classification::Category;
 pub use error::{ApiError, ErrorCode};
 pub use events::{
-    Classification, ClassificationEvent, EventPage, EventReply, EventRequest, MAX_CATEGORIES, MAX_HEADS,
-    MAX_THUMBNAIL_BYTES, StoredEvent, StreamName, ValidEvent,
+    Classification, ClassificationEvent, EventPage, EventReply, EventRequest, LabelActivity, LabelSeries,
+    MAX_CATEGORIES, MAX_HEADS, MAX_THUMBNAIL_BYTES, StoredEvent, StreamName, ValidEvent,
 };
 pub use frame::parse_frame;
 pub use live::{LiveRequest, LiveUpdate};

@@ -149,8 +149,17 @@ async fn owners_list_their_events_newest_first_with_filters_and_thumbnails() {
     assert_eq!(image.headers()["content-type"], "image/jpeg");
     assert!(image.bytes().await.unwrap().starts_with(&[0xFF, 0xD8, 0xFF]));
 
+    let activity = alice.call_ok("events/activity", &[]).await;
+    let series = activity["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2);
+    let counts = series[0]["counts"].as_array().unwrap();
+    assert_eq!(counts.len(), 24);
+    assert_eq!(counts.iter().map(|c| c.as_u64().unwrap()).sum::<u64>(), 1);
+    assert_eq!(counts[23], 1, "the newest hour holds the events just sent");
+
     let bob = app.sign_up("bob").await;
     assert_eq!(bob.call_ok("events", &[]).await["events"], json!([]));
+    assert_eq!(bob.call_ok("events/activity", &[]).await["series"], json!([]));
     assert_eq!(bob.client.get(&url).send().await.unwrap().status(), 404);
 }
 

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
 use crate::backend::AppError;
-use crate::protocol::{EventPage, StoredEvent};
+use crate::protocol::{EventPage, LabelActivity, LabelSeries, StoredEvent};
 
 /// Most events on one page.
 pub const PAGE_SIZE: i64 = 50;
@@ -81,6 +81,42 @@ impl EventStore {
 }
 
 impl EventStore {
+    /// How often `owner_id`'s `top` most frequent labels were recognised in each of `buckets`
+    /// buckets of `bucket` length, ending now.
+    pub async fn activity(
+        &self,
+        owner_id: i64,
+        buckets: usize,
+        bucket: chrono::TimeDelta,
+        top: usize,
+    ) -> Result<LabelActivity, AppError> {
+        let start = Utc::now() - bucket * i32::try_from(buckets).unwrap_or(i32::MAX);
+        let rows: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT top_label, received_at FROM classification_events
+             WHERE owner_id = $1 AND received_at >= $2 ORDER BY id DESC LIMIT 100000",
+        )
+        .bind(owner_id)
+        .bind(start)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut series: Vec<LabelSeries> = Vec::new();
+        for (label, received_at) in rows {
+            let index = ((received_at - start).num_seconds() / bucket.num_seconds().max(1)) as usize;
+            let position = match series.iter().position(|s| s.label == label) {
+                Some(position) => position,
+                None => {
+                    series.push(LabelSeries { label, counts: vec![0; buckets] });
+                    series.len() - 1
+                }
+            };
+            series[position].counts[index.min(buckets - 1)] += 1;
+        }
+        series.sort_by_key(|s| std::cmp::Reverse(s.counts.iter().sum::<u32>()));
+        series.truncate(top);
+        let bucket_minutes = u32::try_from(bucket.num_minutes()).unwrap_or(u32::MAX);
+        Ok(LabelActivity { start, bucket_minutes, series })
+    }
+
     /// Deletes every event stored before `cutoff`; returns how many.
     pub async fn delete_older_than(&self, cutoff: DateTime<Utc>) -> Result<u64, AppError> {
         let deleted = sqlx::query("DELETE FROM classification_events WHERE received_at < $1")

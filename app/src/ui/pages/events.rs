@@ -1,9 +1,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::ListEvents;
-use crate::protocol::{EventPage, StoredEvent, UserInfo};
-use crate::ui::common::{FormError, format_time};
+use crate::api::{ListEvents, recent_activity};
+use crate::protocol::{EventPage, LabelActivity, StoredEvent, UserInfo};
+use crate::ui::common::{FormError, Loaded, format_time};
 use crate::ui::live::Live;
 use crate::ui::session::RequireUser;
 
@@ -12,7 +12,7 @@ use crate::ui::session::RequireUser;
 pub fn EventsPage() -> impl IntoView {
     view! {
         <Title text="Events" />
-        <RequireUser children=|_: UserInfo| view! { <h1>"Events"</h1> <History /> } />
+        <RequireUser children=|_: UserInfo| view! { <h1>"Events"</h1> <ActivityChart /> <History /> } />
     }
 }
 
@@ -107,4 +107,65 @@ fn History() -> impl IntoView {
             }>"Older events"</button>
         })}
     }
+}
+
+/// Colours of the chart's series, in order.
+const SERIES_COLOURS: [&str; 5] = ["#4f46e5", "#16a34a", "#ea580c", "#db2777", "#0891b2"];
+/// The chart's drawing area, in SVG units.
+const CHART_WIDTH: f64 = 600.0;
+const CHART_HEIGHT: f64 = 140.0;
+
+/// Events per hour over the last day, one line per frequent label; redrawn as events arrive.
+#[component]
+fn ActivityChart() -> impl IntoView {
+    let live = expect_context::<Live>().latest_event;
+    let activity = LocalResource::new(move || {
+        live.track();
+        recent_activity()
+    });
+    view! {
+        <section class="panel activity" aria-labelledby="activity-title">
+            <h2 id="activity-title">"Last 24 hours"</h2>
+            <Loaded resource=activity render=|activity: LabelActivity| chart(activity) />
+        </section>
+    }
+}
+
+fn chart(activity: LabelActivity) -> impl IntoView {
+    if activity.series.is_empty() {
+        return view! { <p class="muted">"Nothing recognised in the last 24 hours."</p> }.into_any();
+    }
+    let buckets = activity.series[0].counts.len().max(2);
+    let peak = activity.series.iter().flat_map(|s| s.counts.iter().copied()).max().unwrap_or(1).max(1);
+    let point = |(i, count): (usize, &u32)| {
+        let x = i as f64 * CHART_WIDTH / (buckets - 1) as f64;
+        let y = CHART_HEIGHT - f64::from(*count) * CHART_HEIGHT / f64::from(peak);
+        format!("{x:.1},{y:.1}")
+    };
+    let lines = activity.series.iter().zip(SERIES_COLOURS).map(|(series, colour)| {
+        let points = series.counts.iter().enumerate().map(point).collect::<Vec<_>>().join(" ");
+        view! { <polyline points=points stroke=colour fill="none" stroke-width="2" /> }
+    });
+    let legend = activity.series.iter().zip(SERIES_COLOURS).map(|(series, colour)| {
+        let total: u32 = series.counts.iter().sum();
+        view! {
+            <li>
+                <span class="swatch" style=format!("background: {colour}")></span>
+                {series.label.clone()} <span class="muted">" " {total}</span>
+            </li>
+        }
+    });
+    view! {
+        <svg
+            class="activity-chart"
+            viewBox=format!("0 -4 {CHART_WIDTH} {}", CHART_HEIGHT + 8.0)
+            preserveAspectRatio="none"
+            role="img"
+            aria-label=format!("Events per hour; busiest hour: {peak}")
+        >
+            {lines.collect_view()}
+        </svg>
+        <ul class="legend">{legend.collect_view()}</ul>
+    }
+    .into_any()
 }
