@@ -6,7 +6,7 @@ use crate::protocol::{ApiError, ApiTokenInfo, NewApiToken, SessionInfo, SessionS
 #[cfg(feature = "ssr")]
 use {
     super::server::{client_address, context, headers, identity, require_identity},
-    crate::backend::{AppContext, AppError, accounts::Identity, http},
+    crate::backend::{AppContext, AppError, http},
     crate::protocol::{Password, TokenName, UserInfo, Username},
     axum::http::header::{SET_COOKIE, USER_AGENT},
     leptos_axum::ResponseOptions,
@@ -102,7 +102,7 @@ pub async fn list_sessions() -> Result<Vec<SessionInfo>, ApiError> {
 #[server(endpoint = "revoke_session")]
 pub async fn revoke_session(id: i64) -> Result<(), ApiError> {
     let context = context()?;
-    let identity: Identity = require_identity(&context).await?;
+    let identity = require_identity(&context).await?;
     Ok(context.accounts.revoke_session(&identity.user, id).await?)
 }
 

@@ -1,7 +1,7 @@
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::protocol::Check;
-use crate::vision::{Labels, VisionError};
+use crate::vision::{self, Labels, VisionError};
 
 /// The model directory the set-up fills (`models/` by default) and the files the app uses in it.
 #[derive(Clone, Debug)]
@@ -11,20 +11,16 @@ pub struct ModelAssets {
 
 impl ModelAssets {
     /// The image classifier, EfficientNet-Lite0 as ONNX (`[N,3,224,224]` → 1000 probabilities).
-    pub const IMAGE_MODEL: &'static str = "efficientnet_lite0.onnx";
+    pub const IMAGE_MODEL: &'static str = vision::IMAGE_MODEL_FILE;
     /// The ImageNet class names, a JSON array of 1000 strings.
-    pub const IMAGE_LABELS: &'static str = "imagenet_labels.json";
+    pub const IMAGE_LABELS: &'static str = vision::IMAGE_LABELS_FILE;
     /// The embedded chat model, Gemma 3 270M in GGUF.
     pub const CHAT_MODEL: &'static str = "gemma-3-270m-q4_k_m.gguf";
     /// Native ONNX Runtime, loaded at run time.
     pub const RUNTIME_LIBRARY: &'static str = "onnxruntime/libonnxruntime.so";
-    /// onnxruntime-web's `dist/`, served to browsers under [`Self::WEB_RUNTIME_URL`].
+    /// onnxruntime-web's `dist/`, served to browsers under [`vision::WEB_RUNTIME_URL`].
     pub const WEB_RUNTIME_DIR: &'static str = "onnxruntime-web";
-    /// The URL path the browser runtime is served under.
-    pub const WEB_RUNTIME_URL: &'static str = "/ort";
-    /// The URL path of the files the browser needs (the image model and its labels).
-    pub const BROWSER_MODELS_URL: &'static str = "/models";
-    /// The files under [`Self::BROWSER_MODELS_URL`]; nothing else in the model directory is served.
+    /// The files served under [`vision::BROWSER_MODELS_URL`]; nothing else in the model directory is.
     pub const BROWSER_MODELS: [&'static str; 2] = [Self::IMAGE_MODEL, Self::IMAGE_LABELS];
 
     const REQUIRED: [&'static str; 5] = [
@@ -38,11 +34,6 @@ impl ModelAssets {
     /// Assets in `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
-    }
-
-    /// The directory itself.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// The path of one asset, e.g. `assets.path(ModelAssets::IMAGE_MODEL)`.

@@ -97,7 +97,10 @@ mod browser {
 
     use super::Status;
     use crate::protocol::Category;
-    use crate::vision::{Labels, RgbaFrame, WebClassifier};
+    use crate::vision::{
+        BROWSER_MODELS_URL, IMAGE_LABELS_FILE, IMAGE_MODEL_FILE, Labels, RgbaFrame, WEB_RUNTIME_URL,
+        WebClassifier,
+    };
 
     /// Photos are drawn at most this large before the shared pre-processing crops and resizes them.
     const MAX_SIDE: u32 = 1024;
@@ -123,7 +126,8 @@ mod browser {
 
     async fn load_classifier() -> Result<WebClassifier, String> {
         let origin = window().location().origin().map_err(|_| "the page has no origin".to_owned())?;
-        let labels = gloo_net::http::Request::get(&format!("{origin}/models/imagenet_labels.json"))
+        let models = format!("{origin}{BROWSER_MODELS_URL}");
+        let labels = gloo_net::http::Request::get(&format!("{models}/{IMAGE_LABELS_FILE}"))
             .send()
             .await
             .map_err(|e| e.to_string())?
@@ -132,8 +136,8 @@ mod browser {
             .map_err(|e| e.to_string())?;
         let labels = Labels::from_json(&labels).map_err(|e| e.to_string())?;
         WebClassifier::load(
-            &format!("{origin}/ort/"),
-            &format!("{origin}/models/efficientnet_lite0.onnx"),
+            &format!("{origin}{WEB_RUNTIME_URL}/"),
+            &format!("{models}/{IMAGE_MODEL_FILE}"),
             labels,
         )
         .await

@@ -17,6 +17,15 @@ pub use native::NativeClassifier;
 #[cfg(feature = "hydrate")]
 pub use web::WebClassifier;
 
+/// Where the site serves onnxruntime-web's `dist/` to browsers.
+pub const WEB_RUNTIME_URL: &str = "/ort";
+/// Where the site serves the image model and its labels to browsers.
+pub const BROWSER_MODELS_URL: &str = "/models";
+/// The image model's file name, in the model directory and under [`BROWSER_MODELS_URL`].
+pub const IMAGE_MODEL_FILE: &str = "efficientnet_lite0.onnx";
+/// The class names' file name, in the model directory and under [`BROWSER_MODELS_URL`].
+pub const IMAGE_LABELS_FILE: &str = "imagenet_labels.json";
+
 /// What can go wrong while preparing, running or interpreting a classification.
 #[derive(Debug, thiserror::Error)]
 pub enum VisionError {

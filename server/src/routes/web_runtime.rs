@@ -2,6 +2,7 @@
 //! `dist/` and the image model with its labels.
 
 use app::backend::ModelAssets;
+use app::vision;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -12,17 +13,17 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use crate::startup::AppState;
 
-/// Serves [`ModelAssets::WEB_RUNTIME_DIR`] under [`ModelAssets::WEB_RUNTIME_URL`] (`.wasm` as
+/// Serves [`ModelAssets::WEB_RUNTIME_DIR`] under [`vision::WEB_RUNTIME_URL`] (`.wasm` as
 /// `application/wasm`, JavaScript as `text/javascript`) and [`ModelAssets::BROWSER_MODELS`] under
-/// [`ModelAssets::BROWSER_MODELS_URL`].
+/// [`vision::BROWSER_MODELS_URL`].
 pub fn router(assets: &ModelAssets) -> Router<AppState> {
     let files = ServeDir::new(assets.path(ModelAssets::WEB_RUNTIME_DIR));
     let models = ModelAssets::BROWSER_MODELS.iter().fold(Router::new(), |router, &name| {
-        let url = format!("{}/{name}", ModelAssets::BROWSER_MODELS_URL);
+        let url = format!("{}/{name}", vision::BROWSER_MODELS_URL);
         router.route_service(&url, ServeFile::new(assets.path(name)))
     });
     Router::new()
-        .nest_service(ModelAssets::WEB_RUNTIME_URL, files)
+        .nest_service(vision::WEB_RUNTIME_URL, files)
         .layer(middleware::from_fn(javascript_type))
         .merge(models)
 }

@@ -10,8 +10,7 @@ use axum::extract::{Path, Query, State, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::live::TokenQuery;
-use super::{Endpoint, Outbox, WsLimits, admit, serve};
+use super::{Endpoint, Outbox, TokenQuery, WsLimits, admit, serve};
 use crate::startup::AppState;
 
 /// Opens an event stream for the caller.

@@ -5,25 +5,11 @@ use app::protocol::{ApiError, LiveRequest, LiveUpdate};
 use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use serde::Deserialize;
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 
-use super::{Endpoint, Outbox, WsLimits, admit, serve};
+use super::{Endpoint, Outbox, TokenQuery, WsLimits, admit, serve};
 use crate::startup::AppState;
-
-/// The optional `?token=` of a websocket handshake, for clients that cannot set headers.
-#[derive(Deserialize)]
-pub struct TokenQuery {
-    token: Option<String>,
-}
-
-impl TokenQuery {
-    /// The token, if one was given.
-    pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
-    }
-}
 
 /// Opens a live connection for the caller.
 pub async fn handler(

@@ -26,6 +26,19 @@ use axum::http::HeaderMap;
 use crate::WebsocketConfig;
 use crate::startup::AppState;
 
+/// The optional `?token=` of a websocket handshake, for clients that cannot set headers.
+#[derive(serde::Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+impl TokenQuery {
+    /// The token, if one was given.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+}
+
 /// The limits one endpoint's connections are held to.
 #[derive(Clone, Debug)]
 pub struct WsLimits {

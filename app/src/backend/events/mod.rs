@@ -5,4 +5,4 @@ mod ingest;
 mod store;
 
 pub use ingest::{Ingest, Ingested};
-pub use store::{EventQuery, EventStore, PAGE_SIZE};
+pub use store::{EventQuery, EventStore};
