@@ -3,7 +3,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 const port = Number(process.env.E2E_PORT ?? 3100);
-const database = path.join(os.tmpdir(), `ai-channels-e2e-${process.pid}.db`);
+// Set once by the runner; its test workers load this file again and inherit the same path, so
+// tests can read what the server stored (tests/fixtures.ts `query`).
+process.env.E2E_DATABASE ??= path.join(os.tmpdir(), `ai-channels-e2e-${process.pid}.db`);
+const database = process.env.E2E_DATABASE;
+// Chromium's fake webcam plays this still video of a cat (made by the set-up from a real photo).
+const fakeWebcam = path.resolve(__dirname, '../models/samples/chelsea.y4m');
 
 /**
  * End-to-end tests in Debian's Chromium (never a downloaded browser) against the real server,
@@ -27,6 +32,9 @@ export default defineConfig({
         '--disable-gpu',
         '--disable-background-networking',
         '--disable-component-update',
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
+        `--use-file-for-fake-video-capture=${fakeWebcam}`,
       ],
     },
   },

@@ -8,6 +8,7 @@ Run by scripts/setup.sh with the project's virtualenv, which has scripts/require
     models/onnxruntime/libonnxruntime.so   native ONNX Runtime for the server
     models/onnxruntime-web/                onnxruntime-web's dist/, served to browsers
     models/samples/chelsea.png             a real cat photo (scikit-image's sample) for tests
+    models/samples/chelsea.y4m             the same photo as a short I420 video, for a fake webcam
 """
 
 import hashlib
@@ -119,6 +120,28 @@ def sample_photo(out):
             out.write_bytes(archive.read("skimage/data/chelsea.png"))
 
 
+def sample_video(photo):
+    """Returns a producer of a still Y4M (I420, BT.601 limited range) video of `photo`."""
+
+    def produce(out):
+        import numpy
+        from PIL import Image
+
+        rgb = numpy.asarray(Image.open(photo).convert("RGB"), dtype=numpy.float32) / 255.0
+        height, width = (rgb.shape[0] // 2) * 2, (rgb.shape[1] // 2) * 2
+        r, g, b = (rgb[:height, :width, channel] for channel in range(3))
+        y = 16 + 65.481 * r + 128.553 * g + 24.966 * b
+        cb = 128 - 37.797 * r - 74.203 * g + 112.0 * b
+        cr = 128 + 112.0 * r - 93.786 * g - 18.214 * b
+        half = lambda plane: plane.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
+        planes = [numpy.clip(p, 0, 255).round().astype(numpy.uint8).tobytes() for p in (y, half(cb), half(cr))]
+        frame = b"FRAME\n" + b"".join(planes)
+        header = f"YUV4MPEG2 W{width} H{height} F5:1 Ip A1:1 C420jpeg\n".encode()
+        out.write_bytes(header + frame * 5)
+
+    return produce
+
+
 def main(models):
     models = pathlib.Path(models)
     step("image labels", models / "imagenet_labels.json", labels)
@@ -127,6 +150,7 @@ def main(models):
     step("native ONNX Runtime", models / "onnxruntime" / "libonnxruntime.so", native_runtime)
     step("browser ONNX Runtime", models / "onnxruntime-web", web_runtime)
     step("sample photo", models / "samples" / "chelsea.png", sample_photo)
+    step("sample video", models / "samples" / "chelsea.y4m", sample_video(models / "samples" / "chelsea.png"))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,10 @@ debian_tools() {
     if [ "$purpose" = test ] && [ ! -x /usr/bin/chromium ]; then
         apt_install chromium
     fi
+    # The browser tests look into the database the server writes.
+    if [ "$purpose" = test ] && ! command -v sqlite3 >/dev/null; then
+        apt_install sqlite3
+    fi
     say "debian tools ready"
 }
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { test as base, expect, Page } from '@playwright/test';
 
 /**
@@ -44,4 +45,10 @@ export async function signUp(page: Page, username: string) {
   await page.getByRole('button', { name: 'Create account' }).click();
   await expect(page).toHaveURL('/');
   await expect(page.locator('.user-menu').getByRole('link', { name: username, includeHidden: true })).toBeAttached();
+}
+
+/** Rows the server stored, read straight from its SQLite database (`?` parameters are not supported: inline only trusted values). */
+export function query(sql: string): Record<string, unknown>[] {
+  const output = execFileSync('sqlite3', ['-json', process.env.E2E_DATABASE!, sql], { encoding: 'utf8' });
+  return output.trim() ? JSON.parse(output) : [];
 }

@@ -1,4 +1,6 @@
 //! The browser entry point: hydrates the server-rendered page with the same [`app::App`].
+// Leptos views are deeply nested types; the default limit is too low for a whole app.
+#![recursion_limit = "256"]
 
 use wasm_bindgen::prelude::wasm_bindgen;
 

@@ -2,6 +2,7 @@
 
 mod account;
 mod classification;
+mod delivery;
 mod error;
 mod events;
 mod frame;
@@ -13,6 +14,7 @@ pub use account::{
     Username, safe_next,
 };
 pub use classification::Category;
+pub use delivery::Unacknowledged;
 pub use error::{ApiError, ErrorCode};
 pub use events::{
     Classification, ClassificationEvent, EventPage, EventReply, EventRequest, LabelActivity, LabelSeries,

@@ -32,21 +32,52 @@ impl Labels {
     }
 }
 
-/// The `k` most probable classes, best first, named from `labels`.
-pub fn top_k(probabilities: &[f32], k: usize, labels: &Labels) -> Vec<Category> {
+/// Which classes a camera reports: only those on the allowlist (when it is not empty), never
+/// those on the denylist. An entry matches a class whose name equals it or contains it as a
+/// whole word, ignoring case: `cat` matches "Egyptian cat" but not "catamaran".
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CategoryFilter {
+    allow: Vec<String>,
+    deny: Vec<String>,
+}
+
+impl CategoryFilter {
+    /// A filter from comma-separated lists, as people type them.
+    pub fn from_lists(allow: &str, deny: &str) -> Self {
+        let entries = |list: &str| {
+            list.split(',').map(|entry| entry.trim().to_lowercase()).filter(|entry| !entry.is_empty()).collect()
+        };
+        Self { allow: entries(allow), deny: entries(deny) }
+    }
+
+    /// Whether the class called `name` is reported.
+    pub fn admits(&self, name: &str) -> bool {
+        let name = name.to_lowercase();
+        let matches = |entry: &String| {
+            name == *entry
+                || name.split(|c: char| !c.is_alphanumeric() && c != '-').any(|word| word == entry)
+                || (entry.contains(' ') && name.contains(entry.as_str()))
+        };
+        (self.allow.is_empty() || self.allow.iter().any(matches)) && !self.deny.iter().any(matches)
+    }
+}
+
+/// The `k` most probable classes that `filter` admits, best first, named from `labels`.
+pub fn top_k(probabilities: &[f32], k: usize, labels: &Labels, filter: &CategoryFilter) -> Vec<Category> {
     let mut ranked: Vec<(usize, f32)> = probabilities.iter().copied().enumerate().collect();
     ranked.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
     ranked
         .into_iter()
-        .take(k)
         .filter_map(|(index, score)| {
+            let name = labels.name(index).filter(|name| filter.admits(name))?;
             Some(Category {
                 index: u32::try_from(index).ok()?,
                 score,
-                category_name: labels.name(index)?.to_owned(),
+                category_name: name.to_owned(),
                 display_name: String::new(),
             })
         })
+        .take(k)
         .collect()
 }
 
@@ -66,9 +97,29 @@ mod tests {
     #[test]
     fn ranks_the_best_classes_first() {
         let labels = Labels::from_json(r#"["a", "b", "c", "d"]"#).unwrap();
-        let best = top_k(&[0.1, 0.6, 0.05, 0.25], 2, &labels);
+        let best = top_k(&[0.1, 0.6, 0.05, 0.25], 2, &labels, &CategoryFilter::default());
         let names: Vec<_> = best.iter().map(|c| (c.index, c.category_name.as_str())).collect();
         assert_eq!(names, [(1, "b"), (3, "d")]);
         assert_eq!(best[0].score, 0.6);
+    }
+
+    #[test]
+    fn allow_and_deny_lists_match_whole_words() {
+        let cats = CategoryFilter::from_lists(" Cat, tabby ", "");
+        assert!(cats.admits("Egyptian cat") && cats.admits("tabby") && cats.admits("CAT"));
+        assert!(!cats.admits("catamaran") && !cats.admits("golden retriever"));
+        let no_tigers = CategoryFilter::from_lists("", "tiger cat");
+        assert!(!no_tigers.admits("tiger cat") && no_tigers.admits("tiger") && no_tigers.admits("tabby"));
+        let both = CategoryFilter::from_lists("cat", "persian cat");
+        assert!(both.admits("Egyptian cat") && !both.admits("Persian cat"));
+        assert!(CategoryFilter::from_lists(" , ", "").admits("anything"));
+    }
+
+    #[test]
+    fn the_filter_applies_before_the_ranking_is_cut() {
+        let labels = Labels::from_json(r#"["tabby", "tiger cat", "dog"]"#).unwrap();
+        let filter = CategoryFilter::from_lists("", "cat, tabby");
+        let best = top_k(&[0.5, 0.3, 0.2], 1, &labels, &filter);
+        assert_eq!(best[0].category_name, "dog");
     }
 }

@@ -2,6 +2,7 @@
 //! browser and on the server, so both produce the same categories for the same frame.
 
 mod labels;
+mod policy;
 mod preprocess;
 
 #[cfg(feature = "ssr")]
@@ -9,7 +10,8 @@ mod native;
 #[cfg(feature = "hydrate")]
 mod web;
 
-pub use labels::{Labels, top_k};
+pub use labels::{CategoryFilter, Labels, top_k};
+pub use policy::{EventPolicy, Trigger};
 pub use preprocess::{INPUT_SIZE, RgbaFrame, to_input_tensor};
 
 #[cfg(feature = "ssr")]

@@ -5,7 +5,7 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;
 
-use super::{INPUT_SIZE, Labels, RgbaFrame, VisionError, to_input_tensor, top_k};
+use super::{INPUT_SIZE, Labels, RgbaFrame, VisionError, to_input_tensor, top_k, CategoryFilter};
 use crate::protocol::Category;
 
 /// ONNX Runtime allows one environment per process, so every classifier shares this one.
@@ -58,6 +58,6 @@ impl NativeClassifier {
             self.session.lock().map_err(|_| VisionError::Model("a previous run panicked".into()))?;
         let outputs = session.run(ort::inputs![input]).map_err(failed)?;
         let (_, probabilities) = outputs[0].try_extract_tensor::<f32>().map_err(failed)?;
-        Ok(top_k(probabilities, k, &self.labels))
+        Ok(top_k(probabilities, k, &self.labels, &CategoryFilter::default()))
     }
 }

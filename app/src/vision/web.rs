@@ -4,7 +4,7 @@ use ort::environment::Environment;
 use ort::session::{RunOptions, Session};
 use ort::value::Tensor;
 
-use super::{INPUT_SIZE, Labels, RgbaFrame, VisionError, to_input_tensor, top_k};
+use super::{INPUT_SIZE, Labels, RgbaFrame, VisionError, to_input_tensor, top_k, CategoryFilter};
 use crate::protocol::Category;
 
 thread_local! {
@@ -21,10 +21,25 @@ async fn runtime(runtime_url: &str) -> Result<Environment, VisionError> {
         return Ok(environment);
     }
     let api = ort_web::api(ort_web::Dist::new(runtime_url)).await.map_err(failed)?;
+    use_every_core();
     ort::set_api(api);
     let environment = ort::init().with_name("ai-channels").with_telemetry(false).build().map_err(failed)?;
     RUNTIME.set(Some(environment.clone()));
     Ok(environment)
+}
+
+/// onnxruntime-web runs one thread unless told otherwise; a cross-origin isolated page (this
+/// site serves COOP/COEP) may use a worker per core. Set before the first session is created.
+fn use_every_core() {
+    let global = js_sys::global();
+    let isolated = js_sys::Reflect::get(&global, &"crossOriginIsolated".into()).is_ok_and(|v| v.is_truthy());
+    let cores = web_sys::window().map_or(1.0, |w| w.navigator().hardware_concurrency()).max(1.0);
+    let wasm_settings = js_sys::Reflect::get(&global, &"ort".into())
+        .and_then(|ort| js_sys::Reflect::get(&ort, &"env".into()))
+        .and_then(|env| js_sys::Reflect::get(&env, &"wasm".into()));
+    if let (true, Ok(settings)) = (isolated, wasm_settings) {
+        let _ = js_sys::Reflect::set(&settings, &"numThreads".into(), &cores.into());
+    }
 }
 
 /// The image classifier in the browser: the same ONNX model and the same pre- and
@@ -36,25 +51,28 @@ pub struct WebClassifier {
 
 impl WebClassifier {
     /// Loads onnxruntime-web from `runtime_url` (an absolute URL of its `dist/`) once per page,
-    /// then the model from `model_url`.
-    pub async fn load(runtime_url: &str, model_url: &str, labels: Labels) -> Result<Self, VisionError> {
+    /// then the ONNX `model`.
+    pub async fn load(runtime_url: &str, model: &[u8], labels: Labels) -> Result<Self, VisionError> {
         let environment = runtime(runtime_url).await?;
-        let session = Session::builder(&environment)
-            .map_err(failed)?
-            .commit_from_url(model_url)
-            .await
-            .map_err(failed)?;
+        let session =
+            Session::builder(&environment).map_err(failed)?.commit_from_memory(model).await.map_err(failed)?;
         Ok(Self { session, labels })
     }
 
-    /// Classifies one frame and returns the `k` most probable classes, best first.
-    pub async fn classify(&mut self, frame: &RgbaFrame<'_>, k: usize) -> Result<Vec<Category>, VisionError> {
+    /// Classifies one frame and returns the `k` most probable classes that `filter` admits,
+    /// best first.
+    pub async fn classify(
+        &mut self,
+        frame: &RgbaFrame<'_>,
+        k: usize,
+        filter: &CategoryFilter,
+    ) -> Result<Vec<Category>, VisionError> {
         let input =
             Tensor::from_array(([1, 3, INPUT_SIZE, INPUT_SIZE], to_input_tensor(frame))).map_err(failed)?;
         let options = RunOptions::new().map_err(failed)?;
         let mut outputs = self.session.run_async(ort::inputs![input], &options).await.map_err(failed)?;
         ort_web::sync_outputs(&mut outputs).await.map_err(failed)?;
         let (_, probabilities) = outputs[0].try_extract_tensor::<f32>().map_err(failed)?;
-        Ok(top_k(probabilities, k, &self.labels))
+        Ok(top_k(probabilities, k, &self.labels, filter))
     }
 }

@@ -3,12 +3,14 @@
 mod account;
 mod admin;
 mod auth;
+mod camera;
 mod events;
 mod home;
 
 pub use account::AccountPage;
 pub use admin::UsersPage;
 pub use auth::{LoginPage, SignupPage};
+pub use camera::CameraPage;
 pub use events::EventsPage;
 pub use home::HomePage;
 
@@ -37,20 +39,6 @@ pub fn NotFound() -> impl IntoView {
 #[component]
 pub fn ChatPage() -> impl IntoView {
     view! { <PagePlaceholder title="Chat" text="Chat sessions with streamed replies will appear here." /> }
-}
-
-/// Image classification in the browser: photos now, the live camera next.
-#[component]
-pub fn CameraPage() -> impl IntoView {
-    view! {
-        <Title text="Camera" />
-        <RequireUser children=|_: UserInfo| {
-            view! {
-                <h1>"Camera"</h1>
-                <crate::ui::vision::PhotoClassifier />
-            }
-        } />
-    }
 }
 
 /// A page for signed-in users whose feature is still to come.

@@ -1,0 +1,128 @@
+import * as path from 'node:path';
+import { Page } from '@playwright/test';
+import { test, expect, hydrated, query, signUp, uniqueName } from './fixtures';
+
+const CAT_PHOTO = path.resolve(__dirname, '../../models/samples/chelsea.png');
+const CAT = /tabby|tiger cat|Persian cat|Siamese cat|Egyptian cat/;
+
+test.setTimeout(120_000);
+
+/** Signs up a new user and opens the Camera page; returns the username. */
+async function openCamera(page: Page, prefix: string) {
+  const username = uniqueName(prefix);
+  await signUp(page, username);
+  await page.goto('/camera');
+  await hydrated(page);
+  return username;
+}
+
+/** Applies Camera page settings through its form. */
+async function applySettings(page: Page, settings: Record<string, string>) {
+  await page.getByText('Settings', { exact: true }).click();
+  for (const [label, value] of Object.entries(settings)) {
+    await page.getByLabel(label).fill(value);
+  }
+  await page.getByRole('button', { name: 'Apply' }).click();
+}
+
+function storedEvents(username: string) {
+  return query(
+    `SELECT e.stream, e.seq, e.top_label, e.thumbnail IS NOT NULL AS has_thumbnail
+       FROM classification_events e JOIN users u ON u.id = e.owner_id
+      WHERE u.username = '${username}' ORDER BY e.seq`,
+  );
+}
+
+test('the webcam is classified live and its events reach the Events page and the database', async ({ page }) => {
+  const username = await openCamera(page, 'webcam');
+  const classifier = page.locator('.video-classifier');
+  await page.getByRole('button', { name: 'Start camera' }).click();
+  await expect(page.locator('.source-state')).toHaveAttribute('data-state', 'running');
+
+  await expect(classifier.getByRole('listitem').first()).toContainText(CAT, { timeout: 60_000 });
+  await expect(classifier).toHaveAttribute('data-status', 'running');
+  await expect(classifier.locator('.timing')).toContainText('ms per frame');
+  const delivery = classifier.locator('.delivery');
+  await expect(delivery).not.toHaveAttribute('data-sent', '0');
+  await expect(delivery).toHaveAttribute('data-waiting', '0');
+
+  const [first] = storedEvents(username);
+  expect(first).toMatchObject({ stream: 'cam0', seq: 1, has_thumbnail: 1 });
+  expect(first.top_label).toMatch(CAT);
+
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await expect(page.locator('.source-state')).toHaveAttribute('data-state', 'idle');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Events' }).click();
+  const row = page.locator('.event-row').first();
+  await expect(row).toContainText(CAT);
+  await expect(row).toContainText('cam0');
+  await expect(page.locator('.event-row img.thumbnail').last()).toHaveJSProperty('complete', true);
+  expect(await page.locator('.event-row img.thumbnail').last().evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(160);
+});
+
+test('an image file stands in for a camera, on a stream of its own', async ({ page }) => {
+  const username = await openCamera(page, 'upload');
+  await applySettings(page, { 'Stream name': 'desk-photo' });
+  await page.getByLabel('Use a video or image file').setInputFiles(CAT_PHOTO);
+  await expect(page.locator('.source-state')).toContainText('chelsea.png');
+
+  const classifier = page.locator('.video-classifier');
+  await expect(classifier.getByRole('listitem').first()).toContainText(CAT, { timeout: 60_000 });
+  await expect(classifier.locator('.delivery')).toHaveAttribute('data-waiting', '0');
+  await expect.poll(() => storedEvents(username).map((e) => e.stream)).toContain('desk-photo');
+});
+
+test('events produced while the websocket is down are delivered after it reconnects', async ({ page }) => {
+  // The first connection forwards two events, loses the next two in flight, then drops.
+  let connections = 0;
+  let lost: number[] = [];
+  await page.routeWebSocket(/\/ws\/events\/blip$/, (socket) => {
+    connections += 1;
+    const server = socket.connectToServer();
+    if (connections > 1) return;
+    socket.onMessage((message) => {
+      const event = JSON.parse(String(message));
+      if (event.seq <= 2) {
+        server.send(message);
+        return;
+      }
+      lost.push(event.seq);
+      if (lost.length === 2) {
+        socket.close();
+        server.close();
+      }
+    });
+    server.onMessage((message) => socket.send(message));
+  });
+  const username = await openCamera(page, 'blip');
+  await applySettings(page, { 'Stream name': 'blip', 'Repeat an event every (seconds)': '1' });
+  await page.getByRole('button', { name: 'Start camera' }).click();
+
+  const delivery = page.locator('.video-classifier .delivery');
+  await expect.poll(() => lost.length, { timeout: 60_000 }).toBe(2);
+  await expect.poll(() => connections).toBeGreaterThan(1);
+  await expect(delivery).toHaveAttribute('data-online', 'true');
+  await expect(delivery).toHaveAttribute('data-waiting', '0');
+  const sent = Number(await delivery.getAttribute('data-sent'));
+  expect(sent).toBeGreaterThanOrEqual(4);
+
+  const seqs = storedEvents(username).map((e) => Number(e.seq)).filter((seq) => seq <= sent);
+  expect(seqs).toEqual(Array.from({ length: sent }, (_, i) => i + 1));
+});
+
+test('a refused or missing camera is explained', async ({ page }) => {
+  await page.addInitScript(() => {
+    navigator.mediaDevices.getUserMedia = () =>
+      Promise.reject(new DOMException('refused', (window as any).cameraError ?? 'NotAllowedError'));
+  });
+  await openCamera(page, 'nocam');
+  const state = page.locator('.source-state');
+  await page.getByRole('button', { name: 'Start camera' }).click();
+  await expect(state).toHaveAttribute('data-state', 'permission-denied');
+  await expect(state).toContainText('denied');
+
+  await page.evaluate(() => ((window as any).cameraError = 'NotFoundError'));
+  await page.getByRole('button', { name: 'Start camera' }).click();
+  await expect(state).toHaveAttribute('data-state', 'no-camera');
+  await expect(state).toContainText('No camera was found');
+});
