@@ -61,7 +61,7 @@ test('an event sent over the websocket appears in the Events page', async ({ pag
   await expect(row).toContainText('front-door');
   await expect(page.locator('.legend')).toContainText('Egyptian cat');
 
-  await page.getByLabel('Label').fill('tabby');
+  await page.getByLabel('Label', { exact: true }).fill('tabby');
   await page.getByRole('button', { name: 'Filter' }).click();
   await expect(page.getByText('No events to show')).toBeVisible();
 });

@@ -3,6 +3,7 @@ use std::net::SocketAddr;
 
 use std::time::Duration;
 
+use app::backend::events::EventHandlers;
 use app::backend::{AppContext, Database, DatabaseError, ModelAssets, SecuritySettings};
 use axum::Router;
 use axum::extract::FromRef;
@@ -67,13 +68,21 @@ impl Application {
     /// Opens the database (applying migrations), binds the listening socket (port 0 picks a free
     /// one) and builds the router.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        Self::build_with_handlers(config, Vec::new()).await
+    }
+
+    /// Like [`Application::build`], with the application's own [`EventHandler`]s, which see
+    /// every stored classification event after the built-in ones.
+    ///
+    /// [`EventHandler`]: app::backend::events::EventHandler
+    pub async fn build_with_handlers(config: Config, handlers: EventHandlers) -> Result<Self, StartupError> {
         let db = Database::connect(&config.database_url).await?;
         let security = SecuritySettings {
             guest_mode: config.guest_mode,
             allowed_origins: config.allowed_origins.clone(),
             session_lifetime: Duration::from_secs(u64::from(config.session_days) * 24 * 3600),
         };
-        let context = AppContext::new(db, ModelAssets::new(&config.models_dir), security);
+        let context = AppContext::new(db, ModelAssets::new(&config.models_dir), security, handlers);
         if config.event_retention_days > 0 {
             let retention = chrono::TimeDelta::days(i64::from(config.event_retention_days));
             context.events.spawn_retention(retention, RETENTION_PERIOD);

@@ -5,10 +5,12 @@
 mod account;
 mod admin;
 mod events;
+mod rules;
 
 pub use account::*;
 pub use admin::*;
 pub use events::*;
+pub use rules::*;
 
 use leptos::prelude::*;
 

@@ -22,7 +22,7 @@ pub use hub::Hub;
 pub use throttle::FailureThrottle;
 
 use self::accounts::Accounts;
-use self::events::{EventStore, Ingest};
+use self::events::{AlertEngine, EventHandlers, EventStore, Ingest, LiveFeed, Rules};
 use crate::protocol::{Check, Readiness};
 use crate::vision::Labels;
 
@@ -62,6 +62,8 @@ pub struct AppContext {
     pub ingest: Ingest,
     /// Lists stored events.
     pub events: EventStore,
+    /// Alert rules and alerts.
+    pub rules: Rules,
     /// Classifies uploaded images.
     pub classifier: ServerClassifier,
     /// Pushes live updates to each user's open pages.
@@ -69,9 +71,15 @@ pub struct AppContext {
 }
 
 impl AppContext {
-    /// Wires the services over an open database; starts the event writer (so call it within a
-    /// Tokio runtime).
-    pub fn new(db: Database, assets: ModelAssets, security: SecuritySettings) -> Self {
+    /// Wires the services over an open database; starts the event writer and the alert engine
+    /// (so call it within a Tokio runtime). Stored events go to the live feed, the alert rules,
+    /// then to `custom_handlers`.
+    pub fn new(
+        db: Database,
+        assets: ModelAssets,
+        security: SecuritySettings,
+        custom_handlers: EventHandlers,
+    ) -> Self {
         let accounts = Accounts::new(db.pool().clone(), security.session_lifetime);
         let labels = match assets.labels() {
             Ok(labels) => Some(Arc::new(labels)),
@@ -81,9 +89,16 @@ impl AppContext {
             }
         };
         let hub = Hub::default();
+        let rules = Rules::new(db.pool().clone());
+        let mut handlers: EventHandlers = vec![
+            Arc::new(LiveFeed::new(hub.clone())),
+            Arc::new(AlertEngine::start(rules.clone(), hub.clone())),
+        ];
+        handlers.extend(custom_handlers);
         Self {
-            ingest: Ingest::start(db.pool().clone(), hub.clone()),
+            ingest: Ingest::start(db.pool().clone(), handlers),
             hub,
+            rules,
             events: EventStore::new(db.pool().clone()),
             classifier: ServerClassifier::new(assets.clone()),
             db,

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{ErrorCode, StoredEvent};
+use super::{AlertInfo, ErrorCode, StoredEvent};
 
 /// What a page sends on its live connection (`/ws/live`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,6 +23,8 @@ pub enum LiveUpdate {
     Pong,
     /// One of the user's cameras sent an event (just stored).
     Event(StoredEvent),
+    /// One of the user's rules fired.
+    Alert(AlertInfo),
     /// A message could not be handled; the connection stays open.
     Error {
         /// The kind of failure.

@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod frame;
 mod live;
+mod rules;
 mod status;
 
 pub use account::{
@@ -22,4 +23,5 @@ pub use events::{
 };
 pub use frame::parse_frame;
 pub use live::{LiveRequest, LiveUpdate};
+pub use rules::{AlertInfo, MAX_COOLDOWN_SECS, RuleDraft, RuleInfo};
 pub use status::{Check, Readiness};

@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 
-use crate::protocol::StoredEvent;
+use crate::protocol::{AlertInfo, StoredEvent};
 
 /// Where the live connection stands (only the browser moves it past `Idle`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,13 +40,16 @@ pub struct Live {
     pub state: RwSignal<LiveState>,
     /// The newest event one of the user's cameras sent while this page was open.
     pub latest_event: RwSignal<Option<StoredEvent>>,
+    /// The newest alert one of the user's rules fired while this page was open.
+    pub latest_alert: RwSignal<Option<AlertInfo>>,
 }
 
 /// Provides [`Live`] and, in the browser, keeps the connection open while someone is signed in.
 pub fn provide_live() {
     let state = RwSignal::new(LiveState::Idle);
-    let latest_event = RwSignal::new(None);
-    provide_context(Live { state, latest_event });
+    let (latest_event, latest_alert) = (RwSignal::new(None), RwSignal::new(None));
+    let live = Live { state, latest_event, latest_alert };
+    provide_context(live);
     #[cfg(feature = "hydrate")]
     {
         let auth = super::session::use_auth();
@@ -56,7 +59,7 @@ pub fn provide_live() {
             if signed_in && !running.get_value() {
                 running.set_value(true);
                 leptos::task::spawn_local(async move {
-                    client::run(state, latest_event).await;
+                    client::run(live).await;
                     running.set_value(false);
                     state.set(LiveState::Idle);
                     auth.reload();
@@ -91,15 +94,15 @@ mod client {
     use gloo_net::websocket::{Message, WebSocketError};
     use leptos::prelude::*;
 
-    use super::LiveState;
-    use crate::protocol::{LiveUpdate, StoredEvent, parse_frame};
+    use super::{Live, LiveState};
+    use crate::protocol::{LiveUpdate, parse_frame};
 
     /// The close code the server uses when the session is no longer valid.
     const POLICY_VIOLATION: u16 = 1008;
     const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
     /// Keeps the connection open until the server says the session ended.
-    pub async fn run(state: RwSignal<LiveState>, latest_event: RwSignal<Option<StoredEvent>>) {
+    pub async fn run(Live { state, latest_event, latest_alert }: Live) {
         let mut backoff = Duration::from_millis(500);
         loop {
             state.set(LiveState::Connecting);
@@ -113,6 +116,7 @@ mod client {
                                 backoff = Duration::from_millis(500);
                             }
                             Ok(LiveUpdate::Event(event)) => latest_event.set(Some(event)),
+                            Ok(LiveUpdate::Alert(alert)) => latest_alert.set(Some(alert)),
                             _ => {}
                         },
                         Ok(Message::Bytes(_)) => {}

@@ -1,5 +1,6 @@
 //! The user interface: the HTML shell, the router with its navigation bar, and the pages.
 
+mod alerts;
 mod common;
 mod live;
 mod pages;
@@ -81,6 +82,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/signup") view=SignupPage />
                 </Routes>
             </main>
+            <alerts::AlertToasts />
         </Router>
     }
 }

@@ -5,7 +5,7 @@ use crate::helpers::{TestApp, spawn_app};
 use crate::sockets::{Socket, connect, connect_as, next_json, send, status_of};
 
 /// A valid event: `seq` from producer `page-1`, top class tabby cat (281) at `score`.
-fn event(seq: u64, score: f64) -> Value {
+pub fn event(seq: u64, score: f64) -> Value {
     json!({
         "type": "classification",
         "producer": "page-1",
@@ -23,7 +23,8 @@ fn event(seq: u64, score: f64) -> Value {
     })
 }
 
-async fn open_stream(app: &TestApp, name: &str) -> Socket {
+/// Signs up `name` and opens its stream `cam0`.
+pub async fn open_stream(app: &TestApp, name: &str) -> Socket {
     let user = app.sign_up(name).await;
     let mut socket = connect_as(app, "/ws/events/cam0", &user).await;
     assert_eq!(next_json(&mut socket).await, json!({"type": "connection_established", "stream": "cam0"}));

@@ -6,6 +6,7 @@ mod events;
 mod health;
 mod helpers;
 mod pages;
+mod rules;
 mod security;
 mod sockets;
 mod startup;

@@ -2,8 +2,9 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::backend::{AppError, Hub};
-use crate::protocol::{LiveUpdate, StoredEvent, StreamName, ValidEvent};
+use super::{EventHandlers, NewEvent};
+use crate::backend::AppError;
+use crate::protocol::{StoredEvent, StreamName, ValidEvent};
 
 /// Most events written in one transaction.
 const MAX_BATCH: usize = 512;
@@ -28,17 +29,17 @@ struct Job {
 
 /// The event writer: producers submit events and wait for their commit; the writer groups
 /// whatever is waiting into one transaction, so throughput grows with load while a lone event
-/// is written at once. Each new event is then published to its owner's open pages.
+/// is written at once. Each new event then goes through the event handlers, in order.
 #[derive(Clone, Debug)]
 pub struct Ingest {
     jobs: mpsc::Sender<Job>,
 }
 
 impl Ingest {
-    /// Starts the writer task over `pool`, publishing new events to `hub`.
-    pub fn start(pool: SqlitePool, hub: Hub) -> Self {
+    /// Starts the writer task over `pool`, handing new events to `handlers`.
+    pub fn start(pool: SqlitePool, handlers: EventHandlers) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(pool, hub, queue));
+        tokio::spawn(write_batches(pool, handlers, queue));
         Self { jobs }
     }
 
@@ -57,17 +58,27 @@ impl Ingest {
     }
 }
 
-async fn write_batches(pool: SqlitePool, hub: Hub, mut queue: mpsc::Receiver<Job>) {
+async fn write_batches(pool: SqlitePool, handlers: EventHandlers, mut queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let received_at = Utc::now();
         match write(&pool, &batch, received_at).await {
             Ok(outcomes) => {
                 for (job, outcome) in batch.drain(..).zip(outcomes) {
-                    if let Ingested::Stored(id) = outcome {
-                        hub.publish(job.owner_id, LiveUpdate::Event(stored(id, &job, received_at)));
-                    }
+                    let new = match outcome {
+                        Ingested::Stored(id) => Some(NewEvent {
+                            owner_id: job.owner_id,
+                            event: stored(id, &job, received_at),
+                            classifications: job.event.event.classifications.clone(),
+                        }),
+                        Ingested::Duplicate => None,
+                    };
                     let _ = job.done.send(Ok(outcome));
+                    if let Some(new) = &new {
+                        for handler in &handlers {
+                            handler.handle(new);
+                        }
+                    }
                 }
             }
             Err(e) => {

@@ -1,8 +1,15 @@
 //! Classification events: validated at the websocket boundary, written in batches by one writer
-//! task, acknowledged once committed, and listed for their owner.
+//! task, acknowledged once committed, handed to the event handlers (live feed, alert rules, the
+//! application's own) and listed for their owner.
 
+mod alerting;
+mod handler;
 mod ingest;
+mod rules;
 mod store;
 
+pub use alerting::{AlertEngine, RuleTracker, SCORE_WINDOW};
+pub use handler::{EventHandler, EventHandlers, LiveFeed, NewEvent};
 pub use ingest::{Ingest, Ingested};
+pub use rules::{Firing, Rules};
 pub use store::{EventQuery, EventStore};

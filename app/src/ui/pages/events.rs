@@ -3,6 +3,7 @@ use leptos_meta::Title;
 
 use crate::api::{ListEvents, recent_activity};
 use crate::protocol::{EventPage, LabelActivity, StoredEvent, UserInfo};
+use crate::ui::alerts::{AlertList, RuleManager};
 use crate::ui::common::{FormError, Loaded, format_time};
 use crate::ui::live::Live;
 use crate::ui::session::RequireUser;
@@ -12,13 +13,27 @@ use crate::ui::session::RequireUser;
 pub fn EventsPage() -> impl IntoView {
     view! {
         <Title text="Events" />
-        <RequireUser children=|_: UserInfo| view! { <h1>"Events"</h1> <ActivityChart /> <History /> } />
+        <RequireUser children=|_: UserInfo| {
+            view! {
+                <h1>"Events"</h1>
+                <ActivityChart />
+                <AlertList />
+                <History />
+                <RuleManager />
+            }
+            .into_any()
+        } />
     }
 }
 
 /// Filters with nothing set: every event.
 fn every_event() -> ListEvents {
     ListEvents { stream: None, label: None, min_score: None, since: None, until: None, before_id: None }
+}
+
+/// A `datetime-local` input's value, read as UTC (the times on this page are UTC).
+fn utc_time(value: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M").ok().map(|time| time.and_utc())
 }
 
 #[component]
@@ -28,6 +43,7 @@ fn History() -> impl IntoView {
     let next = RwSignal::new(None::<i64>);
     let filters = StoredValue::new(every_event());
     let (stream, label, min_score) = (NodeRef::new(), NodeRef::new(), NodeRef::new());
+    let (since, until) = (NodeRef::new(), NodeRef::new());
     // Each answer replaces the list, or extends it when it is an older page.
     Effect::new(move || {
         if let Some(Ok(EventPage { events, next_before_id })) = search.value().get() {
@@ -48,8 +64,14 @@ fn History() -> impl IntoView {
     let live = expect_context::<Live>().latest_event;
     Effect::new(move || {
         let Some(event) = live.get() else { return };
-        let unfiltered = filters
-            .with_value(|f| (&f.stream, &f.label, f.min_score, f.before_id) == (&None, &None, None, None));
+        let unfiltered = filters.with_value(|f| {
+            f.stream.is_none()
+                && f.label.is_none()
+                && f.min_score.is_none()
+                && f.since.is_none()
+                && f.until.is_none()
+                && f.before_id.is_none()
+        });
         if unfiltered && shown.with_untracked(|list| list.iter().all(|e| e.id != event.id)) {
             shown.update(|list| list.insert(0, event));
         }
@@ -62,6 +84,8 @@ fn History() -> impl IntoView {
             stream: text(stream),
             label: text(label),
             min_score: text(min_score).and_then(|v| v.parse().ok()),
+            since: text(since).as_deref().and_then(utc_time),
+            until: text(until).as_deref().and_then(utc_time),
             ..every_event()
         });
     };
@@ -73,6 +97,8 @@ fn History() -> impl IntoView {
                 "Minimum score"
                 <input node_ref=min_score name="min_score" type="number" min="0" max="1" step="0.05" />
             </label>
+            <label>"From (UTC)" <input node_ref=since name="since" type="datetime-local" /></label>
+            <label>"To (UTC)" <input node_ref=until name="until" type="datetime-local" /></label>
             <button type="submit">"Filter"</button>
         </form>
         <FormError result=search.value() />

@@ -65,6 +65,7 @@ pub fn CameraSource(
     let state = RwSignal::new(SourceState::Idle);
     let cameras = RwSignal::new(Vec::<Camera>::new());
     let chosen = RwSignal::new(None::<String>);
+    #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
     let video_id = StoredValue::new(video_id);
     #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
     let start = move |_| {

@@ -22,6 +22,7 @@ use crate::vision::{BROWSER_MODELS_URL, IMAGE_LABELS_FILE, IMAGE_MODEL_FILE};
 
 /// Where the page's image model stands.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 pub enum ModelStatus {
     /// Downloading the model: this many percent so far.
     Loading(u8),

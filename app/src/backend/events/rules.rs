@@ -1,0 +1,191 @@
+//! Alert rules and alerts in the database, always within one owner's records. Each owner's
+//! active rules are cached for the alert engine and forgotten whenever the owner edits them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use sqlx::SqlitePool;
+
+use crate::backend::AppError;
+use crate::protocol::{AlertInfo, RuleDraft, RuleInfo};
+
+/// Most alerts listed at once.
+const ALERT_PAGE: i64 = 50;
+
+type RuleRow = (i64, String, String, f64, Option<String>, i64, Option<String>, bool);
+
+const RULE_COLUMNS: &str = "id, name, labels, min_score, stream, cooldown_secs, webhook_url, paused";
+const ALERT_COLUMNS: &str =
+    "id, rule_id, rule_name, stream, label, score, event_id, thumbnail_event_id, fired_at, webhook_status";
+
+fn rule((id, name, labels, min_score, stream, cooldown_secs, webhook_url, paused): RuleRow) -> RuleInfo {
+    let cooldown_secs = u32::try_from(cooldown_secs).unwrap_or(0);
+    RuleInfo { id, rule: RuleDraft { name, labels, min_score, stream, cooldown_secs, webhook_url }, paused }
+}
+
+/// What fired, for [`Rules::record_alert`].
+#[derive(Clone, Debug)]
+pub struct Firing {
+    /// The rule's owner.
+    pub owner_id: i64,
+    /// The rule.
+    pub rule: RuleInfo,
+    /// The stream that showed it.
+    pub stream: String,
+    /// The recognised class.
+    pub label: String,
+    /// The median score.
+    pub score: f64,
+    /// The event that fired the rule.
+    pub event_id: i64,
+}
+
+/// The rules and alerts service.
+#[derive(Clone, Debug)]
+pub struct Rules {
+    pool: SqlitePool,
+    active: Arc<Mutex<HashMap<i64, Arc<Vec<RuleInfo>>>>>,
+}
+
+impl Rules {
+    /// Rules in `pool`.
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool, active: Arc::default() }
+    }
+
+    fn forget(&self, owner_id: i64) {
+        self.active.lock().unwrap_or_else(|p| p.into_inner()).remove(&owner_id);
+    }
+
+    /// `owner_id`'s rules, oldest first.
+    pub async fn list(&self, owner_id: i64) -> Result<Vec<RuleInfo>, AppError> {
+        let rows: Vec<RuleRow> =
+            sqlx::query_as(&format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE owner_id = $1 ORDER BY id"))
+                .bind(owner_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(rule).collect())
+    }
+
+    /// `owner_id`'s rules that are not paused, cached.
+    pub async fn active(&self, owner_id: i64) -> Result<Arc<Vec<RuleInfo>>, AppError> {
+        if let Some(rules) = self.active.lock().unwrap_or_else(|p| p.into_inner()).get(&owner_id) {
+            return Ok(Arc::clone(rules));
+        }
+        let rules: Arc<Vec<RuleInfo>> =
+            Arc::new(self.list(owner_id).await?.into_iter().filter(|r| !r.paused).collect());
+        self.active.lock().unwrap_or_else(|p| p.into_inner()).insert(owner_id, Arc::clone(&rules));
+        Ok(rules)
+    }
+
+    /// Creates a rule (`id` none) or replaces rule `id`'s fields.
+    pub async fn save(&self, owner_id: i64, id: Option<i64>, draft: RuleDraft) -> Result<RuleInfo, AppError> {
+        let draft = draft.validate()?;
+        let row: Option<RuleRow> = match id {
+            None => sqlx::query_as(&format!(
+                "INSERT INTO alert_rules
+                    (owner_id, name, labels, min_score, stream, cooldown_secs, webhook_url, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {RULE_COLUMNS}"
+            ))
+            .bind(owner_id)
+            .bind(&draft.name)
+            .bind(&draft.labels)
+            .bind(draft.min_score)
+            .bind(&draft.stream)
+            .bind(i64::from(draft.cooldown_secs))
+            .bind(&draft.webhook_url)
+            .bind(Utc::now())
+            .fetch_optional(&self.pool)
+            .await?,
+            Some(id) => sqlx::query_as(&format!(
+                "UPDATE alert_rules SET name = $3, labels = $4, min_score = $5, stream = $6, cooldown_secs = $7,
+                    webhook_url = $8
+                 WHERE id = $1 AND owner_id = $2 RETURNING {RULE_COLUMNS}"
+            ))
+            .bind(id)
+            .bind(owner_id)
+            .bind(&draft.name)
+            .bind(&draft.labels)
+            .bind(draft.min_score)
+            .bind(&draft.stream)
+            .bind(i64::from(draft.cooldown_secs))
+            .bind(&draft.webhook_url)
+            .fetch_optional(&self.pool)
+            .await?,
+        };
+        self.forget(owner_id);
+        row.map(rule).ok_or(AppError::NotFound)
+    }
+
+    /// Pauses or resumes rule `id`.
+    pub async fn set_paused(&self, owner_id: i64, id: i64, paused: bool) -> Result<(), AppError> {
+        let done = sqlx::query("UPDATE alert_rules SET paused = $3 WHERE id = $1 AND owner_id = $2")
+            .bind(id)
+            .bind(owner_id)
+            .bind(paused)
+            .execute(&self.pool)
+            .await?;
+        self.forget(owner_id);
+        if done.rows_affected() == 0 { Err(AppError::NotFound) } else { Ok(()) }
+    }
+
+    /// Deletes rule `id`; its alerts stay.
+    pub async fn delete(&self, owner_id: i64, id: i64) -> Result<(), AppError> {
+        let done = sqlx::query("DELETE FROM alert_rules WHERE id = $1 AND owner_id = $2")
+            .bind(id)
+            .bind(owner_id)
+            .execute(&self.pool)
+            .await?;
+        self.forget(owner_id);
+        if done.rows_affected() == 0 { Err(AppError::NotFound) } else { Ok(()) }
+    }
+
+    /// `owner_id`'s latest alerts, newest first.
+    pub async fn alerts(&self, owner_id: i64) -> Result<Vec<AlertInfo>, AppError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE owner_id = $1 ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(owner_id)
+        .bind(ALERT_PAGE)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Stores an alert, with the stream's latest thumbnail so people see what was recognised.
+    pub async fn record_alert(&self, firing: &Firing) -> Result<AlertInfo, AppError> {
+        let webhook_status = firing.rule.rule.webhook_url.as_ref().map(|_| "pending");
+        Ok(sqlx::query_as(&format!(
+            "INSERT INTO alerts
+                (owner_id, rule_id, rule_name, stream, label, score, event_id, thumbnail_event_id, fired_at,
+                 webhook_status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7,
+                 (SELECT id FROM classification_events
+                   WHERE owner_id = $1 AND stream = $4 AND thumbnail IS NOT NULL AND id <= $7
+                   ORDER BY id DESC LIMIT 1),
+                 $8, $9)
+             RETURNING {ALERT_COLUMNS}"
+        ))
+        .bind(firing.owner_id)
+        .bind(firing.rule.id)
+        .bind(&firing.rule.rule.name)
+        .bind(&firing.stream)
+        .bind(&firing.label)
+        .bind(firing.score)
+        .bind(firing.event_id)
+        .bind(Utc::now())
+        .bind(webhook_status)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Records how alert `id`'s webhook went.
+    pub async fn set_webhook_status(&self, id: i64, status: &str) -> Result<(), AppError> {
+        sqlx::query("UPDATE alerts SET webhook_status = $2 WHERE id = $1")
+            .bind(id)
+            .bind(status)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
