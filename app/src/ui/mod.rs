@@ -1,11 +1,12 @@
-//! The user interface: the HTML shell, the router with its navigation bar, and the pages.
+//! The user interface: the HTML shell, the router with its navigation bar, the pages, and the
+//! reusable camera components ([`vision`]).
 
 mod alerts;
 mod common;
 mod live;
 mod pages;
 mod session;
-mod vision;
+pub mod vision;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

@@ -24,6 +24,19 @@ fn rule((id, name, labels, min_score, stream, cooldown_secs, webhook_url, paused
     RuleInfo { id, rule: RuleDraft { name, labels, min_score, stream, cooldown_secs, webhook_url }, paused }
 }
 
+type RuleQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Sqlite, RuleRow, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds a rule's fields in column order: name, labels, min_score, stream, cooldown, webhook.
+fn bind_draft<'q>(query: RuleQuery<'q>, draft: &'q RuleDraft) -> RuleQuery<'q> {
+    query
+        .bind(&draft.name)
+        .bind(&draft.labels)
+        .bind(draft.min_score)
+        .bind(&draft.stream)
+        .bind(i64::from(draft.cooldown_secs))
+        .bind(&draft.webhook_url)
+}
+
 /// What fired, for [`Rules::record_alert`].
 #[derive(Clone, Debug)]
 pub struct Firing {
@@ -83,34 +96,28 @@ impl Rules {
     pub async fn save(&self, owner_id: i64, id: Option<i64>, draft: RuleDraft) -> Result<RuleInfo, AppError> {
         let draft = draft.validate()?;
         let row: Option<RuleRow> = match id {
-            None => sqlx::query_as(&format!(
-                "INSERT INTO alert_rules
-                    (owner_id, name, labels, min_score, stream, cooldown_secs, webhook_url, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {RULE_COLUMNS}"
-            ))
-            .bind(owner_id)
-            .bind(&draft.name)
-            .bind(&draft.labels)
-            .bind(draft.min_score)
-            .bind(&draft.stream)
-            .bind(i64::from(draft.cooldown_secs))
-            .bind(&draft.webhook_url)
+            None => bind_draft(
+                sqlx::query_as(&format!(
+                    "INSERT INTO alert_rules
+                        (owner_id, name, labels, min_score, stream, cooldown_secs, webhook_url, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {RULE_COLUMNS}"
+                ))
+                .bind(owner_id),
+                &draft,
+            )
             .bind(Utc::now())
             .fetch_optional(&self.pool)
             .await?,
-            Some(id) => sqlx::query_as(&format!(
-                "UPDATE alert_rules SET name = $3, labels = $4, min_score = $5, stream = $6, cooldown_secs = $7,
-                    webhook_url = $8
-                 WHERE id = $1 AND owner_id = $2 RETURNING {RULE_COLUMNS}"
-            ))
-            .bind(id)
-            .bind(owner_id)
-            .bind(&draft.name)
-            .bind(&draft.labels)
-            .bind(draft.min_score)
-            .bind(&draft.stream)
-            .bind(i64::from(draft.cooldown_secs))
-            .bind(&draft.webhook_url)
+            Some(id) => bind_draft(
+                sqlx::query_as(&format!(
+                    "UPDATE alert_rules SET name = $3, labels = $4, min_score = $5, stream = $6,
+                        cooldown_secs = $7, webhook_url = $8
+                     WHERE id = $1 AND owner_id = $2 RETURNING {RULE_COLUMNS}"
+                ))
+                .bind(id)
+                .bind(owner_id),
+                &draft,
+            )
             .fetch_optional(&self.pool)
             .await?,
         };

@@ -146,7 +146,7 @@ pub fn VideoClassifier(
         <div class="video-classifier" data-status=state>
             <p class="muted" class:error=move || state() == "failed">{describe}</p>
             <TopCategories categories=categories />
-            <p class="timing muted">{timing_text}</p>
+            <p class="timing muted" data-inference-ms=move || timing.get().map(|t| t.inference_ms)>{timing_text}</p>
             <p
                 class="delivery muted"
                 data-online=move || delivery.get().online.to_string()
