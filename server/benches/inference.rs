@@ -18,8 +18,9 @@ fn summary(mut samples: Vec<f64>) -> (f64, f64) {
 }
 
 fn native(models: &Path, frames: usize) -> Vec<f64> {
-    let labels = Labels::from_json(&std::fs::read_to_string(models.join("imagenet_labels.json")).expect("labels"))
-        .expect("a label list");
+    let labels =
+        Labels::from_json(&std::fs::read_to_string(models.join("imagenet_labels.json")).expect("labels"))
+            .expect("a label list");
     let classifier = NativeClassifier::load(
         &models.join("onnxruntime/libonnxruntime.so"),
         &models.join("efficientnet_lite0.onnx"),
@@ -66,7 +67,8 @@ async fn main() {
     .expect("node runs (make test installs it)");
     assert!(output.status.success(), "the browser run failed: {}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
-    let samples: Vec<f64> = report["samples"].as_array().expect("samples").iter().filter_map(|v| v.as_f64()).collect();
+    let samples: Vec<f64> =
+        report["samples"].as_array().expect("samples").iter().filter_map(|v| v.as_f64()).collect();
     let browser = summary(samples);
 
     println!("inference: EfficientNet-Lite0 on the cat photo, {frames} frames each, same machine");

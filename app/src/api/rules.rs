@@ -2,9 +2,9 @@
 
 use leptos::prelude::*;
 
-use crate::protocol::{AlertInfo, ApiError, RuleDraft, RuleInfo};
 #[cfg(feature = "ssr")]
 use super::server::{context, require_identity};
+use crate::protocol::{AlertInfo, ApiError, RuleDraft, RuleInfo};
 
 /// The user's rules, oldest first.
 #[server(endpoint = "rules")]

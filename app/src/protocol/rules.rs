@@ -115,7 +115,10 @@ mod tests {
     #[test]
     fn a_valid_draft_is_tidied() {
         let rule = draft().validate().unwrap();
-        assert_eq!((rule.name.as_str(), rule.labels.as_str(), rule.stream), ("Cat at the door", "cat, tabby", None));
+        assert_eq!(
+            (rule.name.as_str(), rule.labels.as_str(), rule.stream),
+            ("Cat at the door", "cat, tabby", None)
+        );
     }
 
     #[test]

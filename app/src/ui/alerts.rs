@@ -172,7 +172,8 @@ fn RuleForm(
     );
     let (name, labels, min_score, stream, cooldown, webhook) =
         (NodeRef::new(), NodeRef::new(), NodeRef::new(), NodeRef::new(), NodeRef::new(), NodeRef::new());
-    let value = |node: NodeRef<leptos::html::Input>| node.get().map(|input| input.value()).unwrap_or_default();
+    let value =
+        |node: NodeRef<leptos::html::Input>| node.get().map(|input| input.value()).unwrap_or_default();
     let optional = move |node| Some(value(node)).filter(|v| !v.trim().is_empty());
     let on_submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();

@@ -64,3 +64,12 @@ where
         fetch()
     })
 }
+
+/// The `ws://` or `wss://` URL of `path` (with or without a leading `/`) on this site.
+#[cfg(feature = "hydrate")]
+pub fn websocket_url(path: &str) -> String {
+    let location = window().location();
+    let secure = location.protocol().is_ok_and(|p| p == "https:");
+    let host = location.host().unwrap_or_default();
+    format!("{}://{host}/{}", if secure { "wss" } else { "ws" }, path.trim_start_matches('/'))
+}

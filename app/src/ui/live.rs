@@ -96,6 +96,7 @@ mod client {
 
     use super::{Live, LiveState};
     use crate::protocol::{LiveUpdate, parse_frame};
+    use crate::ui::common::websocket_url;
 
     /// The close code the server uses when the session is no longer valid.
     const POLICY_VIOLATION: u16 = 1008;
@@ -106,7 +107,7 @@ mod client {
         let mut backoff = Duration::from_millis(500);
         loop {
             state.set(LiveState::Connecting);
-            if let Ok(socket) = WebSocket::open(&url("/ws/live")) {
+            if let Ok(socket) = WebSocket::open(&websocket_url("/ws/live")) {
                 let (_sender, mut receiver) = socket.split();
                 while let Some(message) = receiver.next().await {
                     match message {
@@ -131,13 +132,5 @@ mod client {
             gloo_timers::future::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
-    }
-
-    /// `ws://` or `wss://` URL of `path` on this site.
-    fn url(path: &str) -> String {
-        let location = window().location();
-        let secure = location.protocol().is_ok_and(|p| p == "https:");
-        let host = location.host().unwrap_or_default();
-        format!("{}://{host}{path}", if secure { "wss" } else { "ws" })
     }
 }

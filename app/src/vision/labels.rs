@@ -45,7 +45,10 @@ impl CategoryFilter {
     /// A filter from comma-separated lists, as people type them.
     pub fn from_lists(allow: &str, deny: &str) -> Self {
         let entries = |list: &str| {
-            list.split(',').map(|entry| entry.trim().to_lowercase()).filter(|entry| !entry.is_empty()).collect()
+            list.split(',')
+                .map(|entry| entry.trim().to_lowercase())
+                .filter(|entry| !entry.is_empty())
+                .collect()
         };
         Self { allow: entries(allow), deny: entries(deny) }
     }

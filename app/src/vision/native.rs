@@ -5,7 +5,7 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;
 
-use super::{INPUT_SIZE, Labels, RgbaFrame, VisionError, to_input_tensor, top_k, CategoryFilter};
+use super::{CategoryFilter, INPUT_SIZE, Labels, RgbaFrame, VisionError, to_input_tensor, top_k};
 use crate::protocol::Category;
 
 /// ONNX Runtime allows one environment per process, so every classifier shares this one.

@@ -4,7 +4,7 @@ use ort::environment::Environment;
 use ort::session::{RunOptions, Session};
 use ort::value::Tensor;
 
-use super::{INPUT_SIZE, Labels, RgbaFrame, VisionError, to_input_tensor, top_k, CategoryFilter};
+use super::{CategoryFilter, INPUT_SIZE, Labels, RgbaFrame, VisionError, to_input_tensor, top_k};
 use crate::protocol::Category;
 
 thread_local! {
@@ -54,8 +54,11 @@ impl WebClassifier {
     /// then the ONNX `model`.
     pub async fn load(runtime_url: &str, model: &[u8], labels: Labels) -> Result<Self, VisionError> {
         let environment = runtime(runtime_url).await?;
-        let session =
-            Session::builder(&environment).map_err(failed)?.commit_from_memory(model).await.map_err(failed)?;
+        let session = Session::builder(&environment)
+            .map_err(failed)?
+            .commit_from_memory(model)
+            .await
+            .map_err(failed)?;
         Ok(Self { session, labels })
     }
 

@@ -63,12 +63,20 @@ async fn a_rule_fires_on_the_median_once_per_cooldown_and_reaches_open_pages() {
     send_events(&mut socket, 2..=3, 0.2).await;
     send_events(&mut socket, 4..=(3 + SCORE_WINDOW as u64), 0.8).await;
     let alert = next_alert(&mut page).await;
-    assert_eq!((alert["rule_name"].as_str(), alert["label"].as_str()), (Some("Cat at the door"), Some("tabby")));
+    assert_eq!(
+        (alert["rule_name"].as_str(), alert["label"].as_str()),
+        (Some("Cat at the door"), Some("tabby"))
+    );
     assert_eq!(alert["rule_id"], rule["id"]);
 
     // Within the cooldown the cat stays, but no second alert is recorded. A probe rule that fires
     // on every event, evaluated after the first, shows when the engine has seen them all.
-    let probe = [("rule[name]", "probe"), ("rule[labels]", "tabby"), ("rule[min_score]", "0"), ("rule[cooldown_secs]", "0")];
+    let probe = [
+        ("rule[name]", "probe"),
+        ("rule[labels]", "tabby"),
+        ("rule[min_score]", "0"),
+        ("rule[cooldown_secs]", "0"),
+    ];
     alice.call_ok("rules/save", &probe).await;
     send_events(&mut socket, 10..=20, 0.9).await;
     let mut probed = 0;
@@ -187,7 +195,10 @@ async fn custom_handlers_see_each_stored_event_once() {
     let mut socket = camera(&app, &alice).await;
     send_events(&mut socket, 1..=2, 0.7).await;
     send(&mut socket, &event(2, 0.7).to_string()).await;
-    assert_eq!(next_json(&mut socket).await, json!({"type": "ack", "producer": "page-1", "seq": 2, "duplicate": true}));
+    assert_eq!(
+        next_json(&mut socket).await,
+        json!({"type": "ack", "producer": "page-1", "seq": 2, "duplicate": true})
+    );
 
     let first = events.recv().await.unwrap();
     let second = events.recv().await.unwrap();

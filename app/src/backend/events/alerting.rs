@@ -108,7 +108,10 @@ impl EventHandler for AlertEngine {
 
     fn handle(&self, event: &NewEvent) {
         if self.events.try_send(event.clone()).is_err() {
-            tracing::warn!("the alert engine is behind; event {} is not checked against rules", event.event.id);
+            tracing::warn!(
+                "the alert engine is behind; event {} is not checked against rules",
+                event.event.id
+            );
         }
     }
 }
@@ -161,7 +164,9 @@ async fn deliver_webhook(http: reqwest::Client, rules: Rules, url: String, alert
                 break;
             }
             Ok(response) => outcome = format!("failed: status {}", response.status().as_u16()),
-            Err(e) => outcome = format!("failed: {}", if e.is_timeout() { "timed out" } else { "cannot connect" }),
+            Err(e) => {
+                outcome = format!("failed: {}", if e.is_timeout() { "timed out" } else { "cannot connect" })
+            }
         }
         tracing::warn!("webhook of alert {} (attempt {attempt}): {outcome}", alert.id);
         if attempt < WEBHOOK_ATTEMPTS {
@@ -239,7 +244,8 @@ mod tests {
     fn a_rule_fires_once_per_cooldown() {
         let (mut tracker, rule, start) = (RuleTracker::default(), rule(None, 60), Instant::now());
         let cat = event("door", "Egyptian cat", 0.9);
-        let fired_at = |tracker: &mut RuleTracker, secs| tracker.observe(&rule, &cat, start + Duration::from_secs(secs));
+        let fired_at =
+            |tracker: &mut RuleTracker, secs| tracker.observe(&rule, &cat, start + Duration::from_secs(secs));
         assert_eq!(fired_at(&mut tracker, 0), None);
         assert_eq!(fired_at(&mut tracker, 0), None);
         assert!(fired_at(&mut tracker, 1).is_some());

@@ -73,11 +73,12 @@ impl Rules {
 
     /// `owner_id`'s rules, oldest first.
     pub async fn list(&self, owner_id: i64) -> Result<Vec<RuleInfo>, AppError> {
-        let rows: Vec<RuleRow> =
-            sqlx::query_as(&format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE owner_id = $1 ORDER BY id"))
-                .bind(owner_id)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<RuleRow> = sqlx::query_as(&format!(
+            "SELECT {RULE_COLUMNS} FROM alert_rules WHERE owner_id = $1 ORDER BY id"
+        ))
+        .bind(owner_id)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.into_iter().map(rule).collect())
     }
 
@@ -96,30 +97,34 @@ impl Rules {
     pub async fn save(&self, owner_id: i64, id: Option<i64>, draft: RuleDraft) -> Result<RuleInfo, AppError> {
         let draft = draft.validate()?;
         let row: Option<RuleRow> = match id {
-            None => bind_draft(
-                sqlx::query_as(&format!(
-                    "INSERT INTO alert_rules
+            None => {
+                bind_draft(
+                    sqlx::query_as(&format!(
+                        "INSERT INTO alert_rules
                         (owner_id, name, labels, min_score, stream, cooldown_secs, webhook_url, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {RULE_COLUMNS}"
-                ))
-                .bind(owner_id),
-                &draft,
-            )
-            .bind(Utc::now())
-            .fetch_optional(&self.pool)
-            .await?,
-            Some(id) => bind_draft(
-                sqlx::query_as(&format!(
-                    "UPDATE alert_rules SET name = $3, labels = $4, min_score = $5, stream = $6,
+                    ))
+                    .bind(owner_id),
+                    &draft,
+                )
+                .bind(Utc::now())
+                .fetch_optional(&self.pool)
+                .await?
+            }
+            Some(id) => {
+                bind_draft(
+                    sqlx::query_as(&format!(
+                        "UPDATE alert_rules SET name = $3, labels = $4, min_score = $5, stream = $6,
                         cooldown_secs = $7, webhook_url = $8
                      WHERE id = $1 AND owner_id = $2 RETURNING {RULE_COLUMNS}"
-                ))
-                .bind(id)
-                .bind(owner_id),
-                &draft,
-            )
-            .fetch_optional(&self.pool)
-            .await?,
+                    ))
+                    .bind(id)
+                    .bind(owner_id),
+                    &draft,
+                )
+                .fetch_optional(&self.pool)
+                .await?
+            }
         };
         self.forget(owner_id);
         row.map(rule).ok_or(AppError::NotFound)

@@ -79,8 +79,11 @@ fn SettingsForm(settings: RwSignal<CameraSettings>) -> impl IntoView {
     let (stream, min_score, max_fps, heartbeat, allow, deny) =
         (NodeRef::new(), NodeRef::new(), NodeRef::new(), NodeRef::new(), NodeRef::new(), NodeRef::new());
     let error = RwSignal::new(None::<String>);
-    let value = |node: NodeRef<leptos::html::Input>| node.get().map(|input| input.value()).unwrap_or_default();
-    let number = move |node, fallback: f64| value(node).parse::<f64>().ok().filter(|v| v.is_finite()).unwrap_or(fallback);
+    let value =
+        |node: NodeRef<leptos::html::Input>| node.get().map(|input| input.value()).unwrap_or_default();
+    let number = move |node, fallback: f64| {
+        value(node).parse::<f64>().ok().filter(|v| v.is_finite()).unwrap_or(fallback)
+    };
     let on_submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
         let defaults = CameraSettings::default();

@@ -97,7 +97,10 @@ pub fn CameraSource(
     let problem = move || {
         matches!(
             state.get(),
-            SourceState::NoCamera | SourceState::PermissionDenied | SourceState::Unsupported | SourceState::Failed(_)
+            SourceState::NoCamera
+                | SourceState::PermissionDenied
+                | SourceState::Unsupported
+                | SourceState::Failed(_)
         )
     };
     view! {
@@ -135,8 +138,8 @@ mod browser {
     use wasm_bindgen::{JsCast, JsValue};
     use wasm_bindgen_futures::JsFuture;
     use web_sys::{
-        DomException, HtmlCanvasElement, HtmlImageElement, HtmlInputElement, HtmlVideoElement, MediaDeviceInfo,
-        MediaDeviceKind, MediaStream, MediaStreamConstraints,
+        DomException, HtmlCanvasElement, HtmlImageElement, HtmlInputElement, HtmlVideoElement,
+        MediaDeviceInfo, MediaDeviceKind, MediaStream, MediaStreamConstraints,
     };
 
     use super::{Camera, SourceState};
@@ -203,7 +206,9 @@ mod browser {
         match error.dyn_into::<DomException>().map(|e| e.name()).as_deref() {
             Ok("NotAllowedError" | "SecurityError") => SourceState::PermissionDenied,
             Ok("NotFoundError" | "OverconstrainedError") => SourceState::NoCamera,
-            Ok("NotReadableError") => SourceState::Failed("the camera is in use by another application".into()),
+            Ok("NotReadableError") => {
+                SourceState::Failed("the camera is in use by another application".into())
+            }
             Ok(other) => SourceState::Failed(other.to_owned()),
             Err(_) => SourceState::Failed("the browser refused the camera".into()),
         }

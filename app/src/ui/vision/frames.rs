@@ -37,11 +37,8 @@ impl Canvas {
     pub fn new() -> Result<Self, String> {
         let element: HtmlCanvasElement =
             leptos::prelude::document().create_element("canvas").map_err(js)?.unchecked_into();
-        let context = element
-            .get_context("2d")
-            .map_err(js)?
-            .ok_or("this browser has no 2D canvas")?
-            .unchecked_into();
+        let context =
+            element.get_context("2d").map_err(js)?.ok_or("this browser has no 2D canvas")?.unchecked_into();
         Ok(Self { element, context })
     }
 
@@ -63,8 +60,12 @@ impl Canvas {
         }
         let (w, h) = (f64::from(width), f64::from(height));
         match source {
-            Source::Image(image) => self.context.draw_image_with_html_image_element_and_dw_and_dh(image, 0.0, 0.0, w, h),
-            Source::Video(video) => self.context.draw_image_with_html_video_element_and_dw_and_dh(video, 0.0, 0.0, w, h),
+            Source::Image(image) => {
+                self.context.draw_image_with_html_image_element_and_dw_and_dh(image, 0.0, 0.0, w, h)
+            }
+            Source::Video(video) => {
+                self.context.draw_image_with_html_video_element_and_dw_and_dh(video, 0.0, 0.0, w, h)
+            }
         }
         .map_err(js)?;
         Ok(Some((width, height)))
@@ -85,7 +86,8 @@ impl Canvas {
     /// one fits.
     pub fn jpeg(&self, max_bytes: usize) -> Option<String> {
         [0.7, 0.4].into_iter().find_map(|quality| {
-            let url = self.element.to_data_url_with_type_and_encoder_options("image/jpeg", &quality.into()).ok()?;
+            let url =
+                self.element.to_data_url_with_type_and_encoder_options("image/jpeg", &quality.into()).ok()?;
             (url.len() <= max_bytes * 4 / 3).then_some(url)
         })
     }

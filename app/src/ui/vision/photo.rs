@@ -25,7 +25,9 @@ pub fn PhotoClassifier() -> impl IntoView {
         (ModelStatus::Failed(why), ..) => format!("The image model failed to load: {why}"),
         (ModelStatus::Loading(percent), ..) => format!("Loading the image model ({percent}%)…"),
         (ModelStatus::Ready, true, _) => "Classifying…".into(),
-        (ModelStatus::Ready, false, _) => "The model runs in your browser: photos never leave this page.".into(),
+        (ModelStatus::Ready, false, _) => {
+            "The model runs in your browser: photos never leave this page.".into()
+        }
     };
     let state = move || match (status.get(), busy.get(), failure.get().is_some()) {
         (_, _, true) | (ModelStatus::Failed(_), ..) => "failed",

@@ -12,6 +12,7 @@ use leptos::prelude::*;
 
 use super::video::Delivery;
 use crate::protocol::{ClassificationEvent, EventReply, EventRequest, Unacknowledged, parse_frame};
+use crate::ui::common::websocket_url;
 
 /// Most events kept while the server has not acknowledged them.
 const MAX_UNACKNOWLEDGED: usize = 256;
@@ -31,7 +32,7 @@ impl EventSender {
     /// Connects to `path` on this site; `delivery` follows the connection.
     pub fn start(path: &str, delivery: RwSignal<Delivery>) -> Self {
         let (events, queue) = mpsc::unbounded();
-        leptos::task::spawn_local(deliver(url(path), queue, delivery));
+        leptos::task::spawn_local(deliver(websocket_url(path), queue, delivery));
         Self { events }
     }
 
@@ -39,14 +40,6 @@ impl EventSender {
     pub fn send(&self, event: ClassificationEvent) {
         let _ = self.events.unbounded_send(event);
     }
-}
-
-/// `ws://` or `wss://` URL of `path` on this site.
-fn url(path: &str) -> String {
-    let location = window().location();
-    let secure = location.protocol().is_ok_and(|p| p == "https:");
-    let host = location.host().unwrap_or_default();
-    format!("{}://{host}/{}", if secure { "wss" } else { "ws" }, path.trim_start_matches('/'))
 }
 
 fn encode(event: &ClassificationEvent) -> String {

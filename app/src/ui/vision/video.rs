@@ -126,9 +126,8 @@ pub fn VideoClassifier(
         (ModelStatus::Ready, false, false) => "waiting",
         (ModelStatus::Ready, false, true) => "running",
     };
-    let timing_text = move || {
-        timing.get().map(|t| format!("{:.0} ms per frame · {:.1} frames/s", t.inference_ms, t.fps))
-    };
+    let timing_text =
+        move || timing.get().map(|t| format!("{:.0} ms per frame · {:.1} frames/s", t.inference_ms, t.fps));
     let delivery_text = move || {
         let d = delivery.get();
         let mut text = format!(
@@ -211,12 +210,16 @@ mod browser {
             let running = Arc::clone(&running);
             move || running.store(false, Ordering::Relaxed)
         });
-        let (progress, _) = model::load(&settings.model_url, &settings.labels_url);
+        let (progress, loading) = model::load(&settings.model_url, &settings.labels_url);
         let status = settings.status;
         Effect::new(move || status.set(progress.get()));
         leptos::task::spawn_local(async move {
             let failure = settings.failure;
-            if let Err(why) = run(settings, running).await {
+            let result = match loading.await {
+                Ok(model) => run(settings, model, running).await,
+                Err(why) => Err(why),
+            };
+            if let Err(why) = result {
                 failure.try_set(Some(why));
             }
         });
@@ -226,9 +229,11 @@ mod browser {
         window().performance().map_or(0.0, |p| p.now())
     }
 
-    async fn run(mut settings: Settings, running: Arc<AtomicBool>) -> Result<(), String> {
-        let (_, loading) = model::load(&settings.model_url, &settings.labels_url);
-        let model = loading.await?;
+    async fn run(
+        mut settings: Settings,
+        model: model::SharedModel,
+        running: Arc<AtomicBool>,
+    ) -> Result<(), String> {
         let frames = Canvas::new()?;
         let thumbnails = Canvas::new()?;
         let sender = EventSender::start(&settings.websocket_path, settings.delivery);
@@ -260,7 +265,9 @@ mod browser {
                     let span = recent.back().zip(recent.front()).map_or(0.0, |(last, first)| last - first);
                     let fps = if span > 0.0 { (recent.len() - 1) as f64 * 1000.0 / span } else { 0.0 };
                     settings.timing.try_set(Some(Timing { inference_ms: after - before, fps }));
-                    if let Some(trigger) = settings.policy.observe(&ranked, Duration::from_secs_f64(after / 1000.0)) {
+                    if let Some(trigger) =
+                        settings.policy.observe(&ranked, Duration::from_secs_f64(after / 1000.0))
+                    {
                         let thumbnail = (trigger == Trigger::Changed)
                             .then(|| thumbnails.draw(Source::Video(video), THUMBNAIL_SIDE).ok().flatten())
                             .flatten()
