@@ -28,7 +28,7 @@ impl FromRequestParts<AppState> for Authenticated {
 }
 
 /// Paths that are not pages: they authenticate for themselves, or need no user at all.
-const NOT_PAGES: [&str; 5] = ["/api/", "/ws/", "/pkg/", "/ort/", "/models/"];
+const NOT_PAGES: [&str; 6] = ["/api/", "/ai-chat/api/", "/ws/", "/pkg/", "/ort/", "/models/"];
 
 /// Finds the signed-in user of a page request before it renders, and leaves them in the request
 /// (as [`PageVisitor`]) for the page to read: the first render already knows who is there.

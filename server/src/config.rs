@@ -1,6 +1,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use app::backend::chat::ChatConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,8 @@ pub struct Config {
     pub websocket: WebsocketConfig,
     /// Days classification events are kept; 0 keeps them forever (`AIC_EVENT_RETENTION_DAYS`).
     pub event_retention_days: u32,
+    /// The chat's model providers and the settings of new sessions (`[chat]`, `AIC_CHAT__…`).
+    pub chat: ChatConfig,
 }
 
 /// Limits every websocket connection is held to.
@@ -102,6 +105,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             websocket: WebsocketConfig::default(),
             event_retention_days: 30,
+            chat: ChatConfig::default(),
         }
     }
 }
@@ -161,6 +165,9 @@ impl Config {
         }
         if self.session_days == 0 {
             return Err(ConfigError("AIC_SESSION_DAYS: a session lasts at least 1 day".into()));
+        }
+        if let Err(e) = self.chat.providers(&app::backend::ModelAssets::new(&self.models_dir)) {
+            return Err(ConfigError(format!("AIC_CHAT: {e}")));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
             return Err(ConfigError(format!("AIC_LOG: `{}` is not a log filter: {e}", self.log)));
@@ -233,6 +240,23 @@ mod tests {
         let config = with("websocket", "{ endpoint_max_message_bytes = { live = 1024 } }").unwrap();
         assert_eq!(config.websocket.endpoint_max_message_bytes["live"], 1024);
         assert_eq!(config.websocket.max_message_bytes, 64 * 1024);
+    }
+
+    #[test]
+    fn chat_providers_are_checked_and_their_keys_never_shown() {
+        let config = with(
+            "chat",
+            r#"{ providers = [{ name = "ollama", base_url = "http://localhost:11434/v1", api_key = "sk-hidden", models = ["llama3.2"] }] }"#,
+        )
+        .unwrap();
+        assert_eq!(config.chat.providers[0].name, "ollama");
+        assert!(!format!("{config:?}").contains("sk-hidden"));
+        let error = with("chat", r#"{ providers = [{ name = "local", base_url = "http://x/v1" }] }"#)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("AIC_CHAT") && error.contains("local"), "{error}");
+        let error = with("chat", r#"{ default_model = "nowhere/model" }"#).unwrap_err().to_string();
+        assert!(error.contains("default_model"), "{error}");
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub enum StartupError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Database(#[from] DatabaseError),
+    /// The chat could not be set up.
+    #[error("chat: {0}")]
+    Chat(String),
     /// The listening socket could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -82,7 +85,10 @@ impl Application {
             allowed_origins: config.allowed_origins.clone(),
             session_lifetime: Duration::from_secs(u64::from(config.session_days) * 24 * 3600),
         };
-        let context = AppContext::new(db, ModelAssets::new(&config.models_dir), security, handlers);
+        let assets = ModelAssets::new(&config.models_dir);
+        let providers = config.chat.providers(&assets).map_err(StartupError::Chat)?;
+        let context = AppContext::new(db, assets, security, (providers, config.chat.defaults()), handlers);
+        context.chat.start().await.map_err(|e| StartupError::Chat(e.to_string()))?;
         if config.event_retention_days > 0 {
             let retention = chrono::TimeDelta::days(i64::from(config.event_retention_days));
             context.events.spawn_retention(retention, RETENTION_PERIOD);

@@ -13,6 +13,9 @@ pub enum AppError {
     /// The input is malformed; the message says how.
     #[error("{0}")]
     BadRequest(String),
+    /// The JSON body does not have the expected shape; the message says where.
+    #[error("{0}")]
+    Unprocessable(String),
     /// No valid credentials came with the request.
     #[error("{0}")]
     Unauthorized(String),
@@ -34,6 +37,9 @@ pub enum AppError {
     /// A dependency (database, model) is not available right now.
     #[error("{0}")]
     Unavailable(String),
+    /// The model provider failed or timed out; the message says how.
+    #[error("{0}")]
+    Upstream(String),
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -47,12 +53,14 @@ impl AppError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Unprocessable(_) => ErrorCode::Unprocessable,
             Self::Unauthorized(_) => ErrorCode::Unauthorized,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Upstream(_) => ErrorCode::Upstream,
             Self::Database(_) | Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -86,6 +94,7 @@ impl AppError {
 pub fn status_for(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
@@ -93,6 +102,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Upstream => StatusCode::BAD_GATEWAY,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -105,7 +115,9 @@ impl From<ApiError> for AppError {
             ErrorCode::Forbidden => Self::Forbidden(error.message),
             ErrorCode::Conflict => Self::Conflict(error.message),
             ErrorCode::Unavailable => Self::Unavailable(error.message),
+            ErrorCode::Upstream => Self::Upstream(error.message),
             ErrorCode::Internal => Self::Internal(error.message),
+            ErrorCode::Unprocessable => Self::Unprocessable(error.message),
             ErrorCode::BadRequest | ErrorCode::TooLarge | ErrorCode::RateLimited => {
                 Self::BadRequest(error.message)
             }

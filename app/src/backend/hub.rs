@@ -8,22 +8,34 @@ use crate::protocol::LiveUpdate;
 /// Updates a slow page may fall behind by before it misses some.
 const BACKLOG: usize = 256;
 
-/// The in-process fan-out of live updates: each user's open pages subscribe to their own
-/// channel; services publish to it.
-#[derive(Clone, Debug, Default)]
-pub struct Hub {
-    channels: Arc<Mutex<HashMap<i64, broadcast::Sender<LiveUpdate>>>>,
+/// The in-process fan-out of live updates: subscribers of a key (a user's open pages, a chat
+/// session's connections) each get what services publish to it.
+#[derive(Debug)]
+pub struct Hub<T = LiveUpdate> {
+    channels: Arc<Mutex<HashMap<i64, broadcast::Sender<T>>>>,
 }
 
-impl Hub {
+impl<T> Clone for Hub<T> {
+    fn clone(&self) -> Self {
+        Self { channels: self.channels.clone() }
+    }
+}
+
+impl<T> Default for Hub<T> {
+    fn default() -> Self {
+        Self { channels: Arc::default() }
+    }
+}
+
+impl<T: Clone> Hub<T> {
     /// Receives every update published to `user_id` from now on.
-    pub fn subscribe(&self, user_id: i64) -> broadcast::Receiver<LiveUpdate> {
+    pub fn subscribe(&self, user_id: i64) -> broadcast::Receiver<T> {
         let mut channels = self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         channels.entry(user_id).or_insert_with(|| broadcast::channel(BACKLOG).0).subscribe()
     }
 
     /// Sends `update` to `user_id`'s open pages, if any.
-    pub fn publish(&self, user_id: i64, update: LiveUpdate) {
+    pub fn publish(&self, user_id: i64, update: T) {
         let mut channels = self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(sender) = channels.get(&user_id)
             && sender.send(update).is_err()

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 mod assets;
+pub mod chat;
 mod classify;
 mod db;
 mod error;
@@ -22,6 +23,7 @@ pub use hub::Hub;
 pub use throttle::FailureThrottle;
 
 use self::accounts::Accounts;
+use self::chat::{ChatDefaults, ChatService, ChatStore, providers::Providers};
 use self::events::{AlertEngine, EventHandlers, EventStore, Ingest, LiveFeed, Rules};
 use crate::protocol::{Check, Readiness};
 use crate::vision::Labels;
@@ -68,16 +70,19 @@ pub struct AppContext {
     pub classifier: ServerClassifier,
     /// Pushes live updates to each user's open pages.
     pub hub: Hub,
+    /// Chat sessions, messages, presets and replies.
+    pub chat: ChatService,
 }
 
 impl AppContext {
     /// Wires the services over an open database; starts the event writer and the alert engine
     /// (so call it within a Tokio runtime). Stored events go to the live feed, the alert rules,
-    /// then to `custom_handlers`.
+    /// then to `custom_handlers`. Chat replies come from `providers`.
     pub fn new(
         db: Database,
         assets: ModelAssets,
         security: SecuritySettings,
+        (providers, chat_defaults): (Providers, ChatDefaults),
         custom_handlers: EventHandlers,
     ) -> Self {
         let accounts = Accounts::new(db.pool().clone(), security.session_lifetime);
@@ -96,6 +101,7 @@ impl AppContext {
         ];
         handlers.extend(custom_handlers);
         Self {
+            chat: ChatService::new(ChatStore::new(db.pool().clone()), providers, chat_defaults, hub.clone()),
             ingest: Ingest::start(db.pool().clone(), handlers),
             hub,
             rules,

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 pub enum ErrorCode {
     /// The input was malformed or out of range.
     BadRequest,
+    /// The JSON is well-formed but does not have the expected fields and types.
+    Unprocessable,
     /// No valid session or token came with the request.
     Unauthorized,
     /// The request came from a foreign origin, or the account is disabled.
@@ -21,6 +23,8 @@ pub enum ErrorCode {
     TooLarge,
     /// A dependency (database, model) is not available.
     Unavailable,
+    /// The model provider failed or timed out.
+    Upstream,
     /// Something failed on the server; details are in its log.
     Internal,
 }

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{AlertInfo, ErrorCode, StoredEvent};
+use super::{AlertInfo, ChatSession, ErrorCode, StoredEvent};
 
 /// What a page sends on its live connection (`/ws/live`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,6 +25,16 @@ pub enum LiveUpdate {
     Event(StoredEvent),
     /// One of the user's rules fired.
     Alert(AlertInfo),
+    /// One of the user's chat sessions was created or changed.
+    ChatSessionUpdated {
+        /// The session as it is now.
+        session: ChatSession,
+    },
+    /// One of the user's chat sessions was deleted for good.
+    ChatSessionDeleted {
+        /// Its id.
+        session_id: i64,
+    },
     /// A message could not be handled; the connection stays open.
     Error {
         /// The kind of failure.

@@ -1,6 +1,7 @@
 //! Wire types: every message and payload that crosses the network, defined once for both sides.
 
 mod account;
+mod chat;
 mod classification;
 mod delivery;
 mod error;
@@ -13,6 +14,12 @@ mod status;
 pub use account::{
     ApiTokenInfo, NewApiToken, Password, SessionInfo, SessionState, TokenName, UserInfo, UserSummary,
     Username, safe_next,
+};
+pub use chat::{
+    ChatMessage, ChatReply, ChatRequest, ChatSession, ChatSettings, ChatStats, MAX_MESSAGE_CHARS,
+    MAX_REPLY_TOKENS, MessagePage, MessageStatus, ModelInfo, ModelList, Preset, PresetDraft, ProviderHealth,
+    Role, SessionListRequest, SessionListUpdate, SessionUpdate, Usage, parse_client_id, parse_user_message,
+    title_from,
 };
 pub use classification::Category;
 pub use delivery::Unacknowledged;

@@ -1,6 +1,7 @@
 //! The HTTP router: Leptos pages and server functions, REST, websockets, static files, health.
 
 mod account;
+mod chat;
 mod classify;
 mod errors;
 mod events;
@@ -30,11 +31,16 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(account::router())
+        .merge(chat::router())
         .merge(classify::router())
         .merge(events::router())
         .merge(web_runtime::router(&state.context.assets))
         .route("/ws/live", get(ws::live::handler))
         .route("/ws/events/{stream}", get(ws::events::handler))
+        .route("/ws/ai-chat/session/{session_id}/", get(ws::chat::session_handler))
+        .route("/ws/ai-chat/session/{session_id}", get(ws::chat::session_handler))
+        .route("/ws/ai-chat/sessions/", get(ws::chat::sessions_handler))
+        .route("/ws/ai-chat/sessions", get(ws::chat::sessions_handler))
         .leptos_routes_with_context(&state, routes, provide.clone(), move || shell(leptos.clone()))
         .fallback(file_and_error_handler_with_context::<AppState, _>(provide, shell))
         .layer(middleware::from_fn_with_state(state.clone(), auth::identify_page_visitor))

@@ -6,9 +6,8 @@ use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use tokio::sync::broadcast;
-use tokio::task::AbortHandle;
 
-use super::{Endpoint, Outbox, TokenQuery, WsLimits, admit, serve};
+use super::{Endpoint, Outbox, TaskGuard, TokenQuery, WsLimits, admit, forward, serve};
 use crate::startup::AppState;
 
 /// Opens a live connection for the caller.
@@ -34,15 +33,7 @@ struct Live {
     /// The user's hub channel, until `opened` hands it to the forwarder.
     updates: Option<broadcast::Receiver<LiveUpdate>>,
     /// Forwards hub updates to this connection; stopped when the connection ends.
-    forwarder: Option<AbortHandle>,
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        if let Some(forwarder) = &self.forwarder {
-            forwarder.abort();
-        }
-    }
+    forwarder: Option<TaskGuard>,
 }
 
 impl Endpoint for Live {
@@ -55,18 +46,8 @@ impl Endpoint for Live {
 
     async fn opened(&mut self, outbox: &Outbox<LiveUpdate>) {
         outbox.send(&LiveUpdate::ConnectionEstablished { username: self.username.clone() }).await;
-        if let Some(mut updates) = self.updates.take() {
-            let outbox = outbox.clone();
-            let forwarder = tokio::spawn(async move {
-                loop {
-                    match updates.recv().await {
-                        Ok(update) if outbox.send(&update).await => {}
-                        Err(broadcast::error::RecvError::Lagged(_)) => {}
-                        _ => break,
-                    }
-                }
-            });
-            self.forwarder = Some(forwarder.abort_handle());
+        if let Some(updates) = self.updates.take() {
+            self.forwarder = Some(forward(updates, outbox, Some));
         }
     }
 

@@ -8,6 +8,7 @@
 //!   connections are pinged and closed, and credentials are re-checked so a revoked session or
 //!   token loses its sockets (1008).
 
+pub mod chat;
 mod connection;
 pub mod events;
 pub mod live;
@@ -16,12 +17,16 @@ mod slots;
 pub use connection::{Endpoint, Outbox, serve};
 pub use slots::ConnectionSlots;
 
+use std::future::Future;
 use std::time::Duration;
 
 use app::backend::AppError;
 use app::backend::accounts::{Credentials, Identity};
 use app::backend::http::{Origin, credentials, origin};
 use axum::http::HeaderMap;
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tokio::task::AbortHandle;
 
 use crate::WebsocketConfig;
 use crate::startup::AppState;
@@ -103,4 +108,49 @@ pub async fn admit(
         .acquire(identity.user.id)
         .ok_or_else(|| AppError::RateLimited { retry_after: Duration::from_secs(1) })?;
     Ok(Admission { identity, credentials, _slot: slot })
+}
+
+/// A task serving one connection, aborted when the guard is dropped (when the connection ends).
+pub struct TaskGuard(AbortHandle);
+
+impl TaskGuard {
+    /// Spawns `task`.
+    pub fn spawn(task: impl Future<Output = ()> + Send + 'static) -> Self {
+        Self(tokio::spawn(task).abort_handle())
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Forwards what `updates` receives to the client, as `select` maps it (`None` skips it), until
+/// either side closes. A lagging connection skips what it missed rather than stalling others.
+pub fn forward<T, R>(
+    mut updates: broadcast::Receiver<T>,
+    outbox: &Outbox<R>,
+    select: impl Fn(T) -> Option<R> + Send + 'static,
+) -> TaskGuard
+where
+    T: Clone + Send + 'static,
+    R: Serialize + Send + Sync + 'static,
+{
+    let outbox = outbox.clone();
+    TaskGuard::spawn(async move {
+        loop {
+            match updates.recv().await {
+                Ok(update) => {
+                    if let Some(reply) = select(update)
+                        && !outbox.send(&reply).await
+                    {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
 }

@@ -1,8 +1,10 @@
 //! Integration tests: the real server on port 0 with a fresh SQLite file, driven over HTTP.
 
 mod accounts;
+mod chat;
 mod classify;
 mod events;
+mod fake_upstream;
 mod health;
 mod helpers;
 mod pages;

@@ -1,0 +1,220 @@
+//! Replies being generated, held in memory so any number of connections can follow them: every
+//! chunk is kept with its sequence number, so a connection that (re)joins replays exactly what
+//! it missed and then follows live. Nothing is dropped for a slow follower.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::ChatMessage;
+
+/// A reply in progress.
+#[derive(Debug)]
+pub struct LiveReply {
+    /// The reply's message id.
+    pub message_id: i64,
+    /// The session it belongs to.
+    pub session_id: i64,
+    /// Cancelled when the user stops the reply.
+    pub cancel: CancellationToken,
+    state: Mutex<ReplyState>,
+    /// Bumped on every change, to wake followers.
+    version: watch::Sender<u64>,
+}
+
+#[derive(Debug, Default)]
+struct ReplyState {
+    /// Chunk `n` has sequence number `n + 1`.
+    chunks: Vec<String>,
+    finished: Option<ChatMessage>,
+}
+
+/// What a follower gets next.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Followed {
+    /// A chunk and its sequence number.
+    Chunk(u64, String),
+    /// The stored reply, once it ended.
+    Finished(ChatMessage),
+}
+
+impl LiveReply {
+    fn state(&self) -> MutexGuard<'_, ReplyState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds a chunk; returns its sequence number.
+    pub fn push(&self, chunk: String) -> u64 {
+        let seq = {
+            let mut state = self.state();
+            state.chunks.push(chunk);
+            state.chunks.len() as u64
+        };
+        self.version.send_modify(|v| *v += 1);
+        seq
+    }
+
+    /// The text so far.
+    pub fn text(&self) -> String {
+        self.state().chunks.concat()
+    }
+
+    /// Marks the reply as ended with its stored form.
+    pub fn finish(&self, message: ChatMessage) {
+        self.state().finished = Some(message);
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Follows the reply from the chunk after `after_seq`.
+    pub fn follow(self: &Arc<Self>, after_seq: u64) -> Follower {
+        Follower { reply: self.clone(), next: after_seq, changes: self.version.subscribe(), done: false }
+    }
+}
+
+/// Reads a reply's chunks in order, waiting for new ones.
+#[derive(Debug)]
+pub struct Follower {
+    reply: Arc<LiveReply>,
+    /// The last sequence number delivered.
+    next: u64,
+    changes: watch::Receiver<u64>,
+    done: bool,
+}
+
+impl Follower {
+    /// The reply followed.
+    pub fn message_id(&self) -> i64 {
+        self.reply.message_id
+    }
+
+    /// The next chunk, or the finished reply, or `None` after that.
+    pub async fn next(&mut self) -> Option<Followed> {
+        loop {
+            if self.done {
+                return None;
+            }
+            self.changes.borrow_and_update();
+            {
+                let state = self.reply.state();
+                if let Some(chunk) = state.chunks.get(self.next as usize) {
+                    self.next += 1;
+                    return Some(Followed::Chunk(self.next, chunk.clone()));
+                }
+                if let Some(message) = &state.finished {
+                    self.done = true;
+                    return Some(Followed::Finished(message.clone()));
+                }
+            }
+            if self.changes.changed().await.is_err() {
+                // The reply was dropped without finishing: nothing more will come.
+                return None;
+            }
+        }
+    }
+}
+
+/// Every reply in progress, by message id and by session.
+#[derive(Clone, Debug, Default)]
+pub struct LiveReplies {
+    replies: Arc<Mutex<HashMap<i64, Arc<LiveReply>>>>,
+    /// Sessions with a reply in progress or about to start: one at a time per session.
+    busy: Arc<Mutex<HashSet<i64>>>,
+}
+
+impl LiveReplies {
+    fn map(&self) -> MutexGuard<'_, HashMap<i64, Arc<LiveReply>>> {
+        self.replies.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Reserves the session for a new reply; false when it already has one.
+    pub fn claim(&self, session_id: i64) -> bool {
+        self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(session_id)
+    }
+
+    /// Frees the session for its next reply.
+    pub fn release(&self, session_id: i64) {
+        self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&session_id);
+    }
+
+    /// Registers a new reply.
+    pub fn start(&self, session_id: i64, message_id: i64) -> Arc<LiveReply> {
+        let reply = Arc::new(LiveReply {
+            message_id,
+            session_id,
+            cancel: CancellationToken::new(),
+            state: Mutex::default(),
+            version: watch::channel(0).0,
+        });
+        self.map().insert(message_id, reply.clone());
+        reply
+    }
+
+    /// Forgets a reply that ended (its followers still see the end).
+    pub fn remove(&self, message_id: i64) {
+        self.map().remove(&message_id);
+    }
+
+    /// The reply `message_id`, if it is in progress.
+    pub fn get(&self, message_id: i64) -> Option<Arc<LiveReply>> {
+        self.map().get(&message_id).cloned()
+    }
+
+    /// The session's reply in progress, if any.
+    pub fn in_session(&self, session_id: i64) -> Option<Arc<LiveReply>> {
+        self.map().values().find(|r| r.session_id == session_id).cloned()
+    }
+
+    /// How many replies are in progress.
+    pub fn count(&self) -> usize {
+        self.map().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{MessageStatus, Role};
+
+    fn message(id: i64, content: &str) -> ChatMessage {
+        ChatMessage {
+            id,
+            role: Role::Assistant,
+            content: content.into(),
+            created_at: chrono::Utc::now(),
+            status: MessageStatus::Complete,
+            finish_reason: None,
+            usage: None,
+            model: None,
+            error: None,
+            client_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_late_follower_replays_what_it_missed_then_follows_live() {
+        let replies = LiveReplies::default();
+        let reply = replies.start(1, 10);
+        reply.push("Hel".into());
+        reply.push("lo".into());
+        let mut late = reply.follow(1);
+        assert_eq!(late.next().await, Some(Followed::Chunk(2, "lo".into())));
+        let done = message(10, "Hello!");
+        let writer = {
+            let (reply, done) = (reply.clone(), done.clone());
+            tokio::spawn(async move {
+                reply.push("!".into());
+                reply.finish(done);
+            })
+        };
+        assert_eq!(late.next().await, Some(Followed::Chunk(3, "!".into())));
+        assert_eq!(late.next().await, Some(Followed::Finished(done)));
+        assert_eq!(late.next().await, None);
+        writer.await.unwrap();
+        assert_eq!(reply.text(), "Hello!");
+        assert!(replies.in_session(1).is_some());
+        replies.remove(10);
+        assert!(replies.get(10).is_none());
+    }
+}

@@ -1,0 +1,506 @@
+//! The chat service: the one place that sessions, messages, presets and replies are handled.
+//! Server functions, the REST API and the websockets all call it.
+//!
+//! The server owns generation: a reply runs in its own task, is saved every few hundred
+//! milliseconds while it streams, and ends `complete`, `stopped` or `error` whether or not anyone
+//! is still watching.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use super::providers::{Prompt, ProviderError, Providers, ReplyEvent};
+use super::replies::{Followed, LiveReplies, LiveReply};
+use super::store::{ChatStore, MESSAGE_PAGE, ReplyEnd};
+use crate::backend::{AppError, Hub};
+use crate::protocol::{
+    ChatMessage, ChatSession, ChatSettings, ChatStats, LiveUpdate, MessagePage, MessageStatus, ModelInfo,
+    ModelList, Preset, PresetDraft, ProviderHealth, Role, SessionUpdate, parse_client_id, parse_user_message,
+    title_from,
+};
+
+/// How often a streaming reply's text is saved.
+const SAVE_EVERY: Duration = Duration::from_millis(250);
+
+/// What happens in a session, for its open connections.
+#[derive(Clone, Debug)]
+pub enum SessionEvent {
+    /// A user message was stored.
+    UserMessage(ChatMessage),
+    /// A reply started.
+    ReplyStarted(Arc<LiveReply>, ChatMessage),
+    /// The user started or stopped typing on the connection `origin`.
+    Typing {
+        /// Started (true) or stopped.
+        active: bool,
+        /// The connection it came from, which does not echo it.
+        origin: u64,
+    },
+}
+
+/// A user message and the reply it started (or, for a re-sent `client_id`, the ones stored
+/// the first time).
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    /// The user message.
+    pub user: ChatMessage,
+    /// The reply, unless a re-sent message's reply was since deleted.
+    pub reply: Option<ChatMessage>,
+    /// False when the message had been sent before.
+    pub fresh: bool,
+}
+
+/// Settings of new sessions, besides the model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChatDefaults {
+    /// Sampling temperature.
+    pub temperature: f32,
+    /// Most tokens per reply.
+    pub max_tokens: u32,
+    /// Instructions before every conversation.
+    pub system_prompt: String,
+}
+
+/// The chat service.
+#[derive(Clone, Debug)]
+pub struct ChatService {
+    store: ChatStore,
+    providers: Providers,
+    defaults: Arc<ChatDefaults>,
+    replies: LiveReplies,
+    sessions: Hub<SessionEvent>,
+    users: Hub,
+}
+
+impl ChatService {
+    /// The service over `store`, answering with `providers`, publishing session-list changes to
+    /// `users`.
+    pub fn new(store: ChatStore, providers: Providers, defaults: ChatDefaults, users: Hub) -> Self {
+        Self {
+            store,
+            providers,
+            defaults: Arc::new(defaults),
+            replies: LiveReplies::default(),
+            sessions: Hub::default(),
+            users,
+        }
+    }
+
+    /// Marks replies a previous run left unfinished as `interrupted` and discovers the
+    /// providers' models in the background. Call once at start-up.
+    pub async fn start(&self) -> Result<(), AppError> {
+        let interrupted = self.store.interrupt_unfinished().await?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "replies cut short by the last shutdown are marked interrupted");
+        }
+        let service = self.clone();
+        tokio::spawn(async move {
+            for (provider, error) in service.sync_models().await.1 {
+                tracing::warn!(provider, "cannot list the models: {error}");
+            }
+        });
+        Ok(())
+    }
+
+    /// The settings a new session gets.
+    pub fn default_settings(&self) -> ChatSettings {
+        ChatSettings {
+            model: self.providers.default_model().to_owned(),
+            temperature: self.defaults.temperature,
+            max_tokens: self.defaults.max_tokens,
+            system_prompt: self.defaults.system_prompt.clone(),
+        }
+    }
+
+    fn checked(&self, settings: ChatSettings) -> Result<ChatSettings, AppError> {
+        let settings = settings.validate()?;
+        self.providers.resolve(&settings.model).map_err(|e| AppError::BadRequest(e.to_string()))?;
+        Ok(settings)
+    }
+
+    fn session_changed(&self, owner_id: i64, session: &ChatSession) {
+        self.users.publish(owner_id, LiveUpdate::ChatSessionUpdated { session: session.clone() });
+    }
+
+    /// Starts a session for `owner_id`, with the default settings unless given.
+    pub async fn create_session(
+        &self,
+        owner_id: i64,
+        settings: Option<ChatSettings>,
+    ) -> Result<ChatSession, AppError> {
+        let settings = self.checked(settings.unwrap_or_else(|| self.default_settings()))?;
+        let session = self.store.create_session(owner_id, "", &settings, None).await?;
+        self.session_changed(owner_id, &session);
+        Ok(session)
+    }
+
+    /// Starts a session with a preset's settings.
+    pub async fn create_session_from_preset(
+        &self,
+        owner_id: i64,
+        preset_id: i64,
+    ) -> Result<ChatSession, AppError> {
+        let preset = self.store.preset(owner_id, preset_id).await?;
+        let settings = self.checked(preset.preset.settings)?;
+        let session =
+            self.store.create_session(owner_id, &preset.preset.name, &settings, Some(preset_id)).await?;
+        self.session_changed(owner_id, &session);
+        Ok(session)
+    }
+
+    /// `owner_id`'s sessions, most recent first (archived ones on request), optionally
+    /// searched by title.
+    pub async fn sessions(
+        &self,
+        owner_id: i64,
+        archived: bool,
+        search: Option<&str>,
+    ) -> Result<Vec<ChatSession>, AppError> {
+        self.store.sessions(owner_id, archived, search).await
+    }
+
+    /// One of `owner_id`'s sessions.
+    pub async fn session(&self, owner_id: i64, session_id: i64) -> Result<ChatSession, AppError> {
+        self.store.session(owner_id, session_id).await
+    }
+
+    /// Renames, archives, restores or re-configures a session.
+    pub async fn update_session(
+        &self,
+        owner_id: i64,
+        session_id: i64,
+        update: SessionUpdate,
+    ) -> Result<ChatSession, AppError> {
+        let title = update.title.map(|t| t.trim().to_owned());
+        if title.as_ref().is_some_and(|t| !(1..=200).contains(&t.chars().count())) {
+            return Err(AppError::BadRequest("a title has 1 to 200 characters".into()));
+        }
+        let settings = update.settings.map(|s| self.checked(s)).transpose()?;
+        let session = self
+            .store
+            .update_session(owner_id, session_id, title.as_deref(), update.archived, settings.as_ref())
+            .await?;
+        self.session_changed(owner_id, &session);
+        Ok(session)
+    }
+
+    /// Deletes a session for good, stopping its reply first.
+    pub async fn delete_session(&self, owner_id: i64, session_id: i64) -> Result<(), AppError> {
+        self.store.session(owner_id, session_id).await?;
+        if let Some(reply) = self.replies.in_session(session_id) {
+            reply.cancel.cancel();
+        }
+        self.store.delete_session(owner_id, session_id).await?;
+        self.users.publish(owner_id, LiveUpdate::ChatSessionDeleted { session_id });
+        Ok(())
+    }
+
+    /// A page of a session's messages, oldest first: the latest, or those before `before`.
+    pub async fn messages(
+        &self,
+        owner_id: i64,
+        session_id: i64,
+        before: Option<i64>,
+    ) -> Result<MessagePage, AppError> {
+        self.store.session(owner_id, session_id).await?;
+        self.store.messages(session_id, before, MESSAGE_PAGE).await
+    }
+
+    /// A message of one of `owner_id`'s sessions.
+    pub async fn message(
+        &self,
+        owner_id: i64,
+        session_id: i64,
+        message_id: i64,
+    ) -> Result<ChatMessage, AppError> {
+        self.store.session(owner_id, session_id).await?;
+        self.store.message(session_id, message_id).await
+    }
+
+    /// Stores a user message and starts the reply. A `client_id` sent before returns the
+    /// stored exchange instead, so re-sending after a reconnect never duplicates.
+    pub async fn send(
+        &self,
+        owner_id: i64,
+        session_id: i64,
+        text: &str,
+        client_id: Option<&str>,
+    ) -> Result<Exchange, AppError> {
+        let text = parse_user_message(text)?;
+        let client_id = client_id.map(parse_client_id).transpose()?;
+        let session = self.store.session(owner_id, session_id).await?;
+        if let Some(client_id) = &client_id
+            && let Some((user, reply)) = self.store.sent_before(session_id, client_id).await?
+        {
+            return Ok(Exchange { user, reply, fresh: false });
+        }
+        if session.archived {
+            return Err(AppError::Conflict("the chat is archived; restore it to continue".into()));
+        }
+        self.claim(session_id)?;
+        let stored =
+            self.store.add_exchange(&session, Some((&text, client_id.as_deref())), &title_from(&text)).await;
+        let (user, reply, session) = self.unclaim_on_error(session_id, stored)?;
+        let user = user.ok_or_else(|| AppError::Internal("the user message was not stored".into()))?;
+        self.sessions.publish(session_id, SessionEvent::UserMessage(user.clone()));
+        self.begin_reply(owner_id, session, reply.clone());
+        Ok(Exchange { user, reply: Some(reply), fresh: true })
+    }
+
+    /// Replaces the session's last reply by a new one.
+    pub async fn regenerate(&self, owner_id: i64, session_id: i64) -> Result<ChatMessage, AppError> {
+        let session = self.store.session(owner_id, session_id).await?;
+        self.claim(session_id)?;
+        let stored = async {
+            match self.store.last_message(session_id).await? {
+                Some(last) if last.role == Role::Assistant => self.store.delete_message(last.id).await?,
+                Some(_) => {}
+                None => return Err(AppError::Conflict("there is nothing to answer yet".into())),
+            }
+            self.store.add_exchange(&session, None, "").await
+        }
+        .await;
+        let (_, reply, session) = self.unclaim_on_error(session_id, stored)?;
+        self.begin_reply(owner_id, session, reply.clone());
+        Ok(reply)
+    }
+
+    fn claim(&self, session_id: i64) -> Result<(), AppError> {
+        if self.replies.claim(session_id) {
+            Ok(())
+        } else {
+            Err(AppError::Conflict("a reply is still being written; stop it or wait for it".into()))
+        }
+    }
+
+    fn unclaim_on_error<T>(&self, session_id: i64, result: Result<T, AppError>) -> Result<T, AppError> {
+        if result.is_err() {
+            self.replies.release(session_id);
+        }
+        result
+    }
+
+    /// Stops the session's reply, if one is being written; true if there was one.
+    pub async fn stop(&self, owner_id: i64, session_id: i64) -> Result<bool, AppError> {
+        self.store.session(owner_id, session_id).await?;
+        Ok(self.replies.in_session(session_id).map(|reply| reply.cancel.cancel()).is_some())
+    }
+
+    /// The session's reply in progress, to follow.
+    pub fn live_reply(&self, session_id: i64) -> Option<Arc<LiveReply>> {
+        self.replies.in_session(session_id)
+    }
+
+    /// A reply of the session in progress, by id.
+    pub fn live_reply_by_id(&self, session_id: i64, message_id: i64) -> Option<Arc<LiveReply>> {
+        self.replies.get(message_id).filter(|r| r.session_id == session_id)
+    }
+
+    /// How many replies are being written right now.
+    pub fn replies_in_progress(&self) -> usize {
+        self.replies.count()
+    }
+
+    /// Waits for a reply to end and returns it as stored.
+    pub async fn wait_for(
+        &self,
+        owner_id: i64,
+        session_id: i64,
+        message_id: i64,
+    ) -> Result<ChatMessage, AppError> {
+        if let Some(reply) = self.live_reply_by_id(session_id, message_id) {
+            let mut follower = reply.follow(u64::MAX);
+            while let Some(followed) = follower.next().await {
+                if let Followed::Finished(message) = followed {
+                    return Ok(message);
+                }
+            }
+        }
+        self.message(owner_id, session_id, message_id).await
+    }
+
+    /// Receives what happens in a session from now on (after checking it is `owner_id`'s).
+    pub async fn subscribe(
+        &self,
+        owner_id: i64,
+        session_id: i64,
+    ) -> Result<broadcast::Receiver<SessionEvent>, AppError> {
+        self.store.session(owner_id, session_id).await?;
+        Ok(self.sessions.subscribe(session_id))
+    }
+
+    /// Tells the session's other connections that the user is typing (or stopped).
+    pub fn typing(&self, session_id: i64, active: bool, origin: u64) {
+        self.sessions.publish(session_id, SessionEvent::Typing { active, origin });
+    }
+
+    fn begin_reply(&self, owner_id: i64, session: ChatSession, message: ChatMessage) {
+        let reply = self.replies.start(session.id, message.id);
+        self.sessions.publish(session.id, SessionEvent::ReplyStarted(reply.clone(), message.clone()));
+        self.session_changed(owner_id, &session);
+        let service = self.clone();
+        tokio::spawn(async move { service.write_reply(owner_id, session, reply, message).await });
+    }
+
+    /// Generates a reply to the end, saving it as it grows. This is where a session's
+    /// answer comes from: today a model through its provider.
+    async fn write_reply(
+        &self,
+        owner_id: i64,
+        session: ChatSession,
+        reply: Arc<LiveReply>,
+        message: ChatMessage,
+    ) {
+        let mut end = match self.prompt(&session, message.id).await {
+            Ok(prompt) => self.stream_reply(&session.settings.model, prompt, &reply).await,
+            Err(e) => ReplyEnd {
+                status: Some(MessageStatus::Error),
+                error: Some(e.to_string()),
+                ..ReplyEnd::default()
+            },
+        };
+        end.content = reply.text();
+        let finished = match self.store.finish_reply(session.id, message.id, &end).await {
+            Ok((finished, session)) => {
+                self.session_changed(owner_id, &session);
+                finished
+            }
+            Err(e) => {
+                tracing::error!(message = message.id, "cannot store the end of a reply: {e}");
+                ChatMessage {
+                    content: end.content,
+                    status: end.status.unwrap_or(MessageStatus::Error),
+                    ..message
+                }
+            }
+        };
+        reply.finish(finished);
+        self.replies.remove(reply.message_id);
+        self.replies.release(session.id);
+    }
+
+    async fn prompt(&self, session: &ChatSession, reply_id: i64) -> Result<Prompt, AppError> {
+        let turns = self
+            .store
+            .history(session.id)
+            .await?
+            .into_iter()
+            .filter(|m| m.id != reply_id && m.role != Role::System)
+            .map(|m| (m.role, m.content))
+            .collect();
+        Ok(Prompt {
+            system: session.settings.system_prompt.clone(),
+            turns,
+            temperature: session.settings.temperature,
+            max_tokens: session.settings.max_tokens,
+        })
+    }
+
+    async fn stream_reply(&self, model: &str, prompt: Prompt, reply: &LiveReply) -> ReplyEnd {
+        let mut events = self.providers.stream(model, prompt);
+        let mut save = tokio::time::interval(SAVE_EVERY);
+        let mut unsaved = false;
+        let failed = |error: ProviderError| ReplyEnd {
+            status: Some(MessageStatus::Error),
+            error: Some(error.to_string()),
+            ..ReplyEnd::default()
+        };
+        loop {
+            tokio::select! {
+                biased;
+                () = reply.cancel.cancelled() => {
+                    // Dropping `events` cancels the generation and the upstream request.
+                    return ReplyEnd { status: Some(MessageStatus::Stopped), finish_reason: Some("stopped".into()), ..ReplyEnd::default() };
+                }
+                event = events.recv() => match event {
+                    Some(Ok(ReplyEvent::Delta(text))) => {
+                        reply.push(text);
+                        unsaved = true;
+                    }
+                    Some(Ok(ReplyEvent::Done { finish_reason, usage })) => {
+                        return ReplyEnd { status: Some(MessageStatus::Complete), finish_reason, usage, ..ReplyEnd::default() };
+                    }
+                    Some(Err(error)) => return failed(error),
+                    None => return failed(ProviderError::Protocol("the reply ended without finishing".into())),
+                },
+                _ = save.tick(), if unsaved => {
+                    unsaved = false;
+                    if let Err(e) = self.store.save_progress(reply.message_id, &reply.text()).await {
+                        tracing::warn!(message = reply.message_id, "cannot save a reply's progress: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The models of every provider, as last discovered (the embedded model is always there).
+    pub async fn models(&self) -> Result<ModelList, AppError> {
+        let mut models = self.store.models().await?;
+        for provider in self.providers.all() {
+            if provider.kind() == "embedded"
+                && let Ok(own) = provider.discover_models().await
+            {
+                models.retain(|m| m.provider != provider.name());
+                models.extend(own);
+            }
+        }
+        Ok(ModelList { models, default_model: self.providers.default_model().to_owned() })
+    }
+
+    /// Asks every provider for its models and stores them; returns the models found and the
+    /// providers that failed.
+    pub async fn sync_models(&self) -> (Vec<ModelInfo>, Vec<(String, String)>) {
+        let mut found = Vec::new();
+        let mut failed = Vec::new();
+        for provider in self.providers.all() {
+            match provider.discover_models().await {
+                Ok(models) => {
+                    if let Err(e) = self.store.replace_models(provider.name(), &models).await {
+                        failed.push((provider.name().to_owned(), e.to_string()));
+                    }
+                    found.extend(models);
+                }
+                Err(e) => failed.push((provider.name().to_owned(), e.to_string())),
+            }
+        }
+        (found, failed)
+    }
+
+    /// Whether each provider answers.
+    pub async fn health(&self) -> Vec<ProviderHealth> {
+        self.providers.health().await
+    }
+
+    /// `owner_id`'s chat statistics.
+    pub async fn stats(&self, owner_id: i64) -> Result<ChatStats, AppError> {
+        self.store.stats(owner_id).await
+    }
+
+    /// The presets `owner_id` may use.
+    pub async fn presets(&self, owner_id: i64) -> Result<Vec<Preset>, AppError> {
+        self.store.presets(owner_id).await
+    }
+
+    /// A preset `owner_id` may use.
+    pub async fn preset(&self, owner_id: i64, preset_id: i64) -> Result<Preset, AppError> {
+        self.store.preset(owner_id, preset_id).await
+    }
+
+    /// Creates a preset (no `id`) or changes one of `owner_id`'s.
+    pub async fn save_preset(
+        &self,
+        owner_id: i64,
+        id: Option<i64>,
+        draft: PresetDraft,
+    ) -> Result<Preset, AppError> {
+        let draft = draft.validate()?;
+        self.checked(draft.settings.clone())?;
+        self.store.save_preset(owner_id, id, &draft).await
+    }
+
+    /// Deletes one of `owner_id`'s presets.
+    pub async fn delete_preset(&self, owner_id: i64, preset_id: i64) -> Result<(), AppError> {
+        self.store.delete_preset(owner_id, preset_id).await
+    }
+}

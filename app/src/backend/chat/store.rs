@@ -1,0 +1,586 @@
+//! Chat sessions, messages, presets and discovered models in the database. Every query that
+//! takes an owner stays within that owner's records.
+
+use chrono::{DateTime, Utc};
+use sqlx::SqlitePool;
+
+use crate::backend::AppError;
+use crate::protocol::{
+    ChatMessage, ChatSession, ChatSettings, ChatStats, MessagePage, MessageStatus, ModelInfo, Preset,
+    PresetDraft, Role, Usage,
+};
+
+/// Messages on one page of a transcript.
+pub const MESSAGE_PAGE: i64 = 100;
+
+const SESSION_COLUMNS: &str =
+    "id, title, model, temperature, max_tokens, system_prompt, archived, created_at, updated_at";
+const MESSAGE_COLUMNS: &str = "id, role, content, created_at, status, finish_reason, prompt_tokens, \
+                               completion_tokens, model, error, client_id";
+const PRESET_COLUMNS: &str = "p.id, p.name, p.description, p.model, p.temperature, p.max_tokens, \
+                              p.system_prompt, p.public, u.username, p.owner_id";
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: i64,
+    title: String,
+    model: String,
+    temperature: f64,
+    max_tokens: i64,
+    system_prompt: String,
+    archived: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<SessionRow> for ChatSession {
+    fn from(row: SessionRow) -> Self {
+        Self {
+            id: row.id,
+            title: row.title,
+            settings: settings(row.model, row.temperature, row.max_tokens, row.system_prompt),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            archived: row.archived,
+        }
+    }
+}
+
+fn settings(model: String, temperature: f64, max_tokens: i64, system_prompt: String) -> ChatSettings {
+    ChatSettings {
+        model,
+        temperature: temperature as f32,
+        max_tokens: u32::try_from(max_tokens).unwrap_or(1),
+        system_prompt,
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: i64,
+    role: Role,
+    content: String,
+    created_at: DateTime<Utc>,
+    status: MessageStatus,
+    finish_reason: Option<String>,
+    prompt_tokens: Option<i64>,
+    completion_tokens: Option<i64>,
+    model: Option<String>,
+    error: Option<String>,
+    client_id: Option<String>,
+}
+
+impl From<MessageRow> for ChatMessage {
+    fn from(row: MessageRow) -> Self {
+        let tokens = |n: i64| u32::try_from(n).unwrap_or(0);
+        let usage = match (row.prompt_tokens, row.completion_tokens) {
+            (None, None) => None,
+            (prompt, completion) => Some(Usage {
+                prompt_tokens: prompt.map_or(0, tokens),
+                completion_tokens: completion.map_or(0, tokens),
+            }),
+        };
+        Self {
+            id: row.id,
+            role: row.role,
+            content: row.content,
+            created_at: row.created_at,
+            status: row.status,
+            finish_reason: row.finish_reason,
+            usage,
+            model: row.model,
+            error: row.error,
+            client_id: row.client_id,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct PresetRow {
+    id: i64,
+    name: String,
+    description: String,
+    model: String,
+    temperature: f64,
+    max_tokens: i64,
+    system_prompt: String,
+    public: bool,
+    username: String,
+    owner_id: i64,
+}
+
+impl PresetRow {
+    fn into_preset(self, viewer: i64) -> Preset {
+        Preset {
+            id: self.id,
+            preset: PresetDraft {
+                name: self.name,
+                description: self.description,
+                settings: settings(self.model, self.temperature, self.max_tokens, self.system_prompt),
+                public: self.public,
+            },
+            owner: self.username,
+            mine: self.owner_id == viewer,
+        }
+    }
+}
+
+/// How a reply ended, for [`ChatStore::finish_reply`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReplyEnd {
+    /// The whole text.
+    pub content: String,
+    /// How it ended.
+    pub status: Option<MessageStatus>,
+    /// Why the model stopped.
+    pub finish_reason: Option<String>,
+    /// Tokens used.
+    pub usage: Option<Usage>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// The chat's storage.
+#[derive(Clone, Debug)]
+pub struct ChatStore {
+    pool: SqlitePool,
+}
+
+impl ChatStore {
+    /// Chat records in `pool`.
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// Creates a session for `owner_id`.
+    pub async fn create_session(
+        &self,
+        owner_id: i64,
+        title: &str,
+        settings: &ChatSettings,
+        preset_id: Option<i64>,
+    ) -> Result<ChatSession, AppError> {
+        let now = Utc::now();
+        let row: SessionRow = sqlx::query_as(&format!(
+            "INSERT INTO chat_sessions (owner_id, title, model, temperature, max_tokens, system_prompt, preset_id,
+                                        created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {SESSION_COLUMNS}"
+        ))
+        .bind(owner_id)
+        .bind(title)
+        .bind(&settings.model)
+        .bind(f64::from(settings.temperature))
+        .bind(i64::from(settings.max_tokens))
+        .bind(&settings.system_prompt)
+        .bind(preset_id)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.into())
+    }
+
+    /// `owner_id`'s sessions, most recently active first: the archived ones or the others,
+    /// optionally only those whose title contains `search`.
+    pub async fn sessions(
+        &self,
+        owner_id: i64,
+        archived: bool,
+        search: Option<&str>,
+    ) -> Result<Vec<ChatSession>, AppError> {
+        let pattern =
+            search.map(str::trim).filter(|s| !s.is_empty()).map(|s| format!("%{}%", escape_like(s)));
+        let rows: Vec<SessionRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS} FROM chat_sessions
+             WHERE owner_id = $1 AND archived = $2 AND ($3 IS NULL OR title LIKE $3 ESCAPE '\\')
+             ORDER BY updated_at DESC, id DESC LIMIT 500"
+        ))
+        .bind(owner_id)
+        .bind(archived)
+        .bind(pattern)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// One of `owner_id`'s sessions.
+    pub async fn session(&self, owner_id: i64, session_id: i64) -> Result<ChatSession, AppError> {
+        let row: Option<SessionRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS} FROM chat_sessions WHERE id = $1 AND owner_id = $2"
+        ))
+        .bind(session_id)
+        .bind(owner_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(Into::into).ok_or(AppError::NotFound)
+    }
+
+    /// Changes a session's title, archived flag and settings (each when given).
+    pub async fn update_session(
+        &self,
+        owner_id: i64,
+        session_id: i64,
+        title: Option<&str>,
+        archived: Option<bool>,
+        settings: Option<&ChatSettings>,
+    ) -> Result<ChatSession, AppError> {
+        let row: Option<SessionRow> = sqlx::query_as(&format!(
+            "UPDATE chat_sessions SET
+                 title = COALESCE($3, title),
+                 archived = COALESCE($4, archived),
+                 model = COALESCE($5, model),
+                 temperature = COALESCE($6, temperature),
+                 max_tokens = COALESCE($7, max_tokens),
+                 system_prompt = COALESCE($8, system_prompt),
+                 updated_at = $9
+             WHERE id = $1 AND owner_id = $2 RETURNING {SESSION_COLUMNS}"
+        ))
+        .bind(session_id)
+        .bind(owner_id)
+        .bind(title)
+        .bind(archived)
+        .bind(settings.map(|s| &s.model))
+        .bind(settings.map(|s| f64::from(s.temperature)))
+        .bind(settings.map(|s| i64::from(s.max_tokens)))
+        .bind(settings.map(|s| &s.system_prompt))
+        .bind(Utc::now())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(Into::into).ok_or(AppError::NotFound)
+    }
+
+    /// Marks a session as just active and returns it.
+    async fn touch(&self, session_id: i64) -> Result<ChatSession, AppError> {
+        let row: SessionRow = sqlx::query_as(&format!(
+            "UPDATE chat_sessions SET updated_at = $2 WHERE id = $1 RETURNING {SESSION_COLUMNS}"
+        ))
+        .bind(session_id)
+        .bind(Utc::now())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.into())
+    }
+
+    /// Deletes a session and its messages for good.
+    pub async fn delete_session(&self, owner_id: i64, session_id: i64) -> Result<(), AppError> {
+        let done = sqlx::query("DELETE FROM chat_sessions WHERE id = $1 AND owner_id = $2")
+            .bind(session_id)
+            .bind(owner_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 { Err(AppError::NotFound) } else { Ok(()) }
+    }
+
+    /// A page of a session's messages, oldest first: the latest ones, or those before `before`.
+    pub async fn messages(
+        &self,
+        session_id: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<MessagePage, AppError> {
+        let mut rows: Vec<MessageRow> = sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages
+             WHERE session_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(session_id)
+        .bind(before)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        rows.reverse();
+        let messages: Vec<ChatMessage> = rows.into_iter().map(Into::into).collect();
+        let earlier = if more { messages.first().map(|m| m.id) } else { None };
+        Ok(MessagePage { messages, earlier })
+    }
+
+    /// Every message of a session that a prompt is made of: user messages and the replies'
+    /// text so far, oldest first.
+    pub async fn history(&self, session_id: i64) -> Result<Vec<ChatMessage>, AppError> {
+        let rows: Vec<MessageRow> = sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE session_id = $1 AND content <> '' ORDER BY id"
+        ))
+        .bind(session_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// One message of a session.
+    pub async fn message(&self, session_id: i64, message_id: i64) -> Result<ChatMessage, AppError> {
+        let row: Option<MessageRow> = sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE id = $1 AND session_id = $2"
+        ))
+        .bind(message_id)
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(Into::into).ok_or(AppError::NotFound)
+    }
+
+    /// The user message a client already sent under `client_id`, and the reply that followed it.
+    pub async fn sent_before(
+        &self,
+        session_id: i64,
+        client_id: &str,
+    ) -> Result<Option<(ChatMessage, Option<ChatMessage>)>, AppError> {
+        let row: Option<MessageRow> = sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE session_id = $1 AND client_id = $2"
+        ))
+        .bind(session_id)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(user) = row else { return Ok(None) };
+        let reply: Option<MessageRow> = sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages
+             WHERE session_id = $1 AND id > $2 AND role = 'assistant' ORDER BY id LIMIT 1"
+        ))
+        .bind(session_id)
+        .bind(user.id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(Some((user.into(), reply.map(Into::into))))
+    }
+
+    /// The session's last message.
+    pub async fn last_message(&self, session_id: i64) -> Result<Option<ChatMessage>, AppError> {
+        let row: Option<MessageRow> = sqlx::query_as(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE session_id = $1 ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    /// Stores a user message and an empty `streaming` reply after it in one transaction; the
+    /// session gets `title` if it has none yet. Returns both and the session as it is now.
+    pub async fn add_exchange(
+        &self,
+        session: &ChatSession,
+        text: Option<(&str, Option<&str>)>,
+        title: &str,
+    ) -> Result<(Option<ChatMessage>, ChatMessage, ChatSession), AppError> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        let user = match text {
+            Some((content, client_id)) => {
+                let row: MessageRow = sqlx::query_as(&format!(
+                    "INSERT INTO chat_messages (session_id, role, content, status, client_id, created_at, updated_at)
+                     VALUES ($1, 'user', $2, 'complete', $3, $4, $4) RETURNING {MESSAGE_COLUMNS}"
+                ))
+                .bind(session.id)
+                .bind(content)
+                .bind(client_id)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                Some(row.into())
+            }
+            None => None,
+        };
+        let reply: MessageRow = sqlx::query_as(&format!(
+            "INSERT INTO chat_messages (session_id, role, content, status, model, created_at, updated_at)
+             VALUES ($1, 'assistant', '', 'streaming', $2, $3, $3) RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(session.id)
+        .bind(&session.settings.model)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let session: SessionRow = sqlx::query_as(&format!(
+            "UPDATE chat_sessions SET updated_at = $2, title = CASE WHEN title = '' THEN $3 ELSE title END
+             WHERE id = $1 RETURNING {SESSION_COLUMNS}"
+        ))
+        .bind(session.id)
+        .bind(now)
+        .bind(title)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((user, reply.into(), session.into()))
+    }
+
+    /// Saves a streaming reply's text so far.
+    pub async fn save_progress(&self, message_id: i64, content: &str) -> Result<(), AppError> {
+        sqlx::query(
+            "UPDATE chat_messages SET content = $2, updated_at = $3 WHERE id = $1 AND status = 'streaming'",
+        )
+        .bind(message_id)
+        .bind(content)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores how a reply ended and returns it with its session.
+    pub async fn finish_reply(
+        &self,
+        session_id: i64,
+        message_id: i64,
+        end: &ReplyEnd,
+    ) -> Result<(ChatMessage, ChatSession), AppError> {
+        let row: MessageRow = sqlx::query_as(&format!(
+            "UPDATE chat_messages SET content = $2, status = $3, finish_reason = $4, prompt_tokens = $5,
+                                      completion_tokens = $6, error = $7, updated_at = $8
+             WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(message_id)
+        .bind(&end.content)
+        .bind(end.status.unwrap_or(MessageStatus::Complete))
+        .bind(&end.finish_reason)
+        .bind(end.usage.map(|u| i64::from(u.prompt_tokens)))
+        .bind(end.usage.map(|u| i64::from(u.completion_tokens)))
+        .bind(&end.error)
+        .bind(Utc::now())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.into(), self.touch(session_id).await?))
+    }
+
+    /// Deletes a reply (to regenerate it).
+    pub async fn delete_message(&self, message_id: i64) -> Result<(), AppError> {
+        sqlx::query("DELETE FROM chat_messages WHERE id = $1").bind(message_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Marks replies left `streaming` by a previous run as `interrupted`; returns how many.
+    pub async fn interrupt_unfinished(&self) -> Result<u64, AppError> {
+        let done = sqlx::query(
+            "UPDATE chat_messages SET status = 'interrupted', error = 'the server restarted while it was being written'
+             WHERE status = 'streaming'",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// `owner_id`'s chat statistics.
+    pub async fn stats(&self, owner_id: i64) -> Result<ChatStats, AppError> {
+        let (sessions, archived_sessions): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(archived = 0), 0), COALESCE(SUM(archived = 1), 0) FROM chat_sessions WHERE owner_id = $1",
+        )
+        .bind(owner_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let (user_messages, replies, completion_tokens): (i64, i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(m.role = 'user'), 0), COALESCE(SUM(m.role = 'assistant'), 0),
+                    COALESCE(SUM(m.completion_tokens), 0)
+             FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id WHERE s.owner_id = $1",
+        )
+        .bind(owner_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ChatStats { sessions, archived_sessions, user_messages, replies, completion_tokens })
+    }
+
+    /// The presets `viewer` may use: their own and the public ones, by name.
+    pub async fn presets(&self, viewer: i64) -> Result<Vec<Preset>, AppError> {
+        let rows: Vec<PresetRow> = sqlx::query_as(&format!(
+            "SELECT {PRESET_COLUMNS} FROM chat_presets p JOIN users u ON u.id = p.owner_id
+             WHERE p.owner_id = $1 OR p.public = 1 ORDER BY p.name, p.id"
+        ))
+        .bind(viewer)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.into_preset(viewer)).collect())
+    }
+
+    /// A preset `viewer` may use.
+    pub async fn preset(&self, viewer: i64, preset_id: i64) -> Result<Preset, AppError> {
+        let row: Option<PresetRow> = sqlx::query_as(&format!(
+            "SELECT {PRESET_COLUMNS} FROM chat_presets p JOIN users u ON u.id = p.owner_id
+             WHERE p.id = $2 AND (p.owner_id = $1 OR p.public = 1)"
+        ))
+        .bind(viewer)
+        .bind(preset_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| r.into_preset(viewer)).ok_or(AppError::NotFound)
+    }
+
+    /// Creates a preset (no `id`) or replaces one of `owner_id`'s.
+    pub async fn save_preset(
+        &self,
+        owner_id: i64,
+        id: Option<i64>,
+        draft: &PresetDraft,
+    ) -> Result<Preset, AppError> {
+        let query = match id {
+            None => {
+                "INSERT INTO chat_presets (name, description, model, temperature, max_tokens, system_prompt, public,
+                                           owner_id, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"
+            }
+            Some(_) => {
+                "UPDATE chat_presets SET name = $1, description = $2, model = $3, temperature = $4, max_tokens = $5,
+                                         system_prompt = $6, public = $7
+                 WHERE owner_id = $8 AND id = $10 RETURNING id"
+            }
+        };
+        let saved: Option<(i64,)> = sqlx::query_as(query)
+            .bind(&draft.name)
+            .bind(&draft.description)
+            .bind(&draft.settings.model)
+            .bind(f64::from(draft.settings.temperature))
+            .bind(i64::from(draft.settings.max_tokens))
+            .bind(&draft.settings.system_prompt)
+            .bind(draft.public)
+            .bind(owner_id)
+            .bind(Utc::now())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let (id,) = saved.ok_or(AppError::NotFound)?;
+        self.preset(owner_id, id).await
+    }
+
+    /// Deletes one of `owner_id`'s presets.
+    pub async fn delete_preset(&self, owner_id: i64, preset_id: i64) -> Result<(), AppError> {
+        let done = sqlx::query("DELETE FROM chat_presets WHERE id = $1 AND owner_id = $2")
+            .bind(preset_id)
+            .bind(owner_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 { Err(AppError::NotFound) } else { Ok(()) }
+    }
+
+    /// The models last discovered.
+    pub async fn models(&self) -> Result<Vec<ModelInfo>, AppError> {
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT id, provider, name FROM chat_models ORDER BY provider, name")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, provider, name)| ModelInfo { id, provider, name, note: None })
+            .collect())
+    }
+
+    /// Replaces `provider`'s discovered models by `models`.
+    pub async fn replace_models(&self, provider: &str, models: &[ModelInfo]) -> Result<(), AppError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM chat_models WHERE provider = $1").bind(provider).execute(&mut *tx).await?;
+        let now = Utc::now();
+        for model in models {
+            sqlx::query(
+                "INSERT OR REPLACE INTO chat_models (id, provider, name, synced_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&model.id)
+            .bind(provider)
+            .bind(&model.name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}

@@ -1,0 +1,459 @@
+//! The chat's wire types: sessions, messages and presets, and the messages of the session
+//! websocket (`/ws/ai-chat/session/{id}/`) and the session-list websocket (`/ws/ai-chat/sessions/`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ErrorCode};
+
+/// Longest user message accepted, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 32_000;
+/// Longest system prompt accepted, in characters.
+pub const MAX_SYSTEM_PROMPT_CHARS: usize = 8_000;
+/// Most tokens a reply may be asked for.
+pub const MAX_REPLY_TOKENS: u32 = 8_192;
+
+/// Who wrote a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(type_name = "TEXT", rename_all = "lowercase"))]
+pub enum Role {
+    /// Instructions that frame the conversation.
+    System,
+    /// The person chatting.
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// Where a message stands. A user message is always `complete`; a reply starts `streaming`
+/// and ends in one of the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(type_name = "TEXT", rename_all = "lowercase"))]
+pub enum MessageStatus {
+    /// The reply is being generated.
+    Streaming,
+    /// The model finished.
+    Complete,
+    /// The user stopped it; the text so far is kept.
+    Stopped,
+    /// The model failed; the text so far is kept and `error` says why.
+    Error,
+    /// The server stopped while it was being generated.
+    Interrupted,
+}
+
+impl MessageStatus {
+    /// True while the reply may still grow.
+    pub fn is_streaming(self) -> bool {
+        self == Self::Streaming
+    }
+}
+
+/// Tokens a reply took, when the model reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens of the prompt (history included).
+    pub prompt_tokens: u32,
+    /// Tokens of the reply.
+    pub completion_tokens: u32,
+}
+
+/// One message of a session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Database id.
+    pub id: i64,
+    /// Who wrote it.
+    pub role: Role,
+    /// Its text (Markdown for replies).
+    pub content: String,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// Where it stands.
+    pub status: MessageStatus,
+    /// Why the model stopped (`stop`, `length`, …), when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// Tokens used, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// The model that wrote a reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Why a reply failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The id the client gave a user message, so a re-send is recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+/// How a session's replies are generated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatSettings {
+    /// The model's namespaced id, e.g. `local/gemma-3-270m` or `openai/gpt-4o-mini`.
+    pub model: String,
+    /// Sampling temperature, 0 (greedy) to 2.
+    pub temperature: f32,
+    /// Most tokens per reply.
+    pub max_tokens: u32,
+    /// Instructions sent before the conversation; empty for none.
+    pub system_prompt: String,
+}
+
+impl ChatSettings {
+    /// Checks the ranges and trims the model id.
+    pub fn validate(mut self) -> Result<Self, ApiError> {
+        self.model = self.model.trim().to_owned();
+        if self.model.is_empty() || self.model.len() > 200 {
+            return Err(ApiError::bad_request("choose a model"));
+        }
+        if !(0.0..=2.0).contains(&self.temperature) {
+            return Err(ApiError::bad_request("the temperature is between 0 and 2"));
+        }
+        if !(1..=MAX_REPLY_TOKENS).contains(&self.max_tokens) {
+            return Err(ApiError::bad_request(format!("max tokens is between 1 and {MAX_REPLY_TOKENS}")));
+        }
+        if self.system_prompt.chars().count() > MAX_SYSTEM_PROMPT_CHARS {
+            return Err(ApiError::bad_request(format!(
+                "the system prompt has at most {MAX_SYSTEM_PROMPT_CHARS} characters"
+            )));
+        }
+        Ok(self)
+    }
+}
+
+/// A conversation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatSession {
+    /// Database id.
+    pub id: i64,
+    /// Set from the first message; the owner may rename it.
+    pub title: String,
+    /// How replies are generated.
+    #[serde(flatten)]
+    pub settings: ChatSettings,
+    /// When it was started.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed (a message, a rename).
+    pub updated_at: DateTime<Utc>,
+    /// Archived sessions are hidden from the list and can be restored.
+    pub archived: bool,
+}
+
+/// Changes to a session; absent fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionUpdate {
+    /// A new title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Archive (true) or restore (false).
+    #[serde(default)]
+    pub archived: Option<bool>,
+    /// New settings.
+    #[serde(default)]
+    pub settings: Option<ChatSettings>,
+}
+
+/// A page of a session's messages, oldest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessagePage {
+    /// The messages.
+    pub messages: Vec<ChatMessage>,
+    /// Pass as `before` to get the earlier page; absent on the first page.
+    pub earlier: Option<i64>,
+}
+
+/// A reusable chat set-up, as its owner writes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PresetDraft {
+    /// A name for people, e.g. "Code reviewer".
+    pub name: String,
+    /// A line on what it is for.
+    #[serde(default)]
+    pub description: String,
+    /// The settings a session started from it gets.
+    #[serde(flatten)]
+    pub settings: ChatSettings,
+    /// Public presets are visible to every user.
+    #[serde(default)]
+    pub public: bool,
+}
+
+impl PresetDraft {
+    /// Checks every field and trims the text ones.
+    pub fn validate(mut self) -> Result<Self, ApiError> {
+        self.name = self.name.trim().to_owned();
+        if !(1..=64).contains(&self.name.chars().count()) {
+            return Err(ApiError::bad_request("a preset's name has 1 to 64 characters"));
+        }
+        self.description = self.description.trim().to_owned();
+        if self.description.chars().count() > 500 {
+            return Err(ApiError::bad_request("a description has at most 500 characters"));
+        }
+        self.settings = self.settings.validate()?;
+        Ok(self)
+    }
+}
+
+/// A stored preset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Preset {
+    /// Database id.
+    pub id: i64,
+    /// What its owner wrote.
+    #[serde(flatten)]
+    pub preset: PresetDraft,
+    /// Its owner's username.
+    pub owner: String,
+    /// Whether the caller owns it (and may edit it).
+    pub mine: bool,
+}
+
+/// A model the app can chat with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Namespaced id: `provider/model`.
+    pub id: String,
+    /// The provider's name.
+    pub provider: String,
+    /// A name for people.
+    pub name: String,
+    /// A note for people, e.g. that a model is small and offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The models and the default, for model pickers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelList {
+    /// Every model of every provider, as last discovered.
+    pub models: Vec<ModelInfo>,
+    /// The model new sessions get.
+    pub default_model: String,
+}
+
+/// Whether a provider answers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProviderHealth {
+    /// The provider's name (the prefix of its model ids).
+    pub provider: String,
+    /// What it is: `embedded` or `openai-compatible`.
+    pub kind: String,
+    /// True when it answered.
+    pub ok: bool,
+    /// What was checked, or what went wrong.
+    pub detail: String,
+    /// How long the check took, in milliseconds.
+    pub latency_ms: u64,
+}
+
+/// A user's chat statistics.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatStats {
+    /// Sessions, archived ones excluded.
+    pub sessions: i64,
+    /// Archived sessions.
+    pub archived_sessions: i64,
+    /// Messages written by the user.
+    pub user_messages: i64,
+    /// Replies.
+    pub replies: i64,
+    /// Tokens of replies, where known.
+    pub completion_tokens: i64,
+}
+
+/// What the client sends on a session's websocket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChatRequest {
+    /// Sends a message and starts a reply. A repeated `client_id` is not stored twice: the
+    /// server answers with the message it already has.
+    SendMessage {
+        /// The text.
+        message: String,
+        /// The client's id for the message (1–64 characters), for safe re-sending.
+        #[serde(default)]
+        client_id: Option<String>,
+    },
+    /// Stops the reply being generated, keeping its text.
+    Stop,
+    /// Replaces the last reply by a new one.
+    Regenerate,
+    /// The user is typing (relayed to the user's other pages of the session).
+    Typing,
+    /// The user stopped typing.
+    StopTyping,
+    /// Asks for a `pong`.
+    Ping,
+    /// Replays a reply's chunks after `after_seq`, then follows it live.
+    Resume {
+        /// The reply.
+        message_id: i64,
+        /// The last sequence number the client has (0 for none).
+        after_seq: u64,
+    },
+}
+
+/// What the server sends on a session's websocket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChatReply {
+    /// The connection is open. When a reply is being written, its id is given: send `resume`
+    /// to receive it.
+    ConnectionEstablished {
+        /// The session.
+        session_id: i64,
+        /// The reply in progress, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        streaming_message_id: Option<i64>,
+    },
+    /// A user message was stored.
+    UserMessage {
+        /// The stored message.
+        message: ChatMessage,
+    },
+    /// A reply has started; chunks follow.
+    AiTyping {
+        /// The reply (status `streaming`, empty).
+        message: ChatMessage,
+    },
+    /// More text of a reply: only the new part.
+    AiMessageChunk {
+        /// The reply.
+        message_id: i64,
+        /// 1, 2, 3, … within the reply.
+        seq: u64,
+        /// The new text.
+        content: String,
+    },
+    /// A reply ended (complete, stopped or failed): the whole stored message.
+    AiMessageComplete {
+        /// The stored reply.
+        message: ChatMessage,
+    },
+    /// The user is typing on another page of this session.
+    Typing {
+        /// True when typing started, false when it stopped.
+        active: bool,
+    },
+    /// The answer to `ping`.
+    Pong,
+    /// A message could not be handled, or a reply failed; the connection stays open.
+    Error {
+        /// The kind of failure.
+        code: ErrorCode,
+        /// A human-readable explanation.
+        message: String,
+    },
+}
+
+/// What the server sends on the session-list websocket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SessionListUpdate {
+    /// The connection is open.
+    ConnectionEstablished,
+    /// A session was created or changed (title, settings, new message, archived or restored).
+    SessionUpdated {
+        /// The session as it is now.
+        session: ChatSession,
+    },
+    /// A session was deleted for good.
+    SessionDeleted {
+        /// Its id.
+        session_id: i64,
+    },
+    /// The answer to `ping`.
+    Pong,
+    /// A message could not be handled; the connection stays open.
+    Error {
+        /// The kind of failure.
+        code: ErrorCode,
+        /// A human-readable explanation.
+        message: String,
+    },
+}
+
+/// What the client may send on the session-list websocket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SessionListRequest {
+    /// Asks for a `pong`.
+    Ping,
+}
+
+/// A user message's text, checked: not blank, not too long.
+pub fn parse_user_message(text: &str) -> Result<String, ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request("the message is empty"));
+    }
+    if text.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ApiError::bad_request(format!("a message has at most {MAX_MESSAGE_CHARS} characters")));
+    }
+    Ok(text.to_owned())
+}
+
+/// A client id, checked: 1–64 visible ASCII characters.
+pub fn parse_client_id(id: &str) -> Result<String, ApiError> {
+    if (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(id.to_owned())
+    } else {
+        Err(ApiError::bad_request("a client_id has 1 to 64 visible ASCII characters"))
+    }
+}
+
+/// A session title from its first message: the first line, at most 60 characters.
+pub fn title_from(message: &str) -> String {
+    let line = message.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("New chat");
+    let mut title: String = line.chars().take(60).collect();
+    if line.chars().count() > 60 {
+        title.push('…');
+    }
+    title
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_from_the_documented_json() {
+        let send: ChatRequest =
+            serde_json::from_str(r#"{"type":"send_message","message":"Hi","client_id":"c1"}"#).unwrap();
+        assert_eq!(send, ChatRequest::SendMessage { message: "Hi".into(), client_id: Some("c1".into()) });
+        let resume: ChatRequest =
+            serde_json::from_str(r#"{"type":"resume","message_id":7,"after_seq":3}"#).unwrap();
+        assert_eq!(resume, ChatRequest::Resume { message_id: 7, after_seq: 3 });
+        let chunk = ChatReply::AiMessageChunk { message_id: 7, seq: 4, content: "lo".into() };
+        assert_eq!(
+            serde_json::to_value(&chunk).unwrap(),
+            serde_json::json!({"type": "ai_message_chunk", "message_id": 7, "seq": 4, "content": "lo"})
+        );
+    }
+
+    #[test]
+    fn titles_come_from_the_first_line() {
+        assert_eq!(title_from("\n  What is Rust?\nMore"), "What is Rust?");
+        assert_eq!(title_from(&"a".repeat(70)).chars().count(), 61);
+        assert_eq!(title_from("   "), "New chat");
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_a_reason() {
+        assert!(parse_user_message("  \n").is_err());
+        assert!(parse_user_message(&"x".repeat(MAX_MESSAGE_CHARS + 1)).is_err());
+        assert!(parse_client_id("a b").is_err() && parse_client_id("").is_err());
+        assert_eq!(parse_client_id("c-1").unwrap(), "c-1");
+        let settings = ChatSettings {
+            model: "local/gemma-3-270m".into(),
+            temperature: 3.0,
+            max_tokens: 10,
+            system_prompt: String::new(),
+        };
+        assert!(settings.clone().validate().unwrap_err().message.contains("temperature"));
+        assert!(ChatSettings { temperature: 0.7, max_tokens: 0, ..settings }.validate().is_err());
+    }
+}

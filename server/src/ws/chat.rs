@@ -1,0 +1,251 @@
+//! The chat's websockets: `/ws/ai-chat/session/{id}/` carries one session's messages and its
+//! replies as seq-numbered deltas; `/ws/ai-chat/sessions/` pushes changes to the session list.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use app::backend::AppError;
+use app::backend::chat::{ChatService, Followed, Follower, SessionEvent};
+use app::protocol::{
+    ApiError, ChatMessage, ChatReply, ChatRequest, ErrorCode, LiveUpdate, MessageStatus, SessionListRequest,
+    SessionListUpdate,
+};
+use axum::extract::{Path, Query, State, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use tokio::sync::broadcast;
+
+use super::{Endpoint, Outbox, TaskGuard, TokenQuery, WsLimits, admit, forward, serve};
+use crate::startup::AppState;
+
+/// Numbers connections, so typing is not echoed to the connection it came from.
+static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
+
+/// Opens a connection to one of the caller's sessions.
+pub async fn session_handler(
+    State(state): State<AppState>,
+    Path(session_id): Path<i64>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    let admission = admit(&state, &headers, query.token()).await?;
+    let owner_id = admission.identity.user.id;
+    let chat = state.context.chat.clone();
+    let events = chat.subscribe(owner_id, session_id).await?;
+    let endpoint = SessionConnection {
+        id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
+        owner_id,
+        session_id,
+        chat,
+        events: Some(events),
+        forwarder: None,
+        follower: Arc::default(),
+    };
+    let limits = WsLimits::for_endpoint(&state.websocket, "chat");
+    Ok(serve(upgrade, admission, limits, state.context.clone(), endpoint))
+}
+
+struct SessionConnection {
+    id: u64,
+    owner_id: i64,
+    session_id: i64,
+    chat: ChatService,
+    /// The session's events, until `opened` hands them to the forwarder.
+    events: Option<broadcast::Receiver<SessionEvent>>,
+    forwarder: Option<TaskGuard>,
+    /// Sends the reply this connection follows; replaced when another is followed.
+    follower: Arc<Mutex<Option<TaskGuard>>>,
+}
+
+/// Sends a followed reply to the client: its chunks, then the stored reply (after an `error`
+/// when it failed).
+async fn relay(mut follower: Follower, outbox: Outbox<ChatReply>) {
+    while let Some(followed) = follower.next().await {
+        let delivered = match followed {
+            Followed::Chunk(seq, content) => {
+                let message_id = follower.message_id();
+                outbox.send(&ChatReply::AiMessageChunk { message_id, seq, content }).await
+            }
+            Followed::Finished(message) => {
+                send_finished(&outbox, message).await;
+                return;
+            }
+        };
+        if !delivered {
+            return;
+        }
+    }
+}
+
+async fn send_finished(outbox: &Outbox<ChatReply>, message: ChatMessage) {
+    if message.status == MessageStatus::Error {
+        let reason = message.error.clone().unwrap_or_else(|| "the model failed".into());
+        outbox.send(&ChatReply::Error { code: ErrorCode::Upstream, message: reason }).await;
+    }
+    outbox.send(&ChatReply::AiMessageComplete { message }).await;
+}
+
+fn follow(slot: &Mutex<Option<TaskGuard>>, follower: Follower, outbox: &Outbox<ChatReply>) {
+    let task = TaskGuard::spawn(relay(follower, outbox.clone()));
+    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+}
+
+fn error_reply(error: AppError) -> ChatReply {
+    let error = error.to_api_error();
+    ChatReply::Error { code: error.code, message: error.message }
+}
+
+impl Endpoint for SessionConnection {
+    type Request = ChatRequest;
+    type Reply = ChatReply;
+
+    fn error(error: ApiError) -> ChatReply {
+        ChatReply::Error { code: error.code, message: error.message }
+    }
+
+    async fn opened(&mut self, outbox: &Outbox<ChatReply>) {
+        let streaming_message_id = self.chat.live_reply(self.session_id).map(|r| r.message_id);
+        outbox
+            .send(&ChatReply::ConnectionEstablished { session_id: self.session_id, streaming_message_id })
+            .await;
+        let Some(mut events) = self.events.take() else { return };
+        let (outbox, follower, me) = (outbox.clone(), self.follower.clone(), self.id);
+        self.forwarder = Some(TaskGuard::spawn(async move {
+            loop {
+                let reply = match events.recv().await {
+                    Ok(SessionEvent::UserMessage(message)) => ChatReply::UserMessage { message },
+                    Ok(SessionEvent::ReplyStarted(reply, message)) => {
+                        outbox.send(&ChatReply::AiTyping { message }).await;
+                        follow(&follower, reply.follow(0), &outbox);
+                        continue;
+                    }
+                    Ok(SessionEvent::Typing { active, origin }) if origin != me => {
+                        ChatReply::Typing { active }
+                    }
+                    Ok(SessionEvent::Typing { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if !outbox.send(&reply).await {
+                    return;
+                }
+            }
+        }));
+    }
+
+    async fn received(&mut self, request: ChatRequest, outbox: &Outbox<ChatReply>) {
+        let (owner, session) = (self.owner_id, self.session_id);
+        let outcome = match request {
+            ChatRequest::SendMessage { message, client_id } => {
+                match self.chat.send(owner, session, &message, client_id.as_deref()).await {
+                    // A fresh exchange reaches every connection through the session's events.
+                    Ok(exchange) if exchange.fresh => Ok(()),
+                    Ok(exchange) => {
+                        outbox.send(&ChatReply::UserMessage { message: exchange.user }).await;
+                        if let Some(reply) = exchange.reply {
+                            self.resend(reply, outbox).await;
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            ChatRequest::Stop => match self.chat.stop(owner, session).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(AppError::Conflict("no reply is being written".into())),
+                Err(e) => Err(e),
+            },
+            ChatRequest::Regenerate => self.chat.regenerate(owner, session).await.map(drop),
+            ChatRequest::Typing | ChatRequest::StopTyping => {
+                self.chat.typing(session, request == ChatRequest::Typing, self.id);
+                Ok(())
+            }
+            ChatRequest::Ping => {
+                outbox.send(&ChatReply::Pong).await;
+                Ok(())
+            }
+            ChatRequest::Resume { message_id, after_seq } => {
+                match self.chat.live_reply_by_id(session, message_id) {
+                    Some(reply) => {
+                        follow(&self.follower, reply.follow(after_seq), outbox);
+                        Ok(())
+                    }
+                    None => match self.chat.message(owner, session, message_id).await {
+                        Ok(message) => {
+                            send_finished(outbox, message).await;
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    },
+                }
+            }
+        };
+        if let Err(error) = outcome {
+            outbox.send(&error_reply(error)).await;
+        }
+    }
+}
+
+impl SessionConnection {
+    /// Sends a re-sent message's reply again: live from its start, or as stored.
+    async fn resend(&self, reply: ChatMessage, outbox: &Outbox<ChatReply>) {
+        match self.chat.live_reply_by_id(self.session_id, reply.id) {
+            Some(live) => {
+                outbox.send(&ChatReply::AiTyping { message: reply }).await;
+                follow(&self.follower, live.follow(0), outbox);
+            }
+            None => send_finished(outbox, reply).await,
+        }
+    }
+}
+
+/// Opens the caller's session-list connection.
+pub async fn sessions_handler(
+    State(state): State<AppState>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    let admission = admit(&state, &headers, query.token()).await?;
+    let endpoint = SessionList {
+        updates: Some(state.context.hub.subscribe(admission.identity.user.id)),
+        forwarder: None,
+    };
+    let limits = WsLimits::for_endpoint(&state.websocket, "chat-sessions");
+    Ok(serve(upgrade, admission, limits, state.context.clone(), endpoint))
+}
+
+struct SessionList {
+    updates: Option<broadcast::Receiver<LiveUpdate>>,
+    forwarder: Option<TaskGuard>,
+}
+
+impl Endpoint for SessionList {
+    type Request = SessionListRequest;
+    type Reply = SessionListUpdate;
+
+    fn error(error: ApiError) -> SessionListUpdate {
+        SessionListUpdate::Error { code: error.code, message: error.message }
+    }
+
+    async fn opened(&mut self, outbox: &Outbox<SessionListUpdate>) {
+        outbox.send(&SessionListUpdate::ConnectionEstablished).await;
+        if let Some(updates) = self.updates.take() {
+            self.forwarder = Some(forward(updates, outbox, |update| match update {
+                LiveUpdate::ChatSessionUpdated { session } => {
+                    Some(SessionListUpdate::SessionUpdated { session })
+                }
+                LiveUpdate::ChatSessionDeleted { session_id } => {
+                    Some(SessionListUpdate::SessionDeleted { session_id })
+                }
+                _ => None,
+            }));
+        }
+    }
+
+    async fn received(&mut self, request: SessionListRequest, outbox: &Outbox<SessionListUpdate>) {
+        match request {
+            SessionListRequest::Ping => outbox.send(&SessionListUpdate::Pong).await,
+        };
+    }
+}
