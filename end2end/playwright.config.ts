@@ -3,6 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 const port = Number(process.env.E2E_PORT ?? 3100);
+// A scripted OpenAI-compatible server (fake-upstream.mjs) the app is configured to chat with.
+const upstreamPort = Number(process.env.E2E_UPSTREAM_PORT ?? 3101);
 // Set once by the runner; its test workers load this file again and inherit the same path, so
 // tests can read what the server stored (tests/fixtures.ts `query`).
 process.env.E2E_DATABASE ??= path.join(os.tmpdir(), `ai-channels-e2e-${process.pid}.db`);
@@ -38,7 +40,12 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
+  webServer: [{
+    command: 'node fake-upstream.mjs',
+    url: `http://127.0.0.1:${upstreamPort}/v1/models`,
+    reuseExistingServer: false,
+    env: { E2E_UPSTREAM_PORT: String(upstreamPort) },
+  }, {
     command: 'cargo run --quiet -p server',
     cwd: '..',
     url: `http://127.0.0.1:${port}/healthz`,
@@ -54,6 +61,7 @@ export default defineConfig({
       AIC_LOG: 'warn',
       // Revoked sessions lose their websockets within a second, so the tests need not wait.
       AIC_WEBSOCKET__CREDENTIAL_CHECK_SECS: '1',
+      AIC_CHAT__PROVIDERS: `[{name="fake", base_url="http://127.0.0.1:${upstreamPort}/v1", models=["fake-model"]}]`,
     },
-  },
+  }],
 });

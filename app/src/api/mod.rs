@@ -4,11 +4,13 @@
 
 mod account;
 mod admin;
+mod chat;
 mod events;
 mod rules;
 
 pub use account::*;
 pub use admin::*;
+pub use chat::*;
 pub use events::*;
 pub use rules::*;
 

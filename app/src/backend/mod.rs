@@ -10,6 +10,7 @@ mod error;
 pub mod events;
 pub mod http;
 mod hub;
+mod task;
 mod throttle;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ pub use classify::ServerClassifier;
 pub use db::{Database, DatabaseError};
 pub use error::{AppError, status_for};
 pub use hub::Hub;
+pub use task::TaskGuard;
 pub use throttle::FailureThrottle;
 
 use self::accounts::Accounts;

@@ -42,13 +42,15 @@ pub struct Live {
     pub latest_event: RwSignal<Option<StoredEvent>>,
     /// The newest alert one of the user's rules fired while this page was open.
     pub latest_alert: RwSignal<Option<AlertInfo>>,
+    /// Counts changes to the user's chat sessions (made on any page), so lists can refresh.
+    pub chat_sessions_changed: RwSignal<u64>,
 }
 
 /// Provides [`Live`] and, in the browser, keeps the connection open while someone is signed in.
 pub fn provide_live() {
     let state = RwSignal::new(LiveState::Idle);
     let (latest_event, latest_alert) = (RwSignal::new(None), RwSignal::new(None));
-    let live = Live { state, latest_event, latest_alert };
+    let live = Live { state, latest_event, latest_alert, chat_sessions_changed: RwSignal::new(0) };
     provide_context(live);
     #[cfg(feature = "hydrate")]
     {
@@ -103,7 +105,7 @@ mod client {
     const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
     /// Keeps the connection open until the server says the session ended.
-    pub async fn run(Live { state, latest_event, latest_alert }: Live) {
+    pub async fn run(Live { state, latest_event, latest_alert, chat_sessions_changed }: Live) {
         let mut backoff = Duration::from_millis(500);
         loop {
             state.set(LiveState::Connecting);
@@ -118,6 +120,11 @@ mod client {
                             }
                             Ok(LiveUpdate::Event(event)) => latest_event.set(Some(event)),
                             Ok(LiveUpdate::Alert(alert)) => latest_alert.set(Some(alert)),
+                            Ok(
+                                LiveUpdate::ChatSessionUpdated { .. } | LiveUpdate::ChatSessionDeleted { .. },
+                            ) => {
+                                chat_sessions_changed.update(|n| *n += 1);
+                            }
                             _ => {}
                         },
                         Ok(Message::Bytes(_)) => {}

@@ -2,6 +2,7 @@
 //! reusable camera components ([`vision`]).
 
 mod alerts;
+mod chat;
 mod common;
 mod live;
 mod pages;
@@ -13,10 +14,9 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::path;
 
+use chat::ChatPage;
 use live::{LiveIndicator, provide_live};
-use pages::{
-    AccountPage, CameraPage, ChatPage, EventsPage, HomePage, LoginPage, NotFound, SignupPage, UsersPage,
-};
+use pages::{AccountPage, CameraPage, EventsPage, HomePage, LoginPage, NotFound, SignupPage, UsersPage};
 use session::{provide_auth, use_auth};
 
 /// The document around the app, rendered on the server for every page.
@@ -75,6 +75,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=HomePage />
                     <Route path=path!("/chat") view=ChatPage />
+                    <Route path=path!("/chat/:id") view=ChatPage />
                     <Route path=path!("/camera") view=CameraPage />
                     <Route path=path!("/events") view=EventsPage />
                     <Route path=path!("/account") view=AccountPage />

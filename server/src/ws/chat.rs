@@ -15,7 +15,9 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use tokio::sync::broadcast;
 
-use super::{Endpoint, Outbox, TaskGuard, TokenQuery, WsLimits, admit, forward, serve};
+use app::backend::TaskGuard;
+
+use super::{Endpoint, Outbox, TokenQuery, WsLimits, admit, forward, serve};
 use crate::startup::AppState;
 
 /// Numbers connections, so typing is not echoed to the connection it came from.

@@ -7,7 +7,9 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use tokio::sync::broadcast;
 
-use super::{Endpoint, Outbox, TaskGuard, TokenQuery, WsLimits, admit, forward, serve};
+use app::backend::TaskGuard;
+
+use super::{Endpoint, Outbox, TokenQuery, WsLimits, admit, forward, serve};
 use crate::startup::AppState;
 
 /// Opens a live connection for the caller.

@@ -17,16 +17,14 @@ mod slots;
 pub use connection::{Endpoint, Outbox, serve};
 pub use slots::ConnectionSlots;
 
-use std::future::Future;
 use std::time::Duration;
 
-use app::backend::AppError;
 use app::backend::accounts::{Credentials, Identity};
 use app::backend::http::{Origin, credentials, origin};
+use app::backend::{AppError, TaskGuard};
 use axum::http::HeaderMap;
 use serde::Serialize;
 use tokio::sync::broadcast;
-use tokio::task::AbortHandle;
 
 use crate::WebsocketConfig;
 use crate::startup::AppState;
@@ -108,22 +106,6 @@ pub async fn admit(
         .acquire(identity.user.id)
         .ok_or_else(|| AppError::RateLimited { retry_after: Duration::from_secs(1) })?;
     Ok(Admission { identity, credentials, _slot: slot })
-}
-
-/// A task serving one connection, aborted when the guard is dropped (when the connection ends).
-pub struct TaskGuard(AbortHandle);
-
-impl TaskGuard {
-    /// Spawns `task`.
-    pub fn spawn(task: impl Future<Output = ()> + Send + 'static) -> Self {
-        Self(tokio::spawn(task).abort_handle())
-    }
-}
-
-impl Drop for TaskGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Forwards what `updates` receives to the client, as `select` maps it (`None` skips it), until

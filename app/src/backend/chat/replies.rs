@@ -56,6 +56,11 @@ impl LiveReply {
         seq
     }
 
+    /// How many chunks it has.
+    pub fn chunk_count(&self) -> usize {
+        self.state().chunks.len()
+    }
+
     /// The text so far.
     pub fn text(&self) -> String {
         self.state().chunks.concat()

@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 use super::providers::{Prompt, ProviderError, Providers, ReplyEvent};
 use super::replies::{Followed, LiveReplies, LiveReply};
 use super::store::{ChatStore, MESSAGE_PAGE, ReplyEnd};
-use crate::backend::{AppError, Hub};
+use crate::backend::{AppError, Hub, TaskGuard};
 use crate::protocol::{
     ChatMessage, ChatSession, ChatSettings, ChatStats, LiveUpdate, MessagePage, MessageStatus, ModelInfo,
     ModelList, Preset, PresetDraft, ProviderHealth, Role, SessionUpdate, parse_client_id, parse_user_message,
@@ -397,10 +397,9 @@ impl ChatService {
         })
     }
 
-    async fn stream_reply(&self, model: &str, prompt: Prompt, reply: &LiveReply) -> ReplyEnd {
+    async fn stream_reply(&self, model: &str, prompt: Prompt, reply: &Arc<LiveReply>) -> ReplyEnd {
         let mut events = self.providers.stream(model, prompt);
-        let mut save = tokio::time::interval(SAVE_EVERY);
-        let mut unsaved = false;
+        let _saver = self.keep_saving(reply.clone());
         let failed = |error: ProviderError| ReplyEnd {
             status: Some(MessageStatus::Error),
             error: Some(error.to_string()),
@@ -416,7 +415,6 @@ impl ChatService {
                 event = events.recv() => match event {
                     Some(Ok(ReplyEvent::Delta(text))) => {
                         reply.push(text);
-                        unsaved = true;
                     }
                     Some(Ok(ReplyEvent::Done { finish_reason, usage })) => {
                         return ReplyEnd { status: Some(MessageStatus::Complete), finish_reason, usage, ..ReplyEnd::default() };
@@ -424,14 +422,29 @@ impl ChatService {
                     Some(Err(error)) => return failed(error),
                     None => return failed(ProviderError::Protocol("the reply ended without finishing".into())),
                 },
-                _ = save.tick(), if unsaved => {
-                    unsaved = false;
-                    if let Err(e) = self.store.save_progress(reply.message_id, &reply.text()).await {
-                        tracing::warn!(message = reply.message_id, "cannot save a reply's progress: {e}");
-                    }
-                }
             }
         }
+    }
+
+    /// Saves the reply's text every [`SAVE_EVERY`] while it grows, beside the streaming (so a
+    /// slow write never delays a chunk), until the returned guard is dropped.
+    fn keep_saving(&self, reply: Arc<LiveReply>) -> TaskGuard {
+        let store = self.store.clone();
+        TaskGuard::spawn(async move {
+            let mut tick = tokio::time::interval(SAVE_EVERY);
+            let mut saved = 0;
+            loop {
+                tick.tick().await;
+                let chunks = reply.chunk_count();
+                if chunks == saved {
+                    continue;
+                }
+                saved = chunks;
+                if let Err(e) = store.save_progress(reply.message_id, &reply.text()).await {
+                    tracing::warn!(message = reply.message_id, "cannot save a reply's progress: {e}");
+                }
+            }
+        })
     }
 
     /// The models of every provider, as last discovered (the embedded model is always there).

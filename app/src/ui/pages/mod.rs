@@ -18,9 +18,6 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 
-use crate::protocol::UserInfo;
-use crate::ui::session::RequireUser;
-
 /// Shown for any path the router does not know (served with status 404).
 #[component]
 pub fn NotFound() -> impl IntoView {
@@ -32,25 +29,5 @@ pub fn NotFound() -> impl IntoView {
         <Title text="Not found" />
         <h1>"Page not found"</h1>
         <p>"There is nothing at this address. " <A href="/">"Back to the start page"</A> "."</p>
-    }
-}
-
-/// Chat with a language model; replies stream in over a websocket.
-#[component]
-pub fn ChatPage() -> impl IntoView {
-    view! { <PagePlaceholder title="Chat" text="Chat sessions with streamed replies will appear here." /> }
-}
-
-/// A page for signed-in users whose feature is still to come.
-#[component]
-fn PagePlaceholder(title: &'static str, text: &'static str) -> impl IntoView {
-    view! {
-        <Title text=title />
-        <RequireUser children=move |_: UserInfo| {
-            view! {
-                <h1>{title}</h1>
-                <p class="muted">{text}</p>
-            }
-        } />
     }
 }

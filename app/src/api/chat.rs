@@ -1,0 +1,102 @@
+//! The chat pages' calls: sessions, messages, presets, models. Sending and streaming go over the
+//! session websocket; these cover everything else.
+
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+use super::server::{context, require_identity};
+use crate::protocol::{
+    ApiError, ChatSession, MessagePage, ModelList, Preset, PresetDraft, ProviderHealth, SessionUpdate,
+};
+
+/// The user's sessions, most recent first: the archived ones or the others, optionally only
+/// those whose title contains `search`.
+#[server(endpoint = "chat/sessions")]
+pub async fn list_chats(archived: bool, search: Option<String>) -> Result<Vec<ChatSession>, ApiError> {
+    let context = context()?;
+    let me = require_identity(&context).await?;
+    Ok(context.chat.sessions(me.user.id, archived, search.as_deref()).await?)
+}
+
+/// One of the user's sessions.
+#[server(endpoint = "chat/session")]
+pub async fn get_chat(id: i64) -> Result<ChatSession, ApiError> {
+    let context = context()?;
+    let me = require_identity(&context).await?;
+    Ok(context.chat.session(me.user.id, id).await?)
+}
+
+/// Starts a session: with the default settings, or a preset's.
+#[server(endpoint = "chat/create")]
+pub async fn create_chat(preset_id: Option<i64>) -> Result<ChatSession, ApiError> {
+    let context = context()?;
+    let me = require_identity(&context).await?;
+    Ok(match preset_id {
+        Some(preset) => context.chat.create_session_from_preset(me.user.id, preset).await?,
+        None => context.chat.create_session(me.user.id, None).await?,
+    })
+}
+
+/// Renames, archives, restores or re-configures a session.
+#[server(endpoint = "chat/update")]
+pub async fn update_chat(id: i64, update: SessionUpdate) -> Result<ChatSession, ApiError> {
+    let context = context()?;
+    let me = require_identity(&context).await?;
+    Ok(context.chat.update_session(me.user.id, id, update).await?)
+}
+
+/// Deletes a session for good.
+#[server(endpoint = "chat/delete")]
+pub async fn delete_chat(id: i64) -> Result<(), ApiError> {
+    let context = context()?;
+    let me = require_identity(&context).await?;
+    Ok(context.chat.delete_session(me.user.id, id).await?)
+}
+
+/// A page of a session's messages, oldest first: the latest, or those before `before`.
+#[server(endpoint = "chat/messages")]
+pub async fn chat_messages(id: i64, before: Option<i64>) -> Result<MessagePage, ApiError> {
+    let context = context()?;
+    let me = require_identity(&context).await?;
+    Ok(context.chat.messages(me.user.id, id, before).await?)
+}
+
+/// The models to choose from.
+#[server(endpoint = "chat/models")]
+pub async fn chat_models() -> Result<ModelList, ApiError> {
+    let context = context()?;
+    require_identity(&context).await?;
+    Ok(context.chat.models().await?)
+}
+
+/// Whether each model provider answers.
+#[server(endpoint = "chat/health")]
+pub async fn chat_health() -> Result<Vec<ProviderHealth>, ApiError> {
+    let context = context()?;
+    require_identity(&context).await?;
+    Ok(context.chat.health().await)
+}
+
+/// The presets the user may use: their own and the public ones.
+#[server(endpoint = "chat/presets")]
+pub async fn chat_presets() -> Result<Vec<Preset>, ApiError> {
+    let context = context()?;
+    let me = require_identity(&context).await?;
+    Ok(context.chat.presets(me.user.id).await?)
+}
+
+/// Creates a preset, or (with `id`) changes one of the user's.
+#[server(endpoint = "chat/presets/save")]
+pub async fn save_preset(id: Option<i64>, preset: PresetDraft) -> Result<Preset, ApiError> {
+    let context = context()?;
+    let me = require_identity(&context).await?;
+    Ok(context.chat.save_preset(me.user.id, id, preset).await?)
+}
+
+/// Deletes one of the user's presets.
+#[server(endpoint = "chat/presets/delete")]
+pub async fn delete_preset(id: i64) -> Result<(), ApiError> {
+    let context = context()?;
+    let me = require_identity(&context).await?;
+    Ok(context.chat.delete_preset(me.user.id, id).await?)
+}

@@ -1,0 +1,252 @@
+//! Model output as safe HTML: CommonMark (tables, strikethrough, task lists) where raw HTML is
+//! shown as text, links keep only harmless schemes, images become their alt text, and fenced
+//! code blocks are highlighted and get a copy button. Nothing a model writes can run.
+
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd, html};
+
+/// Renders `markdown` to HTML that is safe to insert into the page.
+pub fn render(markdown: &str) -> String {
+    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let mut events = Vec::new();
+    let mut code: Option<(String, String)> = None;
+    for event in Parser::new_ext(markdown, options) {
+        match (event, &mut code) {
+            (Event::Text(text), Some((_, body))) => body.push_str(&text),
+            (Event::End(TagEnd::CodeBlock), Some(_)) => {
+                if let Some((language, body)) = code.take() {
+                    events.push(Event::Html(code_block(&language, &body).into()));
+                }
+            }
+            (Event::Start(Tag::CodeBlock(kind)), _) => {
+                let language = match kind {
+                    CodeBlockKind::Fenced(info) => {
+                        info.split_whitespace().next().unwrap_or_default().to_owned()
+                    }
+                    CodeBlockKind::Indented => String::new(),
+                };
+                code = Some((language, String::new()));
+            }
+            (Event::Html(raw) | Event::InlineHtml(raw), _) => events.push(Event::Text(raw)),
+            (Event::Start(Tag::Link { link_type, dest_url, title, id }), _) => {
+                let dest_url = if is_safe_url(&dest_url) { dest_url } else { CowStr::from("#") };
+                events.push(Event::Start(Tag::Link { link_type, dest_url, title, id }));
+            }
+            (Event::Start(Tag::Image { .. }) | Event::End(TagEnd::Image), _) => {}
+            (event, _) => events.push(event),
+        }
+    }
+    let mut out = String::with_capacity(markdown.len() * 3 / 2);
+    html::push_html(&mut out, events.into_iter());
+    out
+}
+
+/// Web and mail addresses, and addresses within this site; no `javascript:`, `data:`, ….
+fn is_safe_url(url: &str) -> bool {
+    let lower = url.trim().to_ascii_lowercase();
+    let scheme_end = lower.find(|c: char| matches!(c, ':' | '/' | '?' | '#'));
+    match scheme_end {
+        Some(i) if lower.as_bytes()[i] == b':' => {
+            lower.starts_with("http:") || lower.starts_with("https:") || lower.starts_with("mailto:")
+        }
+        _ => true,
+    }
+}
+
+/// Keywords of the usual languages (Rust, Python, JavaScript/TypeScript, Go, C, Java, shell).
+const KEYWORDS: &[&str] = &[
+    "as",
+    "async",
+    "await",
+    "break",
+    "case",
+    "catch",
+    "class",
+    "const",
+    "continue",
+    "def",
+    "default",
+    "do",
+    "elif",
+    "else",
+    "enum",
+    "export",
+    "extends",
+    "false",
+    "fi",
+    "finally",
+    "fn",
+    "for",
+    "from",
+    "func",
+    "function",
+    "if",
+    "impl",
+    "import",
+    "in",
+    "interface",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "mut",
+    "new",
+    "None",
+    "null",
+    "package",
+    "pass",
+    "pub",
+    "raise",
+    "return",
+    "self",
+    "Self",
+    "static",
+    "struct",
+    "switch",
+    "then",
+    "this",
+    "throw",
+    "trait",
+    "True",
+    "False",
+    "true",
+    "try",
+    "type",
+    "use",
+    "var",
+    "void",
+    "where",
+    "while",
+    "with",
+    "yield",
+];
+
+/// A fenced block: a header with the language and a copy button, then the highlighted code.
+fn code_block(language: &str, body: &str) -> String {
+    let label = escape(if language.is_empty() { "text" } else { language });
+    format!(
+        "<div class=\"code-block\"><div class=\"code-head\"><span>{label}</span>\
+         <button type=\"button\" class=\"copy-code\">Copy</button></div>\
+         <pre><code class=\"language-{label}\">{}</code></pre></div>",
+        highlight(language, body)
+    )
+}
+
+/// Wraps comments, strings, numbers and keywords in `<span class="tok-…">`; everything is
+/// escaped.
+fn highlight(language: &str, code: &str) -> String {
+    let hash_comments =
+        matches!(language, "python" | "py" | "sh" | "bash" | "shell" | "zsh" | "ruby" | "toml" | "yaml");
+    let mut out = String::with_capacity(code.len() * 2);
+    let chars: Vec<char> = code.chars().collect();
+    let mut i = 0;
+    let span = |out: &mut String, class: &str, text: &str| {
+        out.push_str(&format!("<span class=\"tok-{class}\">{}</span>", escape(text)));
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        let rest_starts = |s: &str| s.chars().enumerate().all(|(k, sc)| chars.get(i + k) == Some(&sc));
+        let take_until = |from: usize, stop: &dyn Fn(usize) -> bool| {
+            let mut j = from;
+            while j < chars.len() && !stop(j) {
+                j += 1;
+            }
+            j
+        };
+        if rest_starts("//") || (hash_comments && c == '#') {
+            let end = take_until(i, &|j| chars[j] == '\n');
+            span(&mut out, "com", &chars[i..end].iter().collect::<String>());
+            i = end;
+        } else if rest_starts("/*") {
+            let end = take_until(i + 2, &|j| chars[j] == '/' && chars[j - 1] == '*');
+            let end = (end + 1).min(chars.len());
+            span(&mut out, "com", &chars[i..end].iter().collect::<String>());
+            i = end;
+        } else if c == '"' || c == '\'' || c == '`' {
+            let mut j = i + 1;
+            while j < chars.len() && chars[j] != c && chars[j] != '\n' {
+                j += if chars[j] == '\\' { 2 } else { 1 };
+            }
+            let end = (j + 1).min(chars.len());
+            span(&mut out, "str", &chars[i..end].iter().collect::<String>());
+            i = end;
+        } else if c.is_ascii_digit() {
+            let end =
+                take_until(i, &|j| !(chars[j].is_ascii_alphanumeric() || chars[j] == '.' || chars[j] == '_'));
+            span(&mut out, "num", &chars[i..end].iter().collect::<String>());
+            i = end;
+        } else if c.is_alphabetic() || c == '_' {
+            let end = take_until(i, &|j| !(chars[j].is_alphanumeric() || chars[j] == '_'));
+            let word: String = chars[i..end].iter().collect();
+            if KEYWORDS.contains(&word.as_str()) {
+                span(&mut out, "kw", &word);
+            } else {
+                out.push_str(&escape(&word));
+            }
+            i = end;
+        } else {
+            out.push_str(&escape(&c.to_string()));
+            i += 1;
+        }
+    }
+    out
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_becomes_html() {
+        let html = render(
+            "# Title\n\nSome **bold** and a [link](https://example.com).\n\n| a | b |\n|---|---|\n| 1 | 2 |",
+        );
+        assert!(html.contains("<h1>Title</h1>") && html.contains("<strong>bold</strong>"), "{html}");
+        assert!(
+            html.contains(r#"<a href="https://example.com">link</a>"#) && html.contains("<table>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn code_blocks_are_highlighted_escaped_and_copyable() {
+        let html = render("```rust\nfn main() { let s = \"<b>\"; // note\n}\n```");
+        assert!(html.contains(r#"<span class="tok-kw">fn</span>"#), "{html}");
+        assert!(html.contains(r#"<span class="tok-str">&quot;&lt;b&gt;&quot;</span>"#), "{html}");
+        assert!(html.contains(r#"<span class="tok-com">// note</span>"#), "{html}");
+        assert!(html.contains("copy-code") && html.contains("<span>rust</span>"), "{html}");
+    }
+
+    #[test]
+    fn nothing_a_model_writes_can_run() {
+        let html = render(
+            "<script>alert(1)</script>\n\n<img src=x onerror=alert(1)> [a](javascript:alert(1)) \
+             [b](JaVaScRiPt:alert(1)) ![c](data:text/html,x) <a href=\"javascript:x\">d</a>",
+        );
+        assert!(
+            !html.contains("<script") && !html.contains("<img") && !html.contains("<a href=\"javascript"),
+            "{html}"
+        );
+        assert!(
+            !html.to_lowercase().contains("<a href=\"javascript:") && !html.contains("data:text"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;script&gt;"), "raw HTML is shown as text: {html}");
+        assert!(is_safe_url("/chat/1") && is_safe_url("#x") && is_safe_url("mailto:a@b.c"));
+        assert!(!is_safe_url(" javascript:alert(1)") && !is_safe_url("vbscript:x"));
+    }
+}

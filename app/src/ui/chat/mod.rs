@@ -1,0 +1,263 @@
+//! The Chat page: the sessions sidebar, the transcript with replies streaming in, the composer,
+//! and per-session settings and presets.
+
+mod conversation;
+mod markdown;
+mod settings;
+mod sidebar;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use self::conversation::{Conversation, Entry, Link};
+use self::settings::{PresetManager, SessionSettings};
+use self::sidebar::Sidebar;
+use crate::api::{chat_models, create_chat, get_chat};
+use crate::protocol::{ChatMessage, ChatSession, MessageStatus, ModelList, Role, UserInfo};
+use crate::ui::common::Loaded;
+use crate::ui::session::RequireUser;
+
+/// Chat with a model: `/chat` lists the sessions, `/chat/{id}` opens one.
+#[component]
+pub fn ChatPage() -> impl IntoView {
+    let params = use_params_map();
+    let current = Memo::new(move |_| params.with(|p| p.get("id").and_then(|id| id.parse::<i64>().ok())));
+    let models = LocalResource::new(chat_models);
+    view! {
+        <Title text="Chat" />
+        <RequireUser children=move |_: UserInfo| {
+            view! {
+                <div class="chat-layout">
+                    <Sidebar current />
+                    <section class="chat-main">
+                        {move || match current.get() {
+                            Some(id) => view! { <SessionView id models /> }.into_any(),
+                            None => view! { <Welcome models /> }.into_any(),
+                        }}
+                    </section>
+                </div>
+            }
+            .into_any()
+        } />
+    }
+}
+
+/// Starts a new chat with the default settings and opens it.
+fn start_chat(preset_id: Option<i64>) {
+    let navigate = leptos_router::hooks::use_navigate();
+    leptos::task::spawn_local(async move {
+        if let Ok(session) = create_chat(preset_id).await {
+            navigate(&format!("/chat/{}", session.id), Default::default());
+        }
+    });
+}
+
+/// The note the chosen model carries (e.g. that the offline model is small).
+fn model_note(models: &ModelList, model: &str) -> Option<String> {
+    models.models.iter().find(|m| m.id == model).and_then(|m| m.note.clone())
+}
+
+#[component]
+fn Welcome(models: LocalResource<Result<ModelList, crate::protocol::ApiError>>) -> impl IntoView {
+    view! {
+        <div class="chat-welcome">
+            <h1>"Chat"</h1>
+            <p>"Pick a chat on the left, or start a new one. Replies stream in as the model writes them."</p>
+            <button class="primary" on:click=move |_| start_chat(None)>"New chat"</button>
+            <Loaded resource=models render={|list: ModelList| {
+                let note = model_note(&list, &list.default_model);
+                view! {
+                    <p class="muted">"Default model: " <strong>{list.default_model.clone()}</strong></p>
+                    {note.map(|note| view! { <p class="model-note">{note}</p> })}
+                }
+            }} />
+            <PresetManager models />
+        </div>
+    }
+}
+
+#[component]
+fn SessionView(
+    id: i64,
+    models: LocalResource<Result<ModelList, crate::protocol::ApiError>>,
+) -> impl IntoView {
+    let session = LocalResource::new(move || get_chat(id));
+    let conversation = Conversation::open(id);
+    view! {
+        <Loaded resource=session render={move |session: ChatSession| {
+            let settings = RwSignal::new(session.settings.clone());
+            view! {
+                <header class="chat-header">
+                    <h1 class="chat-title">{if session.title.is_empty() { "New chat".to_owned() } else { session.title.clone() }}</h1>
+                    <span class="chat-model">{move || settings.get().model}</span>
+                </header>
+                <Loaded resource=models render={move |list: ModelList| {
+                    let model = settings.get_untracked().model;
+                    model_note(&list, &model).map(|note| view! { <p class="model-note">{note}</p> })
+                }} />
+                <SessionSettings id settings models />
+                {session.archived.then(|| view! {
+                    <p class="notice" role="status">"This chat is archived: restore it from the sidebar to continue it."</p>
+                })}
+            }
+        }} />
+        <Transcript conversation />
+        <Composer conversation />
+    }
+}
+
+/// The messages, oldest first, with the controls of the last reply.
+#[component]
+fn Transcript(conversation: Conversation) -> impl IntoView {
+    let load_earlier = move |_| {
+        let Some(before) = conversation.earlier.get_untracked() else { return };
+        leptos::task::spawn_local(async move {
+            if let Ok(page) = crate::api::chat_messages(conversation.session_id, Some(before)).await {
+                conversation.prepend(page.messages, page.earlier);
+            }
+        });
+    };
+    let last_id = Memo::new(move |_| conversation.entries.with(|e| e.last().map(|e| e.id)));
+    view! {
+        <div class="transcript" role="log" aria-live="polite" on:click=copy_code>
+            {move || conversation.earlier.get().map(|_| view! {
+                <button class="link-button load-earlier" on:click=load_earlier>"Load earlier messages"</button>
+            })}
+            <For each=move || conversation.entries.get() key=|entry| entry.id let:entry>
+                <MessageView entry is_last=Signal::derive(move || last_id.get() == Some(entry.id)) conversation />
+            </For>
+            {move || (conversation.link.get() == Link::Online && conversation.entries.with(Vec::is_empty)).then(|| view! {
+                <p class="muted empty-chat">"No messages yet. Say hello!"</p>
+            })}
+        </div>
+    }
+}
+
+/// Copies a code block when its Copy button is clicked (buttons are part of rendered replies,
+/// so one listener on the transcript serves them all).
+fn copy_code(event: leptos::ev::MouseEvent) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let Some(button) = event.target().and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) else {
+            return;
+        };
+        if !button.class_list().contains("copy-code") {
+            return;
+        }
+        let code = button
+            .closest(".code-block")
+            .ok()
+            .flatten()
+            .and_then(|block| block.query_selector("code").ok().flatten())
+            .and_then(|code| code.text_content());
+        if let Some(code) = code {
+            let _ = window().navigator().clipboard().write_text(&code);
+            button.set_text_content(Some("Copied"));
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = event;
+}
+
+fn usage_line(message: &ChatMessage) -> Option<String> {
+    let usage = message.usage?;
+    Some(format!("{} prompt + {} reply tokens", usage.prompt_tokens, usage.completion_tokens))
+}
+
+#[component]
+fn MessageView(entry: Entry, is_last: Signal<bool>, conversation: Conversation) -> impl IntoView {
+    let message = entry.message;
+    let role = message.with_untracked(|m| m.role);
+    let status = Memo::new(move |_| message.with(|m| m.status));
+    let html = Memo::new(move |_| message.with(|m| markdown::render(&m.content)));
+    let thinking = move || status.get() == MessageStatus::Streaming && message.with(|m| m.content.is_empty());
+    let idle = move || conversation.streaming.get().is_none() && conversation.link.get() == Link::Online;
+    let status_label = move || match status.get() {
+        MessageStatus::Stopped => Some("Stopped"),
+        MessageStatus::Interrupted => Some("Interrupted: the server restarted while writing this reply"),
+        _ => None,
+    };
+    view! {
+        <article
+            class="message"
+            class:user=role == Role::User
+            class:assistant=role == Role::Assistant
+            data-status=move || format!("{:?}", status.get()).to_lowercase()
+            data-message-id=entry.id
+        >
+            <div class="message-role">{if role == Role::User { "You" } else { "Assistant" }}</div>
+            {move || thinking().then(|| view! { <p class="thinking muted">"Assistant is thinking…"</p> })}
+            <div class="message-body markdown" inner_html=move || html.get()></div>
+            {move || (status.get() == MessageStatus::Error).then(|| view! {
+                <div class="message-error" role="alert">
+                    <span>{message.with(|m| m.error.clone().unwrap_or_else(|| "The model failed.".into()))}</span>
+                    {move || (is_last.get() && idle()).then(|| view! {
+                        <button on:click=move |_| conversation.regenerate()>"Retry"</button>
+                    })}
+                </div>
+            })}
+            <footer class="message-meta muted">
+                {move || status_label().map(|label| view! { <span class="message-status">{label}</span> })}
+                {move || message.with(usage_line).map(|line| view! { <span class="usage">{line}</span> })}
+                {move || (role == Role::Assistant && is_last.get() && idle()
+                    && matches!(status.get(), MessageStatus::Complete | MessageStatus::Stopped | MessageStatus::Interrupted))
+                    .then(|| view! {
+                        <button class="link-button" on:click=move |_| conversation.regenerate()>"Regenerate"</button>
+                    })}
+            </footer>
+        </article>
+    }
+}
+
+/// Enter sends, Shift+Enter starts a new line; Stop while a reply streams.
+#[component]
+fn Composer(conversation: Conversation) -> impl IntoView {
+    let text = RwSignal::new(String::new());
+    let online = move || conversation.link.get() == Link::Online;
+    let streaming = move || conversation.streaming.get().is_some();
+    let submit = move || {
+        let message = text.get_untracked();
+        if message.trim().is_empty() || !online() || streaming() {
+            return;
+        }
+        conversation.send(message);
+        text.set(String::new());
+    };
+    let on_key = move |event: leptos::ev::KeyboardEvent| {
+        if event.key() == "Enter" && !event.shift_key() && !event.is_composing() {
+            event.prevent_default();
+            submit();
+        }
+    };
+    view! {
+        <form class="composer" on:submit=move |event| { event.prevent_default(); submit(); }>
+            {move || conversation.notice.get().map(|notice| view! { <p class="error" role="alert">{notice}</p> })}
+            <label for="chat-input" class="visually-hidden">"Message"</label>
+            <textarea
+                id="chat-input"
+                rows="3"
+                placeholder=move || if online() { "Write a message (Enter sends, Shift+Enter for a new line)" } else { "Connecting…" }
+                prop:value=move || text.get()
+                on:input=move |event| text.set(event_target_value(&event))
+                on:keydown=on_key
+                disabled=move || !online()
+            ></textarea>
+            <div class="composer-actions">
+                <span class="muted connection" data-state=move || if online() { "online" } else { "connecting" }>
+                    {move || if online() { "" } else { "Offline: reconnecting…" }}
+                </span>
+                {move || if streaming() {
+                    view! {
+                        <button type="button" class="stop" on:click=move |_| conversation.request(crate::protocol::ChatRequest::Stop)>
+                            "Stop"
+                        </button>
+                    }.into_any()
+                } else {
+                    view! { <button type="submit" class="primary" disabled=move || !online()>"Send"</button> }.into_any()
+                }}
+            </div>
+        </form>
+    }
+}

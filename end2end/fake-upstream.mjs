@@ -1,0 +1,57 @@
+// A scripted OpenAI-compatible model server for the browser tests (a test double of a network
+// peer). The last user message picks the reply: `[slow]` streams "w1 … w60" 100 ms apart,
+// `[code]` answers with a fenced Rust block, `[evil]` with HTML and links that must stay inert;
+// anything else gets a short reply in word chunks.
+import http from 'node:http';
+
+const port = Number(process.env.E2E_UPSTREAM_PORT ?? 3101);
+
+const EVIL = [
+  'Look: <script>window.__pwned = "script"</script>',
+  '<img src="x" onerror="window.__pwned = \'img\'">',
+  '[click me](javascript:window.__pwned=\'link\') and <a href="javascript:void(0)">raw link</a>',
+  '<iframe src="javascript:alert(1)"></iframe> done.',
+].join('\n\n');
+
+const CODE = 'Here is a function:\n\n```rust\nfn add(a: i32, b: i32) -> i32 {\n    // sum\n    a + b\n}\n```\n\nThat is all.';
+
+function script(message) {
+  if (message.includes('[slow]')) return { words: Array.from({ length: 60 }, (_, i) => `w${i + 1} `), delay: 100 };
+  if (message.includes('[code]')) return { words: CODE.split(/(?<=\n)/), delay: 20 };
+  if (message.includes('[evil]')) return { words: EVIL.split(/(?<= )/), delay: 5 };
+  return { words: 'Hello from the fake model server, streaming word by word.'.split(/(?<= )/), delay: 40 };
+}
+
+const chunk = (data) => `data: ${JSON.stringify(data)}\n\n`;
+
+http
+  .createServer((request, response) => {
+    if (request.method === 'GET' && request.url === '/v1/models') {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ object: 'list', data: [{ id: 'fake-model' }] }));
+      return;
+    }
+    if (request.method !== 'POST' || request.url !== '/v1/chat/completions') {
+      response.writeHead(404).end();
+      return;
+    }
+    let body = '';
+    request.on('data', (part) => (body += part));
+    request.on('end', async () => {
+      const messages = JSON.parse(body).messages ?? [];
+      const last = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+      const { words, delay } = script(last);
+      response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      let closed = false;
+      response.on('close', () => (closed = true));
+      for (const word of words) {
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        if (closed) return;
+        response.write(chunk({ choices: [{ index: 0, delta: { content: word }, finish_reason: null }] }));
+      }
+      const usage = { prompt_tokens: 9, completion_tokens: words.length };
+      response.write(chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], usage }));
+      response.end('data: [DONE]\n\n');
+    });
+  })
+  .listen(port, '127.0.0.1');

@@ -1,0 +1,134 @@
+import { Page } from '@playwright/test';
+import { expect, hydrated, query, signUp, test, uniqueName } from './fixtures';
+
+/** Starts a new chat from the Chat page and waits until its connection is open. */
+async function newChat(page: Page) {
+  await page.goto('/chat');
+  await hydrated(page);
+  await page.locator('.chat-sidebar').getByRole('button', { name: 'New chat' }).click();
+  await expect(page).toHaveURL(/\/chat\/\d+$/);
+  await expect(page.getByLabel('Message')).toBeEnabled();
+}
+
+async function send(page: Page, text: string) {
+  await page.getByLabel('Message').fill(text);
+  await page.getByLabel('Message').press('Enter');
+}
+
+const reply = (page: Page) => page.locator('article.message.assistant').last();
+const slowReply = Array.from({ length: 60 }, (_, i) => `w${i + 1}`).join(' ');
+
+test('a reply streams in progressively, and Stop keeps what was written', async ({ page }) => {
+  await signUp(page, uniqueName('chat'));
+  await newChat(page);
+  await send(page, '[slow] count for me');
+  await expect(page.locator('article.message.user')).toContainText('[slow] count for me');
+  await expect(reply(page)).toContainText('w3');
+  const partial = await reply(page).locator('.message-body').innerText();
+  expect(partial).not.toContain('w60');
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await expect(reply(page)).toHaveAttribute('data-status', 'stopped');
+  await expect(reply(page).locator('.message-status')).toHaveText('Stopped');
+  const id = await reply(page).getAttribute('data-message-id');
+  const [row] = query(`SELECT status, content FROM chat_messages WHERE id = ${Number(id)}`);
+  expect(row.status).toBe('stopped');
+  expect(String(row.content)).toMatch(/^w1 w2 w3 /);
+  expect(String(row.content)).not.toContain('w60');
+  await expect(page.getByRole('button', { name: 'Regenerate' })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Send' })).toBeVisible();
+});
+
+test('reloading mid-reply shows the text so far and the reply continues, exactly once', async ({ page }) => {
+  await signUp(page, uniqueName('resume'));
+  await newChat(page);
+  await send(page, '[slow] keep going');
+  await expect(reply(page)).toContainText('w5');
+  await page.reload();
+  await hydrated(page);
+  await expect(reply(page)).toHaveAttribute('data-status', 'complete', { timeout: 20_000 });
+  await expect(reply(page).locator('.message-body')).toHaveText(slowReply);
+  await expect(page.locator('.chat-title')).toHaveText('[slow] keep going');
+});
+
+test('code blocks are highlighted with a copy button, and a malicious reply stays inert', async ({ page, context }) => {
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+  await signUp(page, uniqueName('code'));
+  await newChat(page);
+  await send(page, '[code] show me');
+  const block = reply(page).locator('.code-block');
+  await expect(block.locator('.tok-kw').first()).toHaveText('fn');
+  await expect(block.locator('.tok-com')).toHaveText('// sum');
+  await block.getByRole('button', { name: 'Copy' }).click();
+  await expect(block.getByRole('button', { name: 'Copied' })).toBeVisible();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toContain('fn add(a: i32, b: i32)');
+  await expect(reply(page)).toHaveAttribute('data-status', 'complete');
+
+  await send(page, '[evil] try it');
+  await expect(reply(page)).toHaveAttribute('data-status', 'complete');
+  const body = reply(page).locator('.message-body');
+  await expect(body).toContainText('<script>window.__pwned');
+  await expect(body.locator('script, img, iframe')).toHaveCount(0);
+  await expect(body.locator('a[href^="javascript"]')).toHaveCount(0);
+  await body.getByRole('link', { name: 'click me' }).click();
+  expect(await page.evaluate(() => (window as any).__pwned)).toBeUndefined();
+});
+
+test('sessions can be searched, renamed, archived, restored and deleted', async ({ page }) => {
+  await signUp(page, uniqueName('sessions'));
+  await newChat(page);
+  await send(page, 'First topic');
+  await expect(reply(page)).toHaveAttribute('data-status', 'complete');
+  await newChat(page);
+  await send(page, 'Second topic');
+  await expect(reply(page)).toHaveAttribute('data-status', 'complete');
+
+  const sidebar = page.locator('.chat-sidebar');
+  await expect(sidebar.locator('.session-link')).toHaveText(['Second topic', 'First topic']);
+  await sidebar.getByLabel('Search chats').fill('first');
+  await expect(sidebar.locator('.session-link')).toHaveText(['First topic']);
+  await sidebar.getByLabel('Search chats').fill('');
+
+  const first = sidebar.locator('.session-item', { hasText: 'First topic' });
+  await first.getByRole('button', { name: 'Rename' }).click();
+  await sidebar.getByLabel('New title').fill('Renamed topic');
+  await sidebar.getByRole('button', { name: 'Save' }).click();
+  await expect(sidebar.locator('.session-link', { hasText: 'Renamed topic' })).toBeVisible();
+
+  await sidebar.locator('.session-item', { hasText: 'Renamed topic' }).getByRole('button', { name: 'Archive' }).click();
+  await expect(sidebar.locator('.session-link')).toHaveText(['Second topic']);
+  await sidebar.getByLabel('Show archived').check();
+  const archived = sidebar.locator('.session-item', { hasText: 'Renamed topic' });
+  await archived.getByRole('button', { name: 'Restore' }).click();
+  await expect(sidebar.getByText('No chats here.')).toBeVisible();
+  await sidebar.getByLabel('Show archived').uncheck();
+  await expect(sidebar.locator('.session-link')).toHaveCount(2);
+
+  await sidebar.locator('.session-item', { hasText: 'Second topic' }).getByRole('button', { name: 'Archive' }).click();
+  await sidebar.getByLabel('Show archived').check();
+  await sidebar.getByRole('button', { name: 'Delete forever' }).click();
+  await sidebar.getByRole('button', { name: 'Confirm delete' }).click();
+  await expect(sidebar.getByText('No chats here.')).toBeVisible();
+  expect(query(`SELECT COUNT(*) AS n FROM chat_sessions WHERE title = 'Second topic'`)[0].n).toBe(0);
+});
+
+test('a chat with the embedded offline model, chosen in the settings', async ({ page }) => {
+  test.setTimeout(120_000);
+  await signUp(page, uniqueName('local'));
+  await newChat(page);
+  await page.getByText('Settings', { exact: true }).click();
+  await page.getByLabel('Model').selectOption('local/gemma-3-270m');
+  await page.getByLabel('Max tokens per reply').fill('24');
+  await page.getByLabel('Max tokens per reply').blur();
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.getByText('Settings saved.')).toBeVisible();
+  await page.reload();
+  await hydrated(page);
+  await expect(page.locator('.chat-model')).toHaveText('local/gemma-3-270m');
+  await expect(page.locator('.model-note')).toContainText('small pre-trained model');
+  await expect(page.getByLabel('Message')).toBeEnabled();
+  await send(page, 'Write one sentence about the sea.');
+  await expect(reply(page)).toHaveAttribute('data-status', 'complete', { timeout: 90_000 });
+  const text = await reply(page).locator('.message-body').innerText();
+  expect(text.split(/\s+/).filter((word) => /\p{L}/u.test(word)).length).toBeGreaterThan(1);
+  await expect(reply(page).locator('.usage')).toContainText('reply tokens');
+});

@@ -1,0 +1,443 @@
+//! Chat benchmark, `cargo bench -p server --bench chat` (`-- proxy`, `-- sessions [N]` or
+//! `-- embedded` for one part):
+//!
+//! - proxy: time to first token and per-chunk delivery latency straight from a model server vs
+//!   through the app's websocket, same run, same server (a local OpenAI-compatible stand-in that
+//!   stamps each chunk with the time it was sent);
+//! - sessions: N websocket sessions (1,000 by default) streaming at once; checks that no delta
+//!   is lost or reordered and reports the server's CPU time and memory per stream;
+//! - embedded: prompt and generation tokens per second of the embedded Gemma 3 270M.
+//!
+//! The server runs as its own process (the release binary), so its CPU and memory are its own.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use app::backend::chat::providers::{EMBEDDED_MODEL, EmbeddedModel, ModelProvider, Prompt, ReplyEvent};
+use app::protocol::Role;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+const PASSWORD: &str = "benchmark password";
+
+/// The instant chunk stamps count from (the model server and the clients share this process).
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_micros() -> u64 {
+    epoch().elapsed().as_micros() as u64
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let part = args.first().map(String::as_str).unwrap_or("all");
+    let sessions: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1_000);
+    if matches!(part, "all" | "proxy" | "sessions") {
+        let upstream = start_model_server().await;
+        let server = Server::start(&upstream, sessions + 10).await;
+        if matches!(part, "all" | "proxy") {
+            proxy(&upstream, &server).await;
+        }
+        if matches!(part, "all" | "sessions") {
+            concurrent_sessions(&server, sessions).await;
+        }
+    }
+    if matches!(part, "all" | "embedded") {
+        embedded().await;
+    }
+}
+
+// ---- a model server whose chunks carry the time they were sent --------------------------------
+
+/// `chunks` chunks `delay_ms` apart, set by the request's `max_tokens` and `temperature`
+/// (reused as knobs: chunks = max_tokens, delay = temperature × 100 ms).
+async fn completions(State(()): State<()>, Json(body): Json<Value>) -> axum::response::Response {
+    let chunks = body["max_tokens"].as_u64().unwrap_or(100);
+    let delay = Duration::from_micros((body["temperature"].as_f64().unwrap_or(0.1) * 100_000.0) as u64);
+    let stream = futures::stream::unfold(0u64, move |i| async move {
+        if i > chunks {
+            return None;
+        }
+        if i == chunks {
+            let end = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+            return Some((
+                Ok::<_, std::io::Error>(Bytes::from(format!("data: {end}\n\ndata: [DONE]\n\n"))),
+                i + 1,
+            ));
+        }
+        tokio::time::sleep(delay).await;
+        let chunk = json!({"choices": [{"index": 0, "delta": {"content": format!("{} ", now_micros())}}]});
+        Some((Ok(Bytes::from(format!("data: {chunk}\n\n"))), i + 1))
+    });
+    axum::response::Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(stream))
+        .expect("a response")
+}
+
+async fn start_model_server() -> String {
+    let router = Router::new()
+        .route("/v1/models", get(|| async { Json(json!({"data": [{"id": "stamped"}]})) }))
+        .route("/v1/chat/completions", post(completions))
+        .with_state(());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let url = format!("http://{}/v1", listener.local_addr().expect("an address"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+// ---- the app, as its own process ---------------------------------------------------------------
+
+struct Server {
+    child: Child,
+    base: String,
+    ws: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+impl Server {
+    async fn start(upstream: &str, connections: usize) -> Self {
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
+        let data = std::env::temp_dir().join(format!("ai-channels-chat-bench-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&data);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let child = Command::new(env!("CARGO_BIN_EXE_ai-channels"))
+            .env("AIC_LISTEN", format!("127.0.0.1:{port}"))
+            .env("AIC_DATABASE_URL", format!("sqlite://{}", data.display()))
+            .env("AIC_MODELS_DIR", root.join("models"))
+            .env("AIC_SITE_ROOT", root.join("target/site"))
+            .env("AIC_LOG", "warn")
+            .env(
+                "AIC_CHAT__PROVIDERS",
+                format!(r#"[{{name="bench", base_url="{upstream}", models=["stamped"]}}]"#),
+            )
+            .env("AIC_WEBSOCKET__CONNECTIONS_PER_USER", connections.to_string())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the server binary starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::builder().cookie_store(true).build().expect("a client");
+        for _ in 0..600 {
+            if client.get(format!("{base}/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let form = [("username", "bench"), ("password", PASSWORD), ("confirm", PASSWORD)];
+        client.post(format!("{base}/api/sign_up")).form(&form).send().await.expect("sign-up");
+        let token: Value = client
+            .post(format!("{base}/api/create_token"))
+            .form(&[("name", "bench")])
+            .send()
+            .await
+            .expect("a token")
+            .json()
+            .await
+            .expect("token JSON");
+        let token = token["secret"].as_str().expect("a secret").to_owned();
+        Self { child, ws: base.replacen("http", "ws", 1), base, token, client: reqwest::Client::new() }
+    }
+
+    /// A new session whose replies have `chunks` chunks, `delay_ms` apart.
+    async fn session(&self, chunks: u32, delay_ms: f32) -> i64 {
+        let settings = json!({"model": "bench/stamped", "temperature": delay_ms / 100.0, "max_tokens": chunks, "system_prompt": ""});
+        let session: Value = self
+            .client
+            .post(format!("{}/ai-chat/api/sessions/", self.base))
+            .header("authorization", format!("Token {}", self.token))
+            .json(&json!({"settings": settings}))
+            .send()
+            .await
+            .expect("a session")
+            .json()
+            .await
+            .expect("session JSON");
+        session["id"].as_i64().expect("a session id")
+    }
+
+    async fn connect(&self, session: i64) -> Socket {
+        let url = format!("{}/ws/ai-chat/session/{session}/?token={}", self.ws, self.token);
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("the websocket opens");
+        next_json(&mut socket).await;
+        socket
+    }
+
+    /// The server's CPU time so far and its resident memory, from /proc.
+    fn usage(&self) -> (Duration, u64) {
+        let pid = self.child.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        let ticks: u64 =
+            fields.get(11..13).map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let rss_kb = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        (Duration::from_millis(ticks * 10), rss_kb)
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next_json(socket: &mut Socket) -> Value {
+    loop {
+        match socket.next().await.expect("the socket is open").expect("a frame") {
+            Message::Text(text) => return serde_json::from_str(&text).expect("JSON"),
+            _ => continue,
+        }
+    }
+}
+
+fn ms(micros: u64) -> f64 {
+    micros as f64 / 1000.0
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+// ---- proxy overhead ----------------------------------------------------------------------------
+
+/// Replies per path, and their chunks.
+const REPLIES: usize = 20;
+const CHUNKS: u32 = 100;
+const CHUNK_DELAY_MS: f32 = 10.0;
+
+async fn proxy(upstream: &str, server: &Server) {
+    let client = reqwest::Client::new();
+    let (mut direct_first, mut direct_chunks) = (Vec::new(), Vec::new());
+    for _ in 0..REPLIES {
+        let body = json!({"model": "stamped", "stream": true, "max_tokens": CHUNKS, "temperature": CHUNK_DELAY_MS / 100.0,
+                          "messages": [{"role": "user", "content": "go"}]});
+        let sent = now_micros();
+        let response =
+            client.post(format!("{upstream}/chat/completions")).json(&body).send().await.expect("a reply");
+        let mut stream = response.bytes_stream();
+        let mut buffer = String::new();
+        let mut first = true;
+        while let Some(Ok(bytes)) = stream.next().await {
+            buffer.push_str(&String::from_utf8_lossy(&bytes));
+            while let Some(end) = buffer.find("\n\n") {
+                let event: String = buffer.drain(..end + 2).collect();
+                let Some(data) = event.trim().strip_prefix("data: ") else { continue };
+                let Ok(chunk) = serde_json::from_str::<Value>(data) else { continue };
+                if let Some(stamp) = chunk["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                {
+                    let now = now_micros();
+                    if first {
+                        direct_first.push(now - sent);
+                        first = false;
+                    }
+                    direct_chunks.push(now - stamp);
+                }
+            }
+        }
+    }
+
+    let session = server.session(CHUNKS, CHUNK_DELAY_MS).await;
+    let mut socket = server.connect(session).await;
+    let (mut app_first, mut app_chunks) = (Vec::new(), Vec::new());
+    for i in 0..REPLIES {
+        let sent = now_micros();
+        let frame = json!({"type": "send_message", "message": "go", "client_id": format!("p{i}")});
+        socket.send(Message::Text(frame.to_string().into())).await.expect("sent");
+        let mut first = true;
+        loop {
+            let frame = next_json(&mut socket).await;
+            let now = now_micros();
+            match frame["type"].as_str() {
+                Some("ai_message_chunk") => {
+                    let stamp: u64 =
+                        frame["content"].as_str().and_then(|s| s.trim().parse().ok()).expect("a stamp");
+                    if first {
+                        app_first.push(now - sent);
+                        first = false;
+                    }
+                    app_chunks.push(now - stamp);
+                }
+                Some("ai_message_complete") => break,
+                _ => {}
+            }
+        }
+    }
+    for list in [&mut direct_first, &mut direct_chunks, &mut app_first, &mut app_chunks] {
+        list.sort_unstable();
+    }
+    println!("chat proxy overhead: {REPLIES} replies × {CHUNKS} chunks, {CHUNK_DELAY_MS} ms apart, per path");
+    println!("  {:<28} {:>12} {:>16} {:>10}", "", "model server", "via app websocket", "added");
+    for (name, direct, app) in [
+        ("time to first token", &direct_first, &app_first),
+        ("chunk delivery latency", &direct_chunks, &app_chunks),
+    ] {
+        for (label, p) in [("median", 0.5), ("p99", 0.99)] {
+            let (d, a) = (percentile(direct, p), percentile(app, p));
+            println!(
+                "  {:<28} {:>9.3} ms {:>13.3} ms {:>7.3} ms",
+                format!("{name}, {label}"),
+                ms(d),
+                ms(a),
+                ms(a.saturating_sub(d))
+            );
+        }
+    }
+}
+
+// ---- many sessions at once ---------------------------------------------------------------------
+
+const STREAM_CHUNKS: u32 = 50;
+const STREAM_DELAY_MS: f32 = 20.0;
+
+async fn concurrent_sessions(server: &Server, count: usize) {
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 0..count {
+        let session = server.session(STREAM_CHUNKS, STREAM_DELAY_MS).await;
+        sockets.push(server.connect(session).await);
+    }
+    let (cpu_before, rss_idle) = server.usage();
+    let started = Instant::now();
+    let runs: Vec<_> = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut socket)| {
+            tokio::spawn(async move {
+                let frame = json!({"type": "send_message", "message": "go", "client_id": format!("s{i}")});
+                socket.send(Message::Text(frame.to_string().into())).await.expect("sent");
+                let (mut next_seq, mut text) = (1u64, String::new());
+                loop {
+                    let frame = next_json(&mut socket).await;
+                    match frame["type"].as_str() {
+                        Some("ai_message_chunk") => {
+                            if frame["seq"].as_u64() != Some(next_seq) {
+                                return Err(format!(
+                                    "session {i}: expected seq {next_seq}, got {}",
+                                    frame["seq"]
+                                ));
+                            }
+                            next_seq += 1;
+                            text.push_str(frame["content"].as_str().unwrap_or_default());
+                        }
+                        Some("ai_message_complete") => {
+                            let stored = frame["message"]["content"].as_str().unwrap_or_default();
+                            return if stored == text && next_seq == u64::from(STREAM_CHUNKS) + 1 {
+                                Ok(())
+                            } else {
+                                Err(format!(
+                                    "session {i}: {} chunks, stored text differs: {}",
+                                    next_seq - 1,
+                                    stored != text
+                                ))
+                            };
+                        }
+                        _ => {}
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut peak_rss = rss_idle;
+    let mut runs = futures::future::join_all(runs);
+    let results = loop {
+        tokio::select! {
+            results = &mut runs => break results,
+            () = tokio::time::sleep(Duration::from_millis(100)) => peak_rss = peak_rss.max(server.usage().1),
+        }
+    };
+    let elapsed = started.elapsed();
+    let (cpu_after, _) = server.usage();
+    let failures: Vec<String> =
+        results.into_iter().filter_map(|r| r.expect("a session task").err()).collect();
+    let cpu = cpu_after.saturating_sub(cpu_before);
+    println!(
+        "chat sessions: {count} websocket sessions streaming at once, {STREAM_CHUNKS} chunks {STREAM_DELAY_MS} ms apart each"
+    );
+    println!(
+        "  all replies complete in {:.2} s; lost or reordered deltas: {}",
+        elapsed.as_secs_f64(),
+        failures.len()
+    );
+    for failure in failures.iter().take(5) {
+        println!("    {failure}");
+    }
+    println!(
+        "  server CPU: {:.0} ms in all, {:.2} ms per stream ({:.3} ms per chunk)",
+        cpu.as_secs_f64() * 1000.0,
+        cpu.as_secs_f64() * 1000.0 / count as f64,
+        cpu.as_secs_f64() * 1000.0 / (count as f64 * f64::from(STREAM_CHUNKS))
+    );
+    println!(
+        "  server memory: {:.1} MiB idle with the sockets open, {:.1} MiB peak; {:.1} KiB per streaming session",
+        rss_idle as f64 / 1024.0,
+        peak_rss as f64 / 1024.0,
+        peak_rss.saturating_sub(rss_idle) as f64 / count as f64
+    );
+}
+
+// ---- the embedded model ------------------------------------------------------------------------
+
+async fn embedded() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/gemma-3-270m-q4_k_m.gguf");
+    let model = EmbeddedModel::new(path, 1);
+    let prompt = |max_tokens| Prompt {
+        system: String::new(),
+        turns: vec![(
+            Role::User,
+            "Tell me about the history of the city of Paris, its rivers, bridges, museums and the people who \
+             built them over many centuries, in a few paragraphs."
+                .into(),
+        )],
+        temperature: 0.0,
+        max_tokens,
+    };
+    // Load the model first, outside the measurement.
+    let mut warm = model.stream(EMBEDDED_MODEL, prompt(1));
+    while warm.recv().await.is_some() {}
+    println!("embedded model: Gemma 3 270M Q4_K_M, candle, greedy, 1 generation at a time");
+    for run in 1..=3 {
+        let started = Instant::now();
+        let mut replies = model.stream(EMBEDDED_MODEL, prompt(128));
+        let mut first = None;
+        let mut usage = None;
+        while let Some(event) = replies.recv().await {
+            match event.expect("the model generates") {
+                ReplyEvent::Delta(_) => {
+                    first.get_or_insert_with(|| started.elapsed());
+                }
+                ReplyEvent::Done { usage: u, .. } => usage = u,
+            }
+        }
+        let total = started.elapsed();
+        let (Some(first), Some(usage)) = (first, usage) else { continue };
+        let generated = f64::from(usage.completion_tokens.saturating_sub(1));
+        println!(
+            "  run {run}: prompt {} tokens at {:.0} tokens/s (first token after {:.0} ms); generation {} tokens at {:.1} tokens/s",
+            usage.prompt_tokens,
+            f64::from(usage.prompt_tokens) / first.as_secs_f64(),
+            first.as_secs_f64() * 1000.0,
+            usage.completion_tokens,
+            generated / (total - first).as_secs_f64()
+        );
+    }
+}
