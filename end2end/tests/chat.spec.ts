@@ -132,3 +132,25 @@ test('a chat with the embedded offline model, chosen in the settings', async ({ 
   expect(text.split(/\s+/).filter((word) => /\p{L}/u.test(word)).length).toBeGreaterThan(1);
   await expect(reply(page).locator('.usage')).toContainText('reply tokens');
 });
+
+test('the chat page shows whether each model server answers, and presets start chats', async ({ page }) => {
+  await signUp(page, uniqueName('models'));
+  await page.goto('/chat');
+  await hydrated(page);
+  await expect(page.locator('tr[data-provider="fake"] td.success')).toHaveText('ok');
+  await expect(page.locator('tr[data-provider="local"] td.success')).toHaveText('ok');
+  await page.getByRole('button', { name: 'Sync models' }).click();
+  await expect(page.locator('.providers .error')).toHaveCount(0);
+
+  await page.getByRole('button', { name: 'New preset' }).click();
+  await page.getByLabel('Name').fill('Pirate');
+  await page.getByLabel('System prompt').fill('Talk like a pirate.');
+  await page.getByRole('button', { name: 'Save preset' }).click();
+  const preset = page.locator('.preset', { hasText: 'Pirate' });
+  await expect(preset).toContainText('fake/fake-model · private');
+  await preset.getByRole('button', { name: 'Start chat' }).click();
+  await expect(page).toHaveURL(/\/chat\/\d+$/);
+  await expect(page.locator('.chat-title')).toHaveText('Pirate');
+  await page.getByText('Settings', { exact: true }).click();
+  await expect(page.getByLabel('System prompt')).toHaveValue('Talk like a pirate.');
+});

@@ -1,7 +1,8 @@
 //! The chat pages' calls: sessions, messages, presets, models. Sending and streaming go over the
-//! session websocket; these cover everything else.
+//! session websocket; these cover everything else. Calls with nested settings take JSON bodies.
 
 use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
 use super::server::{context, require_identity};
@@ -38,7 +39,7 @@ pub async fn create_chat(preset_id: Option<i64>) -> Result<ChatSession, ApiError
 }
 
 /// Renames, archives, restores or re-configures a session.
-#[server(endpoint = "chat/update")]
+#[server(endpoint = "chat/update", input = Json)]
 pub async fn update_chat(id: i64, update: SessionUpdate) -> Result<ChatSession, ApiError> {
     let context = context()?;
     let me = require_identity(&context).await?;
@@ -86,7 +87,7 @@ pub async fn chat_presets() -> Result<Vec<Preset>, ApiError> {
 }
 
 /// Creates a preset, or (with `id`) changes one of the user's.
-#[server(endpoint = "chat/presets/save")]
+#[server(endpoint = "chat/presets/save", input = Json)]
 pub async fn save_preset(id: Option<i64>, preset: PresetDraft) -> Result<Preset, ApiError> {
     let context = context()?;
     let me = require_identity(&context).await?;
@@ -99,4 +100,13 @@ pub async fn delete_preset(id: i64) -> Result<(), ApiError> {
     let context = context()?;
     let me = require_identity(&context).await?;
     Ok(context.chat.delete_preset(me.user.id, id).await?)
+}
+
+/// Asks every provider for its models; answers the model list and the providers that failed.
+#[server(endpoint = "chat/sync_models")]
+pub async fn sync_models() -> Result<Vec<String>, ApiError> {
+    let context = context()?;
+    require_identity(&context).await?;
+    let (_, failed) = context.chat.sync_models().await;
+    Ok(failed.into_iter().map(|(provider, error)| format!("{provider}: {error}")).collect())
 }

@@ -13,8 +13,8 @@ use leptos_router::hooks::use_params_map;
 use self::conversation::{Conversation, Entry, Link};
 use self::settings::{PresetManager, SessionSettings};
 use self::sidebar::Sidebar;
-use crate::api::{chat_models, create_chat, get_chat};
-use crate::protocol::{ChatMessage, ChatSession, MessageStatus, ModelList, Role, UserInfo};
+use crate::api::{chat_health, chat_models, create_chat, get_chat, sync_models};
+use crate::protocol::{ChatMessage, ChatSession, MessageStatus, ModelList, ProviderHealth, Role, UserInfo};
 use crate::ui::common::Loaded;
 use crate::ui::session::RequireUser;
 
@@ -73,7 +73,47 @@ fn Welcome(models: LocalResource<Result<ModelList, crate::protocol::ApiError>>) 
                 }
             }} />
             <PresetManager models />
+            <ProviderStatus />
         </div>
+    }
+}
+
+/// Whether each model provider answers, and a way to list their models again.
+#[component]
+fn ProviderStatus() -> impl IntoView {
+    let version = RwSignal::new(0u32);
+    let health = LocalResource::new(move || {
+        version.track();
+        chat_health()
+    });
+    let failures = RwSignal::new(Vec::<String>::new());
+    let sync = move |_| {
+        leptos::task::spawn_local(async move {
+            failures.set(sync_models().await.unwrap_or_else(|e| vec![e.message]));
+            version.update(|v| *v += 1);
+        });
+    };
+    view! {
+        <section class="panel providers" aria-labelledby="providers-title">
+            <h2 id="providers-title">"Model servers"</h2>
+            <Loaded resource=health render={|list: Vec<ProviderHealth>| view! {
+                <table class="list">
+                    <thead><tr><th>"Provider"</th><th>"Kind"</th><th>"State"</th><th>"Detail"</th></tr></thead>
+                    <tbody>
+                        {list.into_iter().map(|p| view! {
+                            <tr data-provider=p.provider.clone()>
+                                <td>{p.provider.clone()}</td>
+                                <td>{p.kind.clone()}</td>
+                                <td class=if p.ok { "success" } else { "error" }>{if p.ok { "ok" } else { "unreachable" }}</td>
+                                <td>{format!("{} ({} ms)", p.detail, p.latency_ms)}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }} />
+            <button on:click=sync>"Sync models"</button>
+            {move || failures.get().into_iter().map(|f| view! { <p class="error">{f}</p> }).collect_view()}
+        </section>
     }
 }
 
