@@ -1,7 +1,7 @@
 # The two commands: `make run` serves the app on http://127.0.0.1:3000, `make test` runs every
 # test. Each first sets up whatever is missing (scripts/setup.sh).
 SHELL := bash
-.PHONY: run test setup build rust-test e2e-test
+.PHONY: run test setup build rust-test e2e-test bench
 
 run:
 	@scripts/phase.sh setup scripts/setup.sh run
@@ -26,3 +26,13 @@ rust-test:
 
 e2e-test:
 	cd end2end && npx playwright test
+
+# The benchmarks (after `make test`'s set-up and build). The chat benchmark's embedded model is
+# compared with llama.cpp on the same file, through llama-cpp-python (compiled once into
+# .bench-venv/, about 10 minutes).
+bench:
+	test -x .bench-venv/bin/python || python3 -m venv .bench-venv
+	.bench-venv/bin/python -c 'import llama_cpp' 2>/dev/null || .bench-venv/bin/pip install --quiet llama-cpp-python==0.3.36
+	cargo bench -p server --bench ingest
+	cargo bench -p server --bench inference
+	AIC_BENCH_LLAMA_CPP_PYTHON=$(CURDIR)/.bench-venv/bin/python cargo bench -p server --bench chat

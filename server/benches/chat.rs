@@ -24,7 +24,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-const PASSWORD: &str = "benchmark password";
+mod common;
 
 /// The instant chunk stamps count from (the model server and the clients share this process).
 fn epoch() -> Instant {
@@ -133,26 +133,15 @@ impl Server {
             .spawn()
             .expect("the server binary starts");
         let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::builder().cookie_store(true).build().expect("a client");
+        let client = reqwest::Client::new();
         for _ in 0..600 {
             if client.get(format!("{base}/healthz")).send().await.is_ok() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let form = [("username", "bench"), ("password", PASSWORD), ("confirm", PASSWORD)];
-        client.post(format!("{base}/api/sign_up")).form(&form).send().await.expect("sign-up");
-        let token: Value = client
-            .post(format!("{base}/api/create_token"))
-            .form(&[("name", "bench")])
-            .send()
-            .await
-            .expect("a token")
-            .json()
-            .await
-            .expect("token JSON");
-        let token = token["secret"].as_str().expect("a secret").to_owned();
-        Self { child, ws: base.replacen("http", "ws", 1), base, token, client: reqwest::Client::new() }
+        let token = common::api_token(&base).await;
+        Self { child, ws: base.replacen("http", "ws", 1), base, token, client }
     }
 
     /// A new session whose replies have `chunks` chunks, `delay_ms` apart.
@@ -397,27 +386,30 @@ async fn concurrent_sessions(server: &Server, count: usize) {
 
 // ---- the embedded model ------------------------------------------------------------------------
 
+/// The prompt of the embedded-model benchmark.
+const EMBEDDED_PROMPT: &str = "Tell me about the history of the city of Paris, its rivers, bridges, museums and the \
+                               people who built them over many centuries, in a few paragraphs.";
+const EMBEDDED_TOKENS: u32 = 128;
+const EMBEDDED_RUNS: usize = 3;
+
 async fn embedded() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/gemma-3-270m-q4_k_m.gguf");
-    let model = EmbeddedModel::new(path, 1);
+    let model = EmbeddedModel::new(path.clone(), 1);
     let prompt = |max_tokens| Prompt {
         system: String::new(),
-        turns: vec![(
-            Role::User,
-            "Tell me about the history of the city of Paris, its rivers, bridges, museums and the people who \
-             built them over many centuries, in a few paragraphs."
-                .into(),
-        )],
+        turns: vec![(Role::User, EMBEDDED_PROMPT.into())],
         temperature: 0.0,
         max_tokens,
     };
     // Load the model first, outside the measurement.
     let mut warm = model.stream(EMBEDDED_MODEL, prompt(1));
     while warm.recv().await.is_some() {}
-    println!("embedded model: Gemma 3 270M Q4_K_M, candle, greedy, 1 generation at a time");
-    for run in 1..=3 {
+    println!("embedded model: Gemma 3 270M Q4_K_M, greedy, up to {EMBEDDED_TOKENS} tokens, 2 cores");
+    println!(" candle (this app):");
+    let mut rates = Vec::new();
+    for run in 1..=EMBEDDED_RUNS {
         let started = Instant::now();
-        let mut replies = model.stream(EMBEDDED_MODEL, prompt(128));
+        let mut replies = model.stream(EMBEDDED_MODEL, prompt(EMBEDDED_TOKENS));
         let mut first = None;
         let mut usage = None;
         while let Some(event) = replies.recv().await {
@@ -430,14 +422,42 @@ async fn embedded() {
         }
         let total = started.elapsed();
         let (Some(first), Some(usage)) = (first, usage) else { continue };
-        let generated = f64::from(usage.completion_tokens.saturating_sub(1));
+        let rate = f64::from(usage.completion_tokens.saturating_sub(1)) / (total - first).as_secs_f64();
+        rates.push(rate);
         println!(
             "  run {run}: prompt {} tokens at {:.0} tokens/s (first token after {:.0} ms); generation {} tokens at {:.1} tokens/s",
             usage.prompt_tokens,
             f64::from(usage.prompt_tokens) / first.as_secs_f64(),
             first.as_secs_f64() * 1000.0,
             usage.completion_tokens,
-            generated / (total - first).as_secs_f64()
+            rate
         );
+    }
+    rates.sort_by(f64::total_cmp);
+    let ours = rates.get(rates.len() / 2).copied().unwrap_or(0.0);
+    // The baseline: llama.cpp on the same file, when `make bench` has installed llama-cpp-python.
+    let Ok(python) = std::env::var("AIC_BENCH_LLAMA_CPP_PYTHON") else {
+        println!(" llama.cpp baseline: skipped (run `make bench` to install llama-cpp-python and compare)");
+        return;
+    };
+    println!(" llama.cpp (llama-cpp-python), same file and prompt:");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/llama_cpp_baseline.py");
+    let output = Command::new(python)
+        .arg(script)
+        .arg(&path)
+        .arg(EMBEDDED_PROMPT)
+        .arg(EMBEDDED_TOKENS.to_string())
+        .arg(EMBEDDED_RUNS.to_string())
+        .output()
+        .expect("the baseline runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    print!("{text}");
+    let baseline = text.lines().last().and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse::<f64>().ok());
+    match baseline {
+        Some(baseline) if baseline > 0.0 => println!(
+            " generation, median: candle {ours:.1} tokens/s, llama.cpp {baseline:.1} tokens/s: {:.2}× llama.cpp",
+            ours / baseline
+        ),
+        _ => println!(" the baseline failed: {}", String::from_utf8_lossy(&output.stderr)),
     }
 }

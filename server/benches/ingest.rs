@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-const PASSWORD: &str = "benchmark password";
+mod common;
 
 #[tokio::main]
 async fn main() {
@@ -37,7 +37,7 @@ async fn main() {
     let app = Application::build(config).await.expect("the server starts");
     let address = app.local_addr();
     tokio::spawn(app.run_until(std::future::pending()));
-    let token = token(&format!("http://{address}")).await;
+    let token = common::api_token(&format!("http://{address}")).await;
 
     let started = Instant::now();
     let runs: Vec<_> = (0..producers)
@@ -64,23 +64,6 @@ async fn main() {
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
-}
-
-/// Signs up a user and creates an API token for the producers.
-async fn token(base: &str) -> String {
-    let client = reqwest::Client::builder().cookie_store(true).build().expect("a client");
-    let form = [("username", "bench"), ("password", PASSWORD), ("confirm", PASSWORD)];
-    client.post(format!("{base}/api/sign_up")).form(&form).send().await.expect("sign-up");
-    let token: Value = client
-        .post(format!("{base}/api/create_token"))
-        .form(&[("name", "bench")])
-        .send()
-        .await
-        .expect("a token")
-        .json()
-        .await
-        .expect("JSON");
-    token["secret"].as_str().expect("a secret").to_owned()
 }
 
 /// One producer: keeps `window` events in flight and returns each event's acknowledgement time.

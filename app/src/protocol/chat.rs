@@ -350,7 +350,7 @@ pub enum ChatReply {
     },
 }
 
-/// What the server sends on the session-list websocket.
+/// What the server sends on the session-list websocket (which takes `ping`, as `/ws/live` does).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SessionListUpdate {
@@ -375,14 +375,6 @@ pub enum SessionListUpdate {
         /// A human-readable explanation.
         message: String,
     },
-}
-
-/// What the client may send on the session-list websocket.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum SessionListRequest {
-    /// Asks for a `pong`.
-    Ping,
 }
 
 /// A user message's text, checked: not blank, not too long.

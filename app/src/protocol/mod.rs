@@ -18,8 +18,7 @@ pub use account::{
 pub use chat::{
     ChatMessage, ChatReply, ChatRequest, ChatSession, ChatSettings, ChatStats, MAX_MESSAGE_CHARS,
     MAX_REPLY_TOKENS, MessagePage, MessageStatus, ModelInfo, ModelList, Preset, PresetDraft, ProviderHealth,
-    Role, SessionListRequest, SessionListUpdate, SessionUpdate, Usage, parse_client_id, parse_user_message,
-    title_from,
+    Role, SessionListUpdate, SessionUpdate, Usage, parse_client_id, parse_user_message, title_from,
 };
 pub use classification::Category;
 pub use delivery::Unacknowledged;

@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex};
 use app::backend::AppError;
 use app::backend::chat::{ChatService, Followed, Follower, SessionEvent};
 use app::protocol::{
-    ApiError, ChatMessage, ChatReply, ChatRequest, ErrorCode, LiveUpdate, MessageStatus, SessionListRequest,
-    SessionListUpdate,
+    ApiError, ChatMessage, ChatReply, ChatRequest, ErrorCode, LiveUpdate, MessageStatus, SessionListUpdate,
 };
 use axum::extract::{Path, Query, State, WebSocketUpgrade};
 use axum::http::HeaderMap;
@@ -17,7 +16,8 @@ use tokio::sync::broadcast;
 
 use app::backend::TaskGuard;
 
-use super::{Endpoint, Outbox, TokenQuery, WsLimits, admit, forward, serve};
+use super::live::{FeedReply, HubFeed};
+use super::{Endpoint, Outbox, TokenQuery, WsLimits, admit, serve};
 use crate::startup::AppState;
 
 /// Numbers connections, so typing is not echoed to the connection it came from.
@@ -209,45 +209,24 @@ pub async fn sessions_handler(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
     let admission = admit(&state, &headers, query.token()).await?;
-    let endpoint = SessionList {
-        updates: Some(state.context.hub.subscribe(admission.identity.user.id)),
-        forwarder: None,
-    };
-    let limits = WsLimits::for_endpoint(&state.websocket, "chat-sessions");
-    Ok(serve(upgrade, admission, limits, state.context.clone(), endpoint))
-}
-
-struct SessionList {
-    updates: Option<broadcast::Receiver<LiveUpdate>>,
-    forwarder: Option<TaskGuard>,
-}
-
-impl Endpoint for SessionList {
-    type Request = SessionListRequest;
-    type Reply = SessionListUpdate;
-
-    fn error(error: ApiError) -> SessionListUpdate {
-        SessionListUpdate::Error { code: error.code, message: error.message }
-    }
-
-    async fn opened(&mut self, outbox: &Outbox<SessionListUpdate>) {
-        outbox.send(&SessionListUpdate::ConnectionEstablished).await;
-        if let Some(updates) = self.updates.take() {
-            self.forwarder = Some(forward(updates, outbox, |update| match update {
-                LiveUpdate::ChatSessionUpdated { session } => {
-                    Some(SessionListUpdate::SessionUpdated { session })
-                }
-                LiveUpdate::ChatSessionDeleted { session_id } => {
-                    Some(SessionListUpdate::SessionDeleted { session_id })
-                }
-                _ => None,
-            }));
+    let updates = state.context.hub.subscribe(admission.identity.user.id);
+    let feed = HubFeed::new(SessionListUpdate::ConnectionEstablished, updates, |update| match update {
+        LiveUpdate::ChatSessionUpdated { session } => Some(SessionListUpdate::SessionUpdated { session }),
+        LiveUpdate::ChatSessionDeleted { session_id } => {
+            Some(SessionListUpdate::SessionDeleted { session_id })
         }
+        _ => None,
+    });
+    let limits = WsLimits::for_endpoint(&state.websocket, "chat-sessions");
+    Ok(serve(upgrade, admission, limits, state.context.clone(), feed))
+}
+
+impl FeedReply for SessionListUpdate {
+    fn error(error: ApiError) -> Self {
+        Self::Error { code: error.code, message: error.message }
     }
 
-    async fn received(&mut self, request: SessionListRequest, outbox: &Outbox<SessionListUpdate>) {
-        match request {
-            SessionListRequest::Ping => outbox.send(&SessionListUpdate::Pong).await,
-        };
+    fn pong() -> Self {
+        Self::Pong
     }
 }

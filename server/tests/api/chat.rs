@@ -344,3 +344,24 @@ async fn replies_left_streaming_by_a_crash_are_marked_interrupted_at_start_up() 
     let (content, status, _) = stored(&app, id).await;
     assert_eq!((content.as_str(), status.as_str()), ("half a rep", "interrupted"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_list_socket_pushes_each_change_to_the_owners_list() {
+    use reqwest::Method;
+    let (app, _fake) = chat_app(|_| {}).await;
+    let alice = app.sign_up("alice").await;
+    let mut list = connect_as(&app, "/ws/ai-chat/sessions/", &alice).await;
+    assert_eq!(next_json(&mut list).await["type"], "connection_established");
+    let session = new_session(&alice).await;
+    let created = next_json(&mut list).await;
+    assert_eq!(
+        (created["type"].as_str(), &created["session"]["id"]),
+        (Some("session_updated"), &json!(session))
+    );
+    rest(&alice, Method::PATCH, &format!("sessions/{session}/"), Some(json!({"title": "Named"}))).await;
+    assert_eq!(next_json(&mut list).await["session"]["title"], "Named");
+    rest(&alice, Method::DELETE, &format!("sessions/{session}/?permanent=true"), None).await;
+    assert_eq!(next_json(&mut list).await, json!({"type": "session_deleted", "session_id": session}));
+    send(&mut list, r#"{"type": "ping"}"#).await;
+    assert_eq!(next_json(&mut list).await["type"], "pong");
+}
