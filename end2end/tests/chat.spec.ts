@@ -154,3 +154,20 @@ test('the chat page shows whether each model server answers, and presets start c
   await page.getByText('Settings', { exact: true }).click();
   await expect(page.getByLabel('System prompt')).toHaveValue('Talk like a pirate.');
 });
+
+test('a second page of the same chat sees the typing and the reply live', async ({ page, context }) => {
+  await signUp(page, uniqueName('twopages'));
+  await newChat(page);
+  const other = await context.newPage();
+  await other.goto(page.url());
+  await hydrated(other);
+  await expect(other.getByLabel('Message')).toBeEnabled();
+  await page.getByLabel('Message').fill('Hello from the first page');
+  await expect(other.getByText('You are typing in this chat on another page…')).toBeVisible();
+  await page.getByLabel('Message').press('Enter');
+  await expect(other.getByText('You are typing in this chat on another page…')).toHaveCount(0);
+  await expect(other.locator('article.message.user')).toContainText('Hello from the first page');
+  await expect(reply(other)).toHaveAttribute('data-status', 'complete');
+  await expect(reply(page)).toHaveAttribute('data-status', 'complete');
+  await expect(reply(other).locator('.message-body')).toHaveText(await reply(page).locator('.message-body').innerText());
+});

@@ -41,6 +41,8 @@ pub struct Conversation {
     pub streaming: RwSignal<Option<(i64, u64)>>,
     /// The last refusal from the server (not a failed reply: those show in place).
     pub notice: RwSignal<Option<String>>,
+    /// The user is typing in this session on another page.
+    pub typing_elsewhere: RwSignal<bool>,
     /// Messages sent but not yet confirmed, re-sent after a reconnect: (client id, text).
     pending: StoredValue<Vec<(String, String)>>,
     #[cfg(feature = "hydrate")]
@@ -60,6 +62,7 @@ impl Conversation {
             link: RwSignal::new(Link::Connecting),
             streaming: RwSignal::new(None),
             notice: RwSignal::new(None),
+            typing_elsewhere: RwSignal::new(false),
             pending: StoredValue::new(Vec::new()),
             #[cfg(feature = "hydrate")]
             outgoing: StoredValue::new(Some(sender)),
@@ -175,7 +178,8 @@ impl Conversation {
                     self.notice.set(Some(message));
                 }
             }
-            ChatReply::ConnectionEstablished { .. } | ChatReply::Typing { .. } | ChatReply::Pong => {}
+            ChatReply::Typing { active } => self.typing_elsewhere.set(active),
+            ChatReply::ConnectionEstablished { .. } | ChatReply::Pong => {}
         }
         None
     }

@@ -14,7 +14,9 @@ use self::conversation::{Conversation, Entry, Link};
 use self::settings::{PresetManager, SessionSettings};
 use self::sidebar::Sidebar;
 use crate::api::{chat_health, chat_models, create_chat, get_chat, sync_models};
-use crate::protocol::{ChatMessage, ChatSession, MessageStatus, ModelList, ProviderHealth, Role, UserInfo};
+use crate::protocol::{
+    ChatMessage, ChatRequest, ChatSession, MessageStatus, ModelList, ProviderHealth, Role, UserInfo,
+};
 use crate::ui::common::Loaded;
 use crate::ui::session::RequireUser;
 
@@ -255,6 +257,14 @@ fn MessageView(entry: Entry, is_last: Signal<bool>, conversation: Conversation) 
 #[component]
 fn Composer(conversation: Conversation) -> impl IntoView {
     let text = RwSignal::new(String::new());
+    // Whether the other pages of this session were told the user is typing.
+    let typing = StoredValue::new(false);
+    let set_typing = move |now: bool| {
+        if typing.get_value() != now {
+            typing.set_value(now);
+            conversation.request(if now { ChatRequest::Typing } else { ChatRequest::StopTyping });
+        }
+    };
     let online = move || conversation.link.get() == Link::Online;
     let streaming = move || conversation.streaming.get().is_some();
     let submit = move || {
@@ -262,6 +272,7 @@ fn Composer(conversation: Conversation) -> impl IntoView {
         if message.trim().is_empty() || !online() || streaming() {
             return;
         }
+        set_typing(false);
         conversation.send(message);
         text.set(String::new());
     };
@@ -280,17 +291,24 @@ fn Composer(conversation: Conversation) -> impl IntoView {
                 rows="3"
                 placeholder=move || if online() { "Write a message (Enter sends, Shift+Enter for a new line)" } else { "Connecting…" }
                 prop:value=move || text.get()
-                on:input=move |event| text.set(event_target_value(&event))
+                on:input=move |event| {
+                    text.set(event_target_value(&event));
+                    set_typing(!text.with_untracked(String::is_empty));
+                }
+                on:blur=move |_| set_typing(false)
                 on:keydown=on_key
                 disabled=move || !online()
             ></textarea>
+            {move || conversation.typing_elsewhere.get().then(|| view! {
+                <p class="muted typing-elsewhere">"You are typing in this chat on another page…"</p>
+            })}
             <div class="composer-actions">
                 <span class="muted connection" data-state=move || if online() { "online" } else { "connecting" }>
                     {move || if online() { "" } else { "Offline: reconnecting…" }}
                 </span>
                 {move || if streaming() {
                     view! {
-                        <button type="button" class="stop" on:click=move |_| conversation.request(crate::protocol::ChatRequest::Stop)>
+                        <button type="button" class="stop" on:click=move |_| conversation.request(ChatRequest::Stop)>
                             "Stop"
                         </button>
                     }.into_any()
