@@ -35,4 +35,4 @@ bench:
 	.bench-venv/bin/python -c 'import llama_cpp' 2>/dev/null || .bench-venv/bin/pip install --quiet llama-cpp-python==0.3.36
 	cargo bench -p server --bench ingest
 	cargo bench -p server --bench inference
-	AIC_BENCH_LLAMA_CPP_PYTHON=$(CURDIR)/.bench-venv/bin/python cargo bench -p server --bench chat
+	BENCH_LLAMA_CPP_PYTHON=$(CURDIR)/.bench-venv/bin/python cargo bench -p server --bench chat

@@ -91,6 +91,8 @@ async fn start_model_server() -> String {
         .with_state(());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
     let url = format!("http://{}/v1", listener.local_addr().expect("an address"));
+    // As model servers do (uvicorn, llama.cpp): each chunk is sent at once.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| drop(stream.set_nodelay(true)));
     tokio::spawn(async move { axum::serve(listener, router).await });
     url
 }
@@ -436,7 +438,7 @@ async fn embedded() {
     rates.sort_by(f64::total_cmp);
     let ours = rates.get(rates.len() / 2).copied().unwrap_or(0.0);
     // The baseline: llama.cpp on the same file, when `make bench` has installed llama-cpp-python.
-    let Ok(python) = std::env::var("AIC_BENCH_LLAMA_CPP_PYTHON") else {
+    let Ok(python) = std::env::var("BENCH_LLAMA_CPP_PYTHON") else {
         println!(" llama.cpp baseline: skipped (run `make bench` to install llama-cpp-python and compare)");
         return;
     };

@@ -7,6 +7,7 @@ use app::backend::events::EventHandlers;
 use app::backend::{AppContext, Database, DatabaseError, ModelAssets, SecuritySettings};
 use axum::Router;
 use axum::extract::FromRef;
+use axum::serve::ListenerExt;
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 
@@ -120,7 +121,13 @@ impl Application {
     /// database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        // Streamed replies and live updates are many small writes: send each at once.
+        let listener = self.listener.tap_io(|stream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        });
+        let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
         self.context.db.close().await;
         served
     }

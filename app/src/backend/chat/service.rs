@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use super::providers::{Prompt, ProviderError, Providers, ReplyEvent};
+use super::providers::{Prompt, ProviderError, Providers, ReplyEvent, ReplyStream};
 use super::replies::{Followed, LiveReplies, LiveReply};
 use super::store::{ChatStore, MESSAGE_PAGE, ReplyEnd};
 use crate::backend::{AppError, Hub, TaskGuard};
@@ -239,12 +239,21 @@ impl ChatService {
             return Err(AppError::Conflict("the chat is archived; restore it to continue".into()));
         }
         self.claim(session_id)?;
-        let stored =
-            self.store.add_exchange(&session, Some((&text, client_id.as_deref())), &title_from(&text)).await;
-        let (user, reply, session) = self.unclaim_on_error(session_id, stored)?;
+        let started = async {
+            // The model is asked while the exchange is being stored: the first token is not
+            // held up by the database (if storing fails, dropping `events` cancels the request).
+            let events =
+                self.providers.stream(&session.settings.model, self.prompt(&session, Some(&text)).await?);
+            let title = title_from(&text);
+            let stored =
+                self.store.add_exchange(&session, Some((&text, client_id.as_deref())), &title).await?;
+            Ok((events, stored))
+        }
+        .await;
+        let (events, (user, reply, session)) = self.unclaim_on_error(session_id, started)?;
         let user = user.ok_or_else(|| AppError::Internal("the user message was not stored".into()))?;
         self.sessions.publish(session_id, SessionEvent::UserMessage(user.clone()));
-        self.begin_reply(owner_id, session, reply.clone());
+        self.begin_reply(owner_id, session, reply.clone(), events);
         Ok(Exchange { user, reply: Some(reply), fresh: true })
     }
 
@@ -252,17 +261,18 @@ impl ChatService {
     pub async fn regenerate(&self, owner_id: i64, session_id: i64) -> Result<ChatMessage, AppError> {
         let session = self.store.session(owner_id, session_id).await?;
         self.claim(session_id)?;
-        let stored = async {
+        let started = async {
             match self.store.last_message(session_id).await? {
                 Some(last) if last.role == Role::Assistant => self.store.delete_message(last.id).await?,
                 Some(_) => {}
                 None => return Err(AppError::Conflict("there is nothing to answer yet".into())),
             }
-            self.store.add_exchange(&session, None, "").await
+            let events = self.providers.stream(&session.settings.model, self.prompt(&session, None).await?);
+            Ok((events, self.store.add_exchange(&session, None, "").await?))
         }
         .await;
-        let (_, reply, session) = self.unclaim_on_error(session_id, stored)?;
-        self.begin_reply(owner_id, session, reply.clone());
+        let (events, (_, reply, session)) = self.unclaim_on_error(session_id, started)?;
+        self.begin_reply(owner_id, session, reply.clone(), events);
         Ok(reply)
     }
 
@@ -335,31 +345,24 @@ impl ChatService {
         self.sessions.publish(session_id, SessionEvent::Typing { active, origin });
     }
 
-    fn begin_reply(&self, owner_id: i64, session: ChatSession, message: ChatMessage) {
+    fn begin_reply(&self, owner_id: i64, session: ChatSession, message: ChatMessage, events: ReplyStream) {
         let reply = self.replies.start(session.id, message.id);
         self.sessions.publish(session.id, SessionEvent::ReplyStarted(reply.clone(), message.clone()));
         self.session_changed(owner_id, &session);
         let service = self.clone();
-        tokio::spawn(async move { service.write_reply(owner_id, session, reply, message).await });
+        tokio::spawn(async move { service.write_reply(owner_id, session, reply, message, events).await });
     }
 
-    /// Generates a reply to the end, saving it as it grows. This is where a session's
-    /// answer comes from: today a model through its provider.
+    /// Takes a reply to its end, saving it as it grows.
     async fn write_reply(
         &self,
         owner_id: i64,
         session: ChatSession,
         reply: Arc<LiveReply>,
         message: ChatMessage,
+        events: ReplyStream,
     ) {
-        let mut end = match self.prompt(&session, message.id).await {
-            Ok(prompt) => self.stream_reply(&session.settings.model, prompt, &reply).await,
-            Err(e) => ReplyEnd {
-                status: Some(MessageStatus::Error),
-                error: Some(e.to_string()),
-                ..ReplyEnd::default()
-            },
-        };
+        let mut end = self.stream_reply(events, &reply).await;
         end.content = reply.text();
         let finished = match self.store.finish_reply(session.id, message.id, &end).await {
             Ok((finished, session)) => {
@@ -380,15 +383,18 @@ impl ChatService {
         self.replies.release(session.id);
     }
 
-    async fn prompt(&self, session: &ChatSession, reply_id: i64) -> Result<Prompt, AppError> {
-        let turns = self
+    /// What the model is asked: the session's conversation, and the new message if there is
+    /// one. This is where a session's answer comes from: today a model through its provider.
+    async fn prompt(&self, session: &ChatSession, new_message: Option<&str>) -> Result<Prompt, AppError> {
+        let mut turns: Vec<(Role, String)> = self
             .store
             .history(session.id)
             .await?
             .into_iter()
-            .filter(|m| m.id != reply_id && m.role != Role::System)
+            .filter(|m| m.role != Role::System && !m.status.is_streaming())
             .map(|m| (m.role, m.content))
             .collect();
+        turns.extend(new_message.map(|text| (Role::User, text.to_owned())));
         Ok(Prompt {
             system: session.settings.system_prompt.clone(),
             turns,
@@ -397,8 +403,7 @@ impl ChatService {
         })
     }
 
-    async fn stream_reply(&self, model: &str, prompt: Prompt, reply: &Arc<LiveReply>) -> ReplyEnd {
-        let mut events = self.providers.stream(model, prompt);
+    async fn stream_reply(&self, mut events: ReplyStream, reply: &Arc<LiveReply>) -> ReplyEnd {
         let _saver = self.keep_saving(reply.clone());
         let failed = |error: ProviderError| ReplyEnd {
             status: Some(MessageStatus::Error),
