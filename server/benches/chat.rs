@@ -14,8 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use app::backend::chat::providers::{EMBEDDED_MODEL, EmbeddedModel, ModelProvider, Prompt, ReplyEvent};
-use app::protocol::Role;
+use app::backend::chat::providers::EmbeddedModel;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -389,60 +388,41 @@ async fn concurrent_sessions(server: &Server, count: usize) {
 // ---- the embedded model ------------------------------------------------------------------------
 
 /// The prompt of the embedded-model benchmark.
-const EMBEDDED_PROMPT: &str = "Tell me about the history of the city of Paris, its rivers, bridges, museums and the \
-                               people who built them over many centuries, in a few paragraphs.";
-const EMBEDDED_TOKENS: u32 = 128;
+const EMBEDDED_PROMPT: &str = "The history of Paris, its rivers, bridges and museums, and of the people who built \
+                               them over many centuries, begins";
+const EMBEDDED_TOKENS: usize = 128;
 const EMBEDDED_RUNS: usize = 3;
 
 async fn embedded() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/gemma-3-270m-q4_k_m.gguf");
     let model = EmbeddedModel::new(path.clone(), 1);
-    let prompt = |max_tokens| Prompt {
-        system: String::new(),
-        turns: vec![(Role::User, EMBEDDED_PROMPT.into())],
-        temperature: 0.0,
-        max_tokens,
-    };
     // Load the model first, outside the measurement.
-    let mut warm = model.stream(EMBEDDED_MODEL, prompt(1));
-    while warm.recv().await.is_some() {}
-    println!("embedded model: Gemma 3 270M Q4_K_M, greedy, up to {EMBEDDED_TOKENS} tokens, 2 cores");
+    model.measure("Hello", 1).await.expect("the model loads");
+    println!(
+        "embedded model: Gemma 3 270M Q4_K_M, greedy, {EMBEDDED_TOKENS} tokens after a short prompt, 2 cores"
+    );
     println!(" candle (this app):");
     let mut rates = Vec::new();
     for run in 1..=EMBEDDED_RUNS {
-        let started = Instant::now();
-        let mut replies = model.stream(EMBEDDED_MODEL, prompt(EMBEDDED_TOKENS));
-        let mut first = None;
-        let mut usage = None;
-        while let Some(event) = replies.recv().await {
-            match event.expect("the model generates") {
-                ReplyEvent::Delta(_) => {
-                    first.get_or_insert_with(|| started.elapsed());
-                }
-                ReplyEvent::Done { usage: u, .. } => usage = u,
-            }
-        }
-        let total = started.elapsed();
-        let (Some(first), Some(usage)) = (first, usage) else { continue };
-        let rate = f64::from(usage.completion_tokens.saturating_sub(1)) / (total - first).as_secs_f64();
+        let speed = model.measure(EMBEDDED_PROMPT, EMBEDDED_TOKENS).await.expect("the model generates");
+        let rate = speed.generated_tokens as f64 / speed.generation_time.as_secs_f64();
         rates.push(rate);
         println!(
-            "  run {run}: prompt {} tokens at {:.0} tokens/s (first token after {:.0} ms); generation {} tokens at {:.1} tokens/s",
-            usage.prompt_tokens,
-            f64::from(usage.prompt_tokens) / first.as_secs_f64(),
-            first.as_secs_f64() * 1000.0,
-            usage.completion_tokens,
+            "  run {run}: prompt {} tokens at {:.0} tokens/s; generation {} tokens at {:.1} tokens/s",
+            speed.prompt_tokens,
+            speed.prompt_tokens as f64 / speed.prompt_time.as_secs_f64(),
+            speed.generated_tokens,
             rate
         );
     }
     rates.sort_by(f64::total_cmp);
-    let ours = rates.get(rates.len() / 2).copied().unwrap_or(0.0);
+    let ours = rates[rates.len() / 2];
     // The baseline: llama.cpp on the same file, when `make bench` has installed llama-cpp-python.
     let Ok(python) = std::env::var("BENCH_LLAMA_CPP_PYTHON") else {
         println!(" llama.cpp baseline: skipped (run `make bench` to install llama-cpp-python and compare)");
         return;
     };
-    println!(" llama.cpp (llama-cpp-python), same file and prompt:");
+    println!(" llama.cpp (llama-cpp-python), same file, prompt and token count:");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/llama_cpp_baseline.py");
     let output = Command::new(python)
         .arg(script)
