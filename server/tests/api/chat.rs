@@ -365,3 +365,22 @@ async fn the_session_list_socket_pushes_each_change_to_the_owners_list() {
     send(&mut list, r#"{"type": "ping"}"#).await;
     assert_eq!(next_json(&mut list).await["type"], "pong");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_of_the_openapi_document_exists_and_asks_for_credentials() {
+    let (app, _fake) = chat_app(|_| {}).await;
+    let response = app.get("/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    let doc: Value = response.json().await.unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), 12, "the chat API's routes");
+    for (path, operations) in paths {
+        for method in operations.as_object().unwrap().keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let url = app.url(&path.replace("{id}", "1"));
+            let status =
+                app.client.request(method.clone(), url).json(&json!({})).send().await.unwrap().status();
+            assert_eq!(status, 401, "{method} {path}");
+        }
+    }
+}
