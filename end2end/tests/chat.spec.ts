@@ -55,13 +55,14 @@ test('code blocks are highlighted with a copy button, and a malicious reply stay
   await signUp(page, uniqueName('code'));
   await newChat(page);
   await send(page, '[code] show me');
+  // Once the reply is complete: while it streams, each chunk renders the message anew.
+  await expect(reply(page)).toHaveAttribute('data-status', 'complete');
   const block = reply(page).locator('.code-block');
   await expect(block.locator('.tok-kw').first()).toHaveText('fn');
   await expect(block.locator('.tok-com')).toHaveText('// sum');
   await block.getByRole('button', { name: 'Copy' }).click();
   await expect(block.getByRole('button', { name: 'Copied' })).toBeVisible();
   expect(await page.evaluate(() => navigator.clipboard.readText())).toContain('fn add(a: i32, b: i32)');
-  await expect(reply(page)).toHaveAttribute('data-status', 'complete');
 
   await send(page, '[evil] try it');
   await expect(reply(page)).toHaveAttribute('data-status', 'complete');

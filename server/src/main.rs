@@ -29,6 +29,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    app.warm_up();
     tracing::info!("serving on http://{}", app.local_addr());
     match app.run_until(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,

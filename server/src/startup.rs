@@ -112,6 +112,12 @@ impl Application {
         Ok(Self { listener, router, context })
     }
 
+    /// Gets the default chat model ready in the background, so the first reply does not wait
+    /// for it to load. For a serving process; tests skip it.
+    pub fn warm_up(&self) {
+        self.context.chat.warm_up_default_model();
+    }
+
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")

@@ -103,6 +103,19 @@ impl ChatService {
         Ok(())
     }
 
+    /// Gets the default model's provider ready in the background (the embedded model takes
+    /// seconds to load), so the first reply is not slower than the next.
+    pub fn warm_up_default_model(&self) {
+        let providers = self.providers.clone();
+        tokio::spawn(async move {
+            if let Ok((provider, _)) = providers.resolve(providers.default_model())
+                && let Err(e) = provider.warm_up().await
+            {
+                tracing::warn!("the default model is not ready: {e}");
+            }
+        });
+    }
+
     /// The settings a new session gets.
     pub fn default_settings(&self) -> ChatSettings {
         ChatSettings {

@@ -92,6 +92,11 @@ pub trait ModelProvider: Send + Sync + fmt::Debug {
 
     /// Starts a reply from `model` (the id without the provider prefix) to `prompt`.
     fn stream(&self, model: &str, prompt: Prompt) -> ReplyStream;
+
+    /// Gets ready to answer quickly (an embedded model loads its weights); nothing by default.
+    fn warm_up(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Every configured provider.

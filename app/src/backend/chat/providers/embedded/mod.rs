@@ -356,6 +356,10 @@ impl ModelProvider for EmbeddedModel {
         .boxed()
     }
 
+    fn warm_up(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        async move { self.inner.load().await.map(drop) }.boxed()
+    }
+
     fn stream(&self, model: &str, prompt: Prompt) -> ReplyStream {
         let (replies, receiver) = mpsc::channel(64);
         let inner = self.inner.clone();
