@@ -93,11 +93,6 @@ fn follow(slot: &Mutex<Option<TaskGuard>>, follower: Follower, outbox: &Outbox<C
     *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
 }
 
-fn error_reply(error: AppError) -> ChatReply {
-    let error = error.to_api_error();
-    ChatReply::Error { code: error.code, message: error.message }
-}
-
 impl Endpoint for SessionConnection {
     type Request = ChatRequest;
     type Reply = ChatReply;
@@ -183,7 +178,7 @@ impl Endpoint for SessionConnection {
             }
         };
         if let Err(error) = outcome {
-            outbox.send(&error_reply(error)).await;
+            outbox.send(&Self::error(error.to_api_error())).await;
         }
     }
 }

@@ -97,11 +97,7 @@ impl Tokenizer {
                 Kind::UserDefined => tokenizer.user_defined.push((piece.clone(), id)),
                 Kind::Control => drop(tokenizer.control.insert(piece.clone(), id)),
                 Kind::Byte => {
-                    if let Some(byte) = piece
-                        .strip_prefix("<0x")
-                        .and_then(|h| h.strip_suffix('>'))
-                        .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    {
+                    if let Some(byte) = byte_of(piece) {
                         tokenizer.bytes[usize::from(byte)] = id;
                     }
                 }
@@ -202,9 +198,7 @@ impl Tokenizer {
         let index = token as usize;
         match self.kinds.get(index) {
             Some(Kind::Normal | Kind::UserDefined) => self.pieces[index].replace('▁', " ").into_bytes(),
-            Some(Kind::Byte) => {
-                self.bytes.iter().position(|&id| id == token).map(|b| vec![b as u8]).unwrap_or_default()
-            }
+            Some(Kind::Byte) => byte_of(&self.pieces[index]).map(|b| vec![b]).unwrap_or_default(),
             _ => Vec::new(),
         }
     }
@@ -215,6 +209,11 @@ impl Tokenizer {
         let bytes: Vec<u8> = tokens.iter().flat_map(|&t| self.bytes_of(t)).collect();
         String::from_utf8_lossy(&bytes).into_owned()
     }
+}
+
+/// The byte a byte token such as `<0x0A>` stands for.
+fn byte_of(piece: &str) -> Option<u8> {
+    piece.strip_prefix("<0x").and_then(|h| h.strip_suffix('>')).and_then(|h| u8::from_str_radix(h, 16).ok())
 }
 
 #[derive(Clone, Copy, Debug)]
