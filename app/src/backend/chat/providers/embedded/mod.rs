@@ -2,21 +2,21 @@
 //! so the app chats offline. It is small and pre-trained (not instruction-tuned): it continues
 //! text more than it follows instructions.
 
+mod gemma;
 mod tokenizer;
 
-use std::io::Cursor;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
+use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::quantized_gemma3::ModelWeights;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::{OnceCell, Semaphore, mpsc};
 
+use self::gemma::Gemma;
 use self::tokenizer::{TextStream, Tokenizer};
 use super::{ModelProvider, Prompt, ProviderError, ReplyEvent, ReplyStream};
 use crate::protocol::{ModelInfo, Role, Usage};
@@ -88,7 +88,7 @@ struct Embedded {
 }
 
 struct Loaded {
-    weights: ModelWeights,
+    model: Gemma,
     tokenizer: Tokenizer,
     start_of_turn: u32,
     end_of_turn: u32,
@@ -171,9 +171,8 @@ impl Loaded {
         let control =
             |piece: &str| tokenizer.control(piece).ok_or_else(|| fail(&format!("no `{piece}` token")));
         let (start_of_turn, end_of_turn) = (control("<start_of_turn>")?, control("<end_of_turn>")?);
-        let (content, mut weights) = with_fast_kernels(content, &mut file).map_err(|e| fail(&e))?;
-        let weights = ModelWeights::from_gguf(content, &mut weights, &Device::Cpu).map_err(|e| fail(&e))?;
-        Ok(Self { weights, tokenizer, start_of_turn, end_of_turn })
+        let model = Gemma::read(&content, &mut file).map_err(|e| fail(&e))?;
+        Ok(Self { model, tokenizer, start_of_turn, end_of_turn })
     }
 
     /// The conversation as a plain transcript (`User: …` / `Assistant: …` lines after a preamble
@@ -207,17 +206,15 @@ impl Loaded {
     }
 
     fn measure(&self, text: &str, tokens: usize) -> candle_core::Result<Speed> {
-        let mut model = self.weights.clone();
+        let mut cache = self.model.cache();
         let mut prompt = vec![self.tokenizer.bos];
         prompt.extend(self.tokenizer.encode(text));
         let started = Instant::now();
-        let mut logits = model.forward(&Tensor::new(prompt.as_slice(), &Device::Cpu)?.unsqueeze(0)?, 0)?;
+        let mut logits = self.model.forward(&prompt, &mut cache)?;
         let prompt_time = started.elapsed();
         let started = Instant::now();
-        for step in 0..tokens {
-            let next = logits.squeeze(0)?.argmax(0)?.to_scalar::<u32>()?;
-            logits =
-                model.forward(&Tensor::new(&[next], &Device::Cpu)?.unsqueeze(0)?, prompt.len() + step)?;
+        for _ in 0..tokens {
+            logits = self.model.forward(&[argmax(&logits)], &mut cache)?;
         }
         let generation_time = started.elapsed();
         Ok(Speed { prompt_tokens: prompt.len(), prompt_time, generated_tokens: tokens, generation_time })
@@ -237,7 +234,7 @@ impl Loaded {
         prompt: &Prompt,
         replies: &mpsc::Sender<Result<ReplyEvent, ProviderError>>,
     ) -> candle_core::Result<()> {
-        let mut model = self.weights.clone();
+        let mut cache = self.model.cache();
         let tokens = self.prompt_tokens(prompt);
         let sampling = if prompt.temperature <= f32::EPSILON {
             Sampling::ArgMax
@@ -249,11 +246,11 @@ impl Loaded {
         let mut generated: Vec<u32> = Vec::new();
         let stops = [self.tokenizer.eos, self.end_of_turn, self.start_of_turn];
         let mut turn_end = TurnEnd::default();
-        let input = Tensor::new(tokens.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
-        let mut logits = model.forward(&input, 0)?;
+        let mut logits = self.model.forward(&tokens, &mut cache)?;
         let mut finish_reason = "length";
         while generated.len() < prompt.max_tokens as usize {
-            let last = logits.squeeze(0)?;
+            let vocabulary = logits.len();
+            let last = Tensor::from_vec(logits, vocabulary, &Device::Cpu)?;
             let recent = &generated[generated.len().saturating_sub(REPEAT_WINDOW)..];
             let last = candle_transformers::utils::apply_repeat_penalty(&last, REPEAT_PENALTY, recent)?;
             let next = sampler.sample(&last)?;
@@ -270,8 +267,7 @@ impl Loaded {
                 finish_reason = "stop";
                 break;
             }
-            let input = Tensor::new(&[next], &Device::Cpu)?.unsqueeze(0)?;
-            logits = model.forward(&input, tokens.len() + generated.len() - 1)?;
+            logits = self.model.forward(&[next], &mut cache)?;
         }
         let usage = Usage {
             prompt_tokens: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
@@ -285,29 +281,10 @@ impl Loaded {
     }
 }
 
-/// The GGUF again, in memory, with its Q5_0 tensors re-quantised to Q8_0: candle has no SIMD
-/// kernel for Q5_0 (it would take the slow generic path for most of this model's matrices),
-/// while Q8_0 has one and holds Q5_0's 5-bit values with no loss worth the name.
-fn with_fast_kernels(
-    content: gguf_file::Content,
-    file: &mut std::fs::File,
-) -> candle_core::Result<(gguf_file::Content, Cursor<Vec<u8>>)> {
-    let mut tensors = Vec::with_capacity(content.tensor_infos.len());
-    for name in content.tensor_infos.keys() {
-        let tensor = content.tensor(file, name, &Device::Cpu)?;
-        let tensor = match tensor.dtype() {
-            GgmlDType::Q5_0 => QTensor::quantize(&tensor.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)?,
-            _ => tensor,
-        };
-        tensors.push((name.as_str(), tensor));
-    }
-    let metadata: Vec<(&str, &gguf_file::Value)> =
-        content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(name, tensor)| (*name, tensor)).collect();
-    let mut copy = Cursor::new(Vec::new());
-    gguf_file::write(&mut copy, &metadata, &tensors)?;
-    copy.set_position(0);
-    Ok((gguf_file::Content::read(&mut copy)?, copy))
+/// The index of the largest logit: greedy decoding.
+fn argmax(logits: &[f32]) -> u32 {
+    let best = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
+    u32::try_from(best).unwrap_or(0)
 }
 
 /// A seed for sampling that differs between replies.
@@ -417,6 +394,27 @@ mod tests {
         // Common words are single tokens, as the model was trained on.
         assert_eq!(tokenizer.encode(" the").len(), 1);
         assert_eq!(tokenizer.encode("Hello").len(), 1);
+    }
+
+    #[test]
+    fn the_network_continues_text_as_llama_cpp_does_on_the_same_file() {
+        let loaded = Loaded::read(&model_path()).unwrap();
+        let mut cache = loaded.model.cache();
+        let mut tokens = vec![loaded.tokenizer.bos];
+        tokens.extend(loaded.tokenizer.encode("The capital of France is"));
+        let mut logits = loaded.model.forward(&tokens, &mut cache).unwrap();
+        let mut continuation = Vec::new();
+        for _ in 0..11 {
+            let next = argmax(&logits);
+            continuation.push(next);
+            logits = loaded.model.forward(&[next], &mut cache).unwrap();
+        }
+        // llama.cpp's greedy continuation of the same prompt with the same GGUF (its next
+        // token is a near tie that the two programs' rounding decides differently).
+        assert_eq!(
+            loaded.tokenizer.decode(&continuation),
+            " the capital of the country of France. It is the"
+        );
     }
 
     #[test]

@@ -1,0 +1,343 @@
+//! Gemma 3's decoder on the CPU. The quantised matrices go through candle's SIMD kernels; the
+//! rest of a step (norms, rotary positions, attention over a growing cache, GeGLU) is plain
+//! Rust over slices, which allocates little and copies nothing per token.
+
+use std::io::{Read, Seek};
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
+use candle_core::{Device, Module, Result, Tensor};
+
+/// Layers that attend to the whole context: every sixth; the others see a sliding window.
+const GLOBAL_LAYER_EVERY: usize = 6;
+/// Rotary base of the sliding-window layers (the GGUF names only the global one).
+const LOCAL_ROPE_BASE: f32 = 10_000.0;
+
+/// The network's dimensions, from the GGUF metadata.
+#[derive(Clone, Copy, Debug)]
+struct Dimensions {
+    hidden: usize,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    window: usize,
+    eps: f32,
+    rope_base: f32,
+}
+
+impl Dimensions {
+    fn read(content: &gguf_file::Content) -> Result<Self> {
+        let value = |key: &str| {
+            content
+                .metadata
+                .get(&format!("gemma3.{key}"))
+                .ok_or_else(|| candle_core::Error::Msg(format!("no gemma3.{key} in the GGUF metadata")))
+        };
+        let size = |key: &str| value(key).and_then(|v| v.to_u32()).map(|v| v as usize);
+        Ok(Self {
+            hidden: size("embedding_length")?,
+            heads: size("attention.head_count")?,
+            kv_heads: size("attention.head_count_kv")?,
+            head_dim: size("attention.key_length")?,
+            window: size("attention.sliding_window")?,
+            eps: value("attention.layer_norm_rms_epsilon")?.to_f32()?,
+            rope_base: value("rope.freq_base")?.to_f32()?,
+        })
+    }
+
+    fn query_width(&self) -> usize {
+        self.heads * self.head_dim
+    }
+
+    fn kv_width(&self) -> usize {
+        self.kv_heads * self.head_dim
+    }
+}
+
+/// A weight matrix (one or more of the file's, stacked), applied to rows of activations.
+struct Matrix {
+    weights: QMatMul,
+    inputs: usize,
+}
+
+impl Matrix {
+    /// The named tensors stacked into one matrix, so a step runs one parallel kernel instead of
+    /// several. Weights without a SIMD kernel in candle (Q5_0 here) and stacks of mixed types
+    /// are re-quantised to Q8_0, which holds them with no loss worth the name.
+    fn read<R: Read + Seek>(content: &gguf_file::Content, reader: &mut R, names: &[String]) -> Result<Self> {
+        let mut tensors = Vec::with_capacity(names.len());
+        for name in names {
+            tensors.push(content.tensor(reader, name, &Device::Cpu)?);
+        }
+        let inputs = tensors[0].shape().dims2()?.1;
+        let fast = |t: &QTensor| matches!(t.dtype(), GgmlDType::Q8_0 | GgmlDType::Q4K | GgmlDType::Q6K);
+        let weights = match tensors.as_slice() {
+            [one] if fast(one) => tensors.remove(0),
+            _ => {
+                let parts = tensors.iter().map(|t| t.dequantize(&Device::Cpu)).collect::<Result<Vec<_>>>()?;
+                QTensor::quantize(&Tensor::cat(&parts, 0)?, GgmlDType::Q8_0)?
+            }
+        };
+        Ok(Self { weights: QMatMul::from_qtensor(weights)?, inputs })
+    }
+
+    /// `x` holds rows of `inputs` values; returns a row of outputs for each.
+    fn apply(&self, x: &[f32]) -> Result<Vec<f32>> {
+        let x = Tensor::from_slice(x, (x.len() / self.inputs, self.inputs), &Device::Cpu)?;
+        self.weights.forward(&x)?.flatten_all()?.to_vec1()
+    }
+}
+
+struct Layer {
+    attention_norm: Vec<f32>,
+    /// Queries, keys and values stacked.
+    qkv: Matrix,
+    query_norm: Vec<f32>,
+    key_norm: Vec<f32>,
+    attention_output: Matrix,
+    post_attention_norm: Vec<f32>,
+    ffn_norm: Vec<f32>,
+    /// The GeGLU's gate and up projections stacked.
+    gate_up: Matrix,
+    down: Matrix,
+    post_ffn_norm: Vec<f32>,
+    /// Attends to the last `window` positions only.
+    sliding: bool,
+}
+
+/// Gemma 3's weights, shared by every generation.
+pub struct Gemma {
+    dims: Dimensions,
+    /// The token embeddings, quantised; also the output projection (the weights are tied).
+    embeddings: QMatMul,
+    layers: Vec<Layer>,
+    final_norm: Vec<f32>,
+}
+
+/// One generation's keys and values so far, per layer.
+pub struct Cache {
+    keys: Vec<Vec<f32>>,
+    values: Vec<Vec<f32>>,
+    positions: usize,
+}
+
+impl Gemma {
+    /// Reads the weights of the GGUF file whose header is `content`.
+    pub fn read<R: Read + Seek>(content: &gguf_file::Content, reader: &mut R) -> Result<Self> {
+        let dims = Dimensions::read(content)?;
+        let norm = |reader: &mut R, name: &str| -> Result<Vec<f32>> {
+            content.tensor(reader, name, &Device::Cpu)?.dequantize(&Device::Cpu)?.to_vec1()
+        };
+        let count = content
+            .metadata
+            .get("gemma3.block_count")
+            .ok_or_else(|| candle_core::Error::Msg("no gemma3.block_count in the GGUF metadata".into()))?
+            .to_u32()? as usize;
+        let mut layers = Vec::with_capacity(count);
+        for index in 0..count {
+            let name = |part: &str| format!("blk.{index}.{part}.weight");
+            let names = |parts: &[&str]| parts.iter().map(|p| name(p)).collect::<Vec<_>>();
+            layers.push(Layer {
+                attention_norm: norm(reader, &name("attn_norm"))?,
+                qkv: Matrix::read(content, reader, &names(&["attn_q", "attn_k", "attn_v"]))?,
+                query_norm: norm(reader, &name("attn_q_norm"))?,
+                key_norm: norm(reader, &name("attn_k_norm"))?,
+                attention_output: Matrix::read(content, reader, &names(&["attn_output"]))?,
+                post_attention_norm: norm(reader, &name("post_attention_norm"))?,
+                ffn_norm: norm(reader, &name("ffn_norm"))?,
+                gate_up: Matrix::read(content, reader, &names(&["ffn_gate", "ffn_up"]))?,
+                down: Matrix::read(content, reader, &names(&["ffn_down"]))?,
+                post_ffn_norm: norm(reader, &name("post_ffw_norm"))?,
+                sliding: (index + 1) % GLOBAL_LAYER_EVERY != 0,
+            });
+        }
+        Ok(Self {
+            dims,
+            embeddings: QMatMul::from_qtensor(content.tensor(reader, "token_embd.weight", &Device::Cpu)?)?,
+            layers,
+            final_norm: norm(reader, "output_norm.weight")?,
+        })
+    }
+
+    /// An empty cache for a new generation.
+    pub fn cache(&self) -> Cache {
+        Cache {
+            keys: vec![Vec::new(); self.layers.len()],
+            values: vec![Vec::new(); self.layers.len()],
+            positions: 0,
+        }
+    }
+
+    /// Reads `tokens` after those already in `cache`; returns the logits of the next token.
+    pub fn forward(&self, tokens: &[u32], cache: &mut Cache) -> Result<Vec<f32>> {
+        let Dimensions { hidden, head_dim, eps, .. } = self.dims;
+        let ids = Tensor::from_slice(tokens, tokens.len(), &Device::Cpu)?;
+        let mut x: Vec<f32> = self.embeddings.embedding(&ids)?.flatten_all()?.to_vec1()?;
+        let scale = (hidden as f32).sqrt();
+        x.iter_mut().for_each(|v| *v *= scale);
+        let positions = cache.positions..cache.positions + tokens.len();
+        let local = Rotation::new(LOCAL_ROPE_BASE, head_dim, positions.clone());
+        let global = Rotation::new(self.dims.rope_base, head_dim, positions);
+        for (index, layer) in self.layers.iter().enumerate() {
+            let rotation = if layer.sliding { &local } else { &global };
+            let attended = self.attend(layer, &x, rotation, cache, index)?;
+            let out = layer.attention_output.apply(&attended)?;
+            add_normalised(&mut x, &out, &layer.post_attention_norm, eps);
+
+            let mut h = x.clone();
+            rms_norm_rows(&mut h, &layer.ffn_norm, eps);
+            let gate_up = layer.gate_up.apply(&h)?;
+            let width = gate_up.len() / tokens.len() / 2;
+            let activated: Vec<f32> = gate_up
+                .chunks_exact(2 * width)
+                .flat_map(|row| row[..width].iter().zip(&row[width..]).map(|(&g, &u)| gelu(g) * u))
+                .collect();
+            let out = layer.down.apply(&activated)?;
+            add_normalised(&mut x, &out, &layer.post_ffn_norm, eps);
+        }
+        cache.positions += tokens.len();
+        let mut last = x.split_off(x.len() - hidden);
+        rms_norm_rows(&mut last, &self.final_norm, eps);
+        let last = Tensor::from_vec(last, (1, hidden), &Device::Cpu)?;
+        self.embeddings.forward(&last)?.flatten_all()?.to_vec1()
+    }
+
+    /// The attention block up to its output projection: each new position attends to the
+    /// cached ones (the last `window` in sliding layers) and to itself.
+    fn attend(
+        &self,
+        layer: &Layer,
+        x: &[f32],
+        rotation: &Rotation,
+        cache: &mut Cache,
+        index: usize,
+    ) -> Result<Vec<f32>> {
+        let Dimensions { heads, kv_heads, head_dim, window, eps, .. } = self.dims;
+        let (query_width, kv_width) = (self.dims.query_width(), self.dims.kv_width());
+        let mut h = x.to_vec();
+        rms_norm_rows(&mut h, &layer.attention_norm, eps);
+        let qkv = layer.qkv.apply(&h)?;
+        let rows = qkv.len() / (query_width + 2 * kv_width);
+        let mut queries = Vec::with_capacity(rows * query_width);
+        let (keys, values) = (&mut cache.keys[index], &mut cache.values[index]);
+        for (row, projected) in qkv.chunks_exact(query_width + 2 * kv_width).enumerate() {
+            let (query, rest) = projected.split_at(query_width);
+            let (key, value) = rest.split_at(kv_width);
+            let start = queries.len();
+            queries.extend_from_slice(query);
+            for head in queries[start..].chunks_exact_mut(head_dim) {
+                rms_norm_rows(head, &layer.query_norm, eps);
+                rotation.apply(head, row);
+            }
+            let start = keys.len();
+            keys.extend_from_slice(key);
+            for head in keys[start..].chunks_exact_mut(head_dim) {
+                rms_norm_rows(head, &layer.key_norm, eps);
+                rotation.apply(head, row);
+            }
+            values.extend_from_slice(value);
+        }
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let group = heads / kv_heads;
+        let first_new = keys.len() / kv_width - rows;
+        let mut attended = vec![0.0; rows * query_width];
+        let mut weights = Vec::new();
+        for row in 0..rows {
+            let position = first_new + row;
+            let from = if layer.sliding { (position + 1).saturating_sub(window) } else { 0 };
+            for head in 0..heads {
+                let query = &queries[row * query_width + head * head_dim..][..head_dim];
+                let kv_offset = (head / group) * head_dim;
+                weights.clear();
+                weights.extend(
+                    (from..=position)
+                        .map(|p| dot(query, &keys[p * kv_width + kv_offset..][..head_dim]) * scale),
+                );
+                softmax(&mut weights);
+                let out = &mut attended[row * query_width + head * head_dim..][..head_dim];
+                for (p, &weight) in (from..=position).zip(&weights) {
+                    add_scaled(out, &values[p * kv_width + kv_offset..][..head_dim], weight);
+                }
+            }
+        }
+        Ok(attended)
+    }
+}
+
+/// Rotary position embedding angles for a run of positions (halves rotated, as in Gemma).
+struct Rotation {
+    /// Per position, `head_dim / 2` cosines then as many sines.
+    table: Vec<f32>,
+    half: usize,
+}
+
+impl Rotation {
+    fn new(base: f32, head_dim: usize, positions: std::ops::Range<usize>) -> Self {
+        let half = head_dim / 2;
+        let mut table = Vec::with_capacity(positions.len() * head_dim);
+        for position in positions {
+            let angles: Vec<f32> =
+                (0..half).map(|i| position as f32 * base.powf(-2.0 * i as f32 / head_dim as f32)).collect();
+            table.extend(angles.iter().map(|a| a.cos()));
+            table.extend(angles.iter().map(|a| a.sin()));
+        }
+        Self { table, half }
+    }
+
+    /// Rotates one head's vector for the `row`-th position of the run.
+    fn apply(&self, head: &mut [f32], row: usize) {
+        let (cos, sin) = self.table[row * 2 * self.half..][..2 * self.half].split_at(self.half);
+        let (low, high) = head.split_at_mut(self.half);
+        for i in 0..self.half {
+            let (a, b) = (low[i], high[i]);
+            low[i] = a * cos[i] - b * sin[i];
+            high[i] = a * sin[i] + b * cos[i];
+        }
+    }
+}
+
+/// RMS-normalises each row of `weight.len()` values in place and scales it by `weight`.
+fn rms_norm_rows(x: &mut [f32], weight: &[f32], eps: f32) {
+    for row in x.chunks_exact_mut(weight.len()) {
+        let mean_square = dot(row, row) / row.len() as f32;
+        let factor = 1.0 / (mean_square + eps).sqrt();
+        row.iter_mut().zip(weight).for_each(|(v, w)| *v *= factor * w);
+    }
+}
+
+/// The residual step: `x += rms_norm(update)`.
+fn add_normalised(x: &mut [f32], update: &[f32], weight: &[f32], eps: f32) {
+    let mut update = update.to_vec();
+    rms_norm_rows(&mut update, weight, eps);
+    x.iter_mut().zip(&update).for_each(|(v, u)| *v += u);
+}
+
+/// GELU, tanh approximation (Gemma's activation).
+fn gelu(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).tanh())
+}
+
+/// A dot product written so the compiler vectorises it.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// `out += v * weight`.
+fn add_scaled(out: &mut [f32], v: &[f32], weight: f32) {
+    out.iter_mut().zip(v).for_each(|(o, x)| *o += x * weight);
+}
+
+fn softmax(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    x.iter_mut().for_each(|v| *v = (*v - max).exp());
+    let sum: f32 = x.iter().sum();
+    x.iter_mut().for_each(|v| *v /= sum);
+}
