@@ -397,14 +397,14 @@ async fn embedded() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/gemma-3-270m-q4_k_m.gguf");
     let model = EmbeddedModel::new(path.clone(), 1);
     // Load the model first, outside the measurement.
-    model.measure("Hello", 1).await.expect("the model loads");
+    model.measure("Hello", 1, 0.0).await.expect("the model loads");
     println!(
         "embedded model: Gemma 3 270M Q4_K_M, greedy, {EMBEDDED_TOKENS} tokens after a short prompt, 2 cores"
     );
     println!(" candle (this app):");
     let mut rates = Vec::new();
     for run in 1..=EMBEDDED_RUNS {
-        let speed = model.measure(EMBEDDED_PROMPT, EMBEDDED_TOKENS).await.expect("the model generates");
+        let speed = model.measure(EMBEDDED_PROMPT, EMBEDDED_TOKENS, 0.0).await.expect("the model generates");
         let rate = speed.generated_tokens as f64 / speed.generation_time.as_secs_f64();
         rates.push(rate);
         println!(
@@ -417,6 +417,11 @@ async fn embedded() {
     }
     rates.sort_by(f64::total_cmp);
     let ours = rates[rates.len() / 2];
+    let sampled = model.measure(EMBEDDED_PROMPT, EMBEDDED_TOKENS, 0.7).await.expect("the model generates");
+    println!(
+        "  as chat replies are made (temperature 0.7, top-p, repeat penalty): generation {:.1} tokens/s",
+        sampled.generated_tokens as f64 / sampled.generation_time.as_secs_f64()
+    );
     // The baseline: llama.cpp on the same file, when `make bench` has installed llama-cpp-python.
     let Ok(python) = std::env::var("BENCH_LLAMA_CPP_PYTHON") else {
         println!(" llama.cpp baseline: skipped (run `make bench` to install llama-cpp-python and compare)");

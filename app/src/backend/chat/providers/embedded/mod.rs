@@ -3,6 +3,7 @@
 //! text more than it follows instructions.
 
 mod gemma;
+mod sampling;
 mod tokenizer;
 
 use std::path::PathBuf;
@@ -10,13 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use candle_core::quantized::gguf_file;
-use candle_core::{Device, Tensor};
-use candle_transformers::generation::{LogitsProcessor, Sampling};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::{OnceCell, Semaphore, mpsc};
 
 use self::gemma::Gemma;
+use self::sampling::Sampler;
 use self::tokenizer::{TextStream, Tokenizer};
 use super::{ModelProvider, Prompt, ProviderError, ReplyEvent, ReplyStream};
 use crate::protocol::{ModelInfo, Role, Usage};
@@ -32,7 +32,7 @@ const REPEAT_PENALTY: f32 = 1.15;
 /// How many recent tokens the repeat penalty looks at.
 const REPEAT_WINDOW: usize = 64;
 /// Nucleus sampling: the smallest set of tokens holding this much probability.
-const TOP_P: f64 = 0.95;
+const TOP_P: f32 = 0.95;
 /// What the transcript starts with when the session has no system prompt.
 const PREAMBLE: &str = "The following is a conversation with a helpful, concise assistant.\n\n";
 /// One exchange that shows the model the format.
@@ -134,11 +134,13 @@ pub struct Speed {
 
 impl EmbeddedModel {
     /// Measures raw speed, for benchmarks: reads `text` (after BOS) and generates `tokens` tokens
-    /// greedily with no stop rule, on the blocking pool. Loads the model first if needed.
-    pub async fn measure(&self, text: &str, tokens: usize) -> Result<Speed, ProviderError> {
+    /// with no stop rule, on the blocking pool. At `temperature` 0 the tokens are chosen greedily
+    /// with no repeat penalty (as other engines are measured); above it, as replies are made.
+    /// Loads the model first if needed.
+    pub async fn measure(&self, text: &str, tokens: usize, temperature: f32) -> Result<Speed, ProviderError> {
         let loaded = self.inner.load().await?;
         let text = text.to_owned();
-        let measured = tokio::task::spawn_blocking(move || loaded.measure(&text, tokens))
+        let measured = tokio::task::spawn_blocking(move || loaded.measure(&text, tokens, temperature))
             .await
             .map_err(|e| ProviderError::Model(e.to_string()))?;
         measured.map_err(|e| ProviderError::Model(e.to_string()))
@@ -205,7 +207,9 @@ impl Loaded {
         tokens
     }
 
-    fn measure(&self, text: &str, tokens: usize) -> candle_core::Result<Speed> {
+    fn measure(&self, text: &str, tokens: usize, temperature: f32) -> candle_core::Result<Speed> {
+        let penalty = if temperature > 0.0 { REPEAT_PENALTY } else { 1.0 };
+        let mut sampler = Sampler::new(temperature, TOP_P, penalty, random_seed());
         let mut cache = self.model.cache();
         let mut prompt = vec![self.tokenizer.bos];
         prompt.extend(self.tokenizer.encode(text));
@@ -213,8 +217,11 @@ impl Loaded {
         let mut logits = self.model.forward(&prompt, &mut cache)?;
         let prompt_time = started.elapsed();
         let started = Instant::now();
+        let mut generated = Vec::with_capacity(tokens);
         for _ in 0..tokens {
-            logits = self.model.forward(&[argmax(&logits)], &mut cache)?;
+            let next = sampler.next(&mut logits, &generated[generated.len().saturating_sub(REPEAT_WINDOW)..]);
+            generated.push(next);
+            logits = self.model.forward(&[next], &mut cache)?;
         }
         let generation_time = started.elapsed();
         Ok(Speed { prompt_tokens: prompt.len(), prompt_time, generated_tokens: tokens, generation_time })
@@ -236,12 +243,7 @@ impl Loaded {
     ) -> candle_core::Result<()> {
         let mut cache = self.model.cache();
         let tokens = self.prompt_tokens(prompt);
-        let sampling = if prompt.temperature <= f32::EPSILON {
-            Sampling::ArgMax
-        } else {
-            Sampling::TopP { p: TOP_P, temperature: f64::from(prompt.temperature) }
-        };
-        let mut sampler = LogitsProcessor::from_sampling(rand_seed(), sampling);
+        let mut sampler = Sampler::new(prompt.temperature, TOP_P, REPEAT_PENALTY, random_seed());
         let mut text = TextStream::default();
         let mut generated: Vec<u32> = Vec::new();
         let stops = [self.tokenizer.eos, self.end_of_turn, self.start_of_turn];
@@ -249,11 +251,8 @@ impl Loaded {
         let mut logits = self.model.forward(&tokens, &mut cache)?;
         let mut finish_reason = "length";
         while generated.len() < prompt.max_tokens as usize {
-            let vocabulary = logits.len();
-            let last = Tensor::from_vec(logits, vocabulary, &Device::Cpu)?;
             let recent = &generated[generated.len().saturating_sub(REPEAT_WINDOW)..];
-            let last = candle_transformers::utils::apply_repeat_penalty(&last, REPEAT_PENALTY, recent)?;
-            let next = sampler.sample(&last)?;
+            let next = sampler.next(&mut logits, recent);
             if stops.contains(&next) {
                 finish_reason = "stop";
                 break;
@@ -281,17 +280,9 @@ impl Loaded {
     }
 }
 
-/// The index of the largest logit: greedy decoding.
-fn argmax(logits: &[f32]) -> u32 {
-    let best = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
-    u32::try_from(best).unwrap_or(0)
-}
-
-/// A seed for sampling that differs between replies.
-fn rand_seed() -> u64 {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    nanos as u64
+/// A seed for sampling that differs between replies (a fixed one if the system has none).
+fn random_seed() -> u64 {
+    getrandom::u64().unwrap_or(0x5EED)
 }
 
 impl ModelProvider for EmbeddedModel {
@@ -405,7 +396,7 @@ mod tests {
         let mut logits = loaded.model.forward(&tokens, &mut cache).unwrap();
         let mut continuation = Vec::new();
         for _ in 0..11 {
-            let next = argmax(&logits);
+            let next = sampling::argmax(&logits);
             continuation.push(next);
             logits = loaded.model.forward(&[next], &mut cache).unwrap();
         }
