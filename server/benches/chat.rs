@@ -401,7 +401,7 @@ async fn embedded() {
     println!(
         "embedded model: Gemma 3 270M Q4_K_M, greedy, {EMBEDDED_TOKENS} tokens after a short prompt, 2 cores"
     );
-    println!(" candle (this app):");
+    println!(" this app (its Gemma decoder on candle's kernels):");
     let mut rates = Vec::new();
     for run in 1..=EMBEDDED_RUNS {
         let speed = model.measure(EMBEDDED_PROMPT, EMBEDDED_TOKENS, 0.0).await.expect("the model generates");
@@ -421,6 +421,13 @@ async fn embedded() {
     println!(
         "  as chat replies are made (temperature 0.7, top-p, repeat penalty): generation {:.1} tokens/s",
         sampled.generated_tokens as f64 / sampled.generation_time.as_secs_f64()
+    );
+    let long = model.measure(&EMBEDDED_PROMPT.repeat(40), 32, 0.0).await.expect("the model generates");
+    println!(
+        "  a long prompt: {} tokens at {:.0} tokens/s; then generation at {:.1} tokens/s",
+        long.prompt_tokens,
+        long.prompt_tokens as f64 / long.prompt_time.as_secs_f64(),
+        long.generated_tokens as f64 / long.generation_time.as_secs_f64()
     );
     // The baseline: llama.cpp on the same file, when `make bench` has installed llama-cpp-python.
     let Ok(python) = std::env::var("BENCH_LLAMA_CPP_PYTHON") else {
@@ -442,7 +449,7 @@ async fn embedded() {
     let baseline = text.lines().last().and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse::<f64>().ok());
     match baseline {
         Some(baseline) if baseline > 0.0 => println!(
-            " generation, median: candle {ours:.1} tokens/s, llama.cpp {baseline:.1} tokens/s: {:.2}× llama.cpp",
+            " generation, median: this app {ours:.1} tokens/s, llama.cpp {baseline:.1} tokens/s: {:.2}× llama.cpp",
             ours / baseline
         ),
         _ => println!(" the baseline failed: {}", String::from_utf8_lossy(&output.stderr)),
