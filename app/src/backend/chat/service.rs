@@ -126,10 +126,15 @@ impl ChatService {
         }
     }
 
+    /// Valid settings, for a model that a provider serves.
     fn checked(&self, settings: ChatSettings) -> Result<ChatSettings, AppError> {
         let settings = settings.validate()?;
-        self.providers.resolve(&settings.model).map_err(|e| AppError::BadRequest(e.to_string()))?;
+        self.known_model(&settings.model)?;
         Ok(settings)
+    }
+
+    fn known_model(&self, model: &str) -> Result<(), AppError> {
+        self.providers.resolve(model).map(drop).map_err(|e| AppError::BadRequest(e.to_string()))
     }
 
     fn session_changed(&self, owner_id: i64, session: &ChatSession) {
@@ -526,7 +531,7 @@ impl ChatService {
         draft: PresetDraft,
     ) -> Result<Preset, AppError> {
         let draft = draft.validate()?;
-        self.checked(draft.settings.clone())?;
+        self.known_model(&draft.settings.model)?;
         self.store.save_preset(owner_id, id, &draft).await
     }
 

@@ -17,6 +17,7 @@ const LOCAL_ROPE_BASE: f32 = 10_000.0;
 /// The network's dimensions, from the GGUF metadata.
 #[derive(Clone, Copy, Debug)]
 struct Dimensions {
+    layers: usize,
     hidden: usize,
     heads: usize,
     kv_heads: usize,
@@ -36,6 +37,7 @@ impl Dimensions {
         };
         let size = |key: &str| value(key).and_then(|v| v.to_u32()).map(|v| v as usize);
         Ok(Self {
+            layers: size("block_count")?,
             hidden: size("embedding_length")?,
             heads: size("attention.head_count")?,
             kv_heads: size("attention.head_count_kv")?,
@@ -162,13 +164,8 @@ impl Gemma {
         let norm = |reader: &mut R, name: &str| -> Result<Vec<f32>> {
             content.tensor(reader, name, &Device::Cpu)?.dequantize(&Device::Cpu)?.to_vec1()
         };
-        let count = content
-            .metadata
-            .get("gemma3.block_count")
-            .ok_or_else(|| candle_core::Error::Msg("no gemma3.block_count in the GGUF metadata".into()))?
-            .to_u32()? as usize;
-        let mut layers = Vec::with_capacity(count);
-        for index in 0..count {
+        let mut layers = Vec::with_capacity(dims.layers);
+        for index in 0..dims.layers {
             let name = |part: &str| format!("blk.{index}.{part}.weight");
             let names = |parts: &[&str]| parts.iter().map(|p| name(p)).collect::<Vec<_>>();
             layers.push(Layer {
@@ -228,7 +225,7 @@ impl Gemma {
             let rotation = if layer.sliding { &local } else { &global };
             let attended = self.attend(layer, &x, rotation, cache, index)?;
             let out = layer.attention_output.apply(&attended)?;
-            add_normalised(&mut x, &out, &layer.post_attention_norm, eps);
+            add_normalised(&mut x, out, &layer.post_attention_norm, eps);
 
             let mut h = x.clone();
             rms_norm_rows(&mut h, &layer.ffn_norm, eps);
@@ -239,7 +236,7 @@ impl Gemma {
                 .flat_map(|row| row[..width].iter().zip(&row[width..]).map(|(&g, &u)| gelu(g) * u))
                 .collect();
             let out = layer.down.apply(&activated)?;
-            add_normalised(&mut x, &out, &layer.post_ffn_norm, eps);
+            add_normalised(&mut x, out, &layer.post_ffn_norm, eps);
         }
         cache.positions += tokens.len();
         let mut last = x.split_off(x.len() - hidden);
@@ -319,10 +316,10 @@ struct Rotation {
 impl Rotation {
     fn new(base: f32, head_dim: usize, positions: std::ops::Range<usize>) -> Self {
         let half = head_dim / 2;
+        let frequencies: Vec<f32> = (0..half).map(|i| base.powf(-2.0 * i as f32 / head_dim as f32)).collect();
         let mut table = Vec::with_capacity(positions.len() * head_dim);
         for position in positions {
-            let angles: Vec<f32> =
-                (0..half).map(|i| position as f32 * base.powf(-2.0 * i as f32 / head_dim as f32)).collect();
+            let angles: Vec<f32> = frequencies.iter().map(|f| position as f32 * f).collect();
             table.extend(angles.iter().map(|a| a.cos()));
             table.extend(angles.iter().map(|a| a.sin()));
         }
@@ -351,8 +348,7 @@ fn rms_norm_rows(x: &mut [f32], weight: &[f32], eps: f32) {
 }
 
 /// The residual step: `x += rms_norm(update)`.
-fn add_normalised(x: &mut [f32], update: &[f32], weight: &[f32], eps: f32) {
-    let mut update = update.to_vec();
+fn add_normalised(x: &mut [f32], mut update: Vec<f32>, weight: &[f32], eps: f32) {
     rms_norm_rows(&mut update, weight, eps);
     x.iter_mut().zip(&update).for_each(|(v, u)| *v += u);
 }

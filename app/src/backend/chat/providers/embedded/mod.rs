@@ -1,5 +1,5 @@
-//! The embedded model: Gemma 3 270M from the GGUF file, run in-process with candle on the CPU,
-//! so the app chats offline. It is small and pre-trained (not instruction-tuned): it continues
+//! The embedded model: Gemma 3 270M from the GGUF file, run in-process on the CPU by the
+//! decoder in [`gemma`] (on candle's kernels), so the app chats offline. It is small and pre-trained (not instruction-tuned): it continues
 //! text more than it follows instructions.
 
 mod gemma;
