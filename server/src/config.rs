@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use app::backend::chat::ChatConfig;
+use app::backend::events::WebhookPolicy;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,9 @@ pub struct Config {
     /// Origins besides the server's own allowed to send cookie-authenticated requests and to
     /// open websockets, e.g. `["https://app.example.com"]` (`AIC_ALLOWED_ORIGINS`).
     pub allowed_origins: Vec<String>,
+    /// Hosts and ranges off the public internet that rules' webhooks may reach, e.g.
+    /// `["hooks.intranet", "10.1.0.0/16"]` (`AIC_WEBHOOK_ALLOW`); public addresses always may.
+    pub webhook_allow: WebhookPolicy,
     /// Days a browser session lasts after sign-in (`AIC_SESSION_DAYS`).
     pub session_days: u32,
     /// Largest HTTP request body accepted, in bytes (`AIC_MAX_BODY_BYTES`).
@@ -101,6 +105,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             guest_mode: false,
             allowed_origins: Vec::new(),
+            webhook_allow: WebhookPolicy::default(),
             session_days: 30,
             max_body_bytes: 1024 * 1024,
             websocket: WebsocketConfig::default(),
@@ -117,14 +122,17 @@ pub struct ConfigError(String);
 
 impl Config {
     /// Reads the configuration from the process environment and the optional TOML file
-    /// (`AIC_CONFIG`, default `ai-channels.toml`), and validates it.
-    pub fn load() -> Result<Self, ConfigError> {
-        let file = match std::env::var("AIC_CONFIG") {
-            Ok(path) if !std::path::Path::new(&path).is_file() => {
-                return Err(ConfigError(format!("AIC_CONFIG: no configuration file at `{path}`")));
+    /// (`file`, else `AIC_CONFIG`, else `ai-channels.toml` if it exists), and validates it.
+    pub fn load(file: Option<PathBuf>) -> Result<Self, ConfigError> {
+        let named = file
+            .map(|path| ("--config", path))
+            .or_else(|| std::env::var_os("AIC_CONFIG").map(|path| ("AIC_CONFIG", PathBuf::from(path))));
+        let file = match named {
+            Some((source, path)) if !path.is_file() => {
+                return Err(ConfigError(format!("{source}: no configuration file at `{}`", path.display())));
             }
-            Ok(path) => PathBuf::from(path),
-            Err(_) => PathBuf::from(DEFAULT_FILE),
+            Some((_, path)) => path,
+            None => PathBuf::from(DEFAULT_FILE),
         };
         let leptos = Env::raw()
             .only(&["LEPTOS_SITE_ADDR", "LEPTOS_SITE_ROOT"])

@@ -2,6 +2,7 @@
 //! Leptos app, its assets, health checks and (later) the websockets and REST API.
 
 mod auth;
+pub mod cli;
 mod config;
 mod routes;
 mod security;

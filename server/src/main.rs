@@ -1,19 +1,49 @@
-//! The AI Channels server: loads the configuration, starts the app and serves it until Ctrl-C or
-//! SIGTERM.
+//! The AI Channels server: reads the command line and the configuration, then serves the app
+//! until Ctrl-C or SIGTERM, applies the database migrations, or prints the configuration.
 
 use std::process::ExitCode;
 
+use app::backend::Database;
+use clap::Parser;
+use server::cli::{Cli, Command, redacted_toml};
 use server::{Application, Config, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Config::load() {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.clone()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("ai-channels: invalid configuration: {e}");
             return ExitCode::from(2);
         }
     };
+    match cli.command() {
+        Command::CheckConfig => {
+            print!("{}", redacted_toml(&config));
+            ExitCode::SUCCESS
+        }
+        Command::Migrate => migrate(&config).await,
+        Command::Serve => serve(config).await,
+    }
+}
+
+/// Opens the database, which applies pending migrations, and closes it again.
+async fn migrate(config: &Config) -> ExitCode {
+    match Database::connect(&config.database_url).await {
+        Ok(db) => {
+            db.close().await;
+            println!("ai-channels: the database at {} is up to date", config.database_url);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ai-channels: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> ExitCode {
     telemetry::init(&config);
     let app = match Application::build(config).await {
         Ok(app) => app,

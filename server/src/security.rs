@@ -2,7 +2,7 @@
 //! state changes from other sites (cross-site request forgery).
 
 use app::backend::AppError;
-use app::backend::http::{Origin, content_security_policy, origin};
+use app::backend::http::{Origin, content_security_policy, credentials, origin};
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
@@ -36,12 +36,16 @@ pub async fn headers(request: Request, next: Next) -> Response {
 }
 
 /// Refuses state-changing requests (anything but GET, HEAD and OPTIONS) that a browser sent
-/// from another site. Requests authenticated by an API token carry no ambient credentials and
-/// pass.
+/// from another site. Requests that carry an API token (`Authorization: Token …`) pass: they are
+/// authenticated by that token alone, never by the cookie beside it (see
+/// [`Accounts::authenticate`]), so they carry no ambient credentials. Any other `Authorization`
+/// header changes nothing.
+///
+/// [`Accounts::authenticate`]: app::backend::accounts::Accounts::authenticate
 pub async fn forbid_cross_site(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let headers = request.headers();
-    let by_token = headers.contains_key(header::AUTHORIZATION);
+    let by_token = credentials(headers, None).token.is_some();
     let cross_site = match origin(headers, &state.context.security.allowed_origins) {
         Origin::Foreign => true,
         Origin::Allowed => false,

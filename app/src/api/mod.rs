@@ -18,6 +18,11 @@ use leptos::prelude::*;
 
 use crate::protocol::{ApiError, Readiness};
 
+/// The server functions a signed-out visitor may call; every other one needs a signed-in user
+/// (or guest), which the server checks before it reads the call's arguments.
+pub const PUBLIC_SERVER_FNS: [&str; 6] =
+    ["readiness", "session", "sign_up", "log_in", "continue_as_guest", "log_out"];
+
 /// Reports whether the database and every model asset are available.
 #[server(endpoint = "readiness")]
 pub async fn check_readiness() -> Result<Readiness, ApiError> {
@@ -56,8 +61,14 @@ mod server {
             .unwrap_or_default()
     }
 
-    /// Who is calling, if anyone signed in.
+    /// Who is calling, if anyone signed in: found once per request by the server's
+    /// authentication layer, or looked up here for the public functions.
     pub async fn identity(context: &AppContext) -> Result<Option<Identity>, ApiError> {
+        if let Some(identity) =
+            use_context::<Parts>().and_then(|parts| parts.extensions.get::<Identity>().cloned())
+        {
+            return Ok(Some(identity));
+        }
         Ok(context.accounts.authenticate(&http::credentials(&headers(), None)).await?)
     }
 

@@ -28,6 +28,9 @@ pub enum AppError {
     /// The record already exists.
     #[error("{0}")]
     Conflict(String),
+    /// The request or its content is larger than allowed; the message says what the limit is.
+    #[error("{0}")]
+    TooLarge(String),
     /// Too many attempts; the client may retry after the given time.
     #[error("too many attempts; try again in {} s", retry_after.as_secs().max(1))]
     RateLimited {
@@ -58,6 +61,7 @@ impl AppError {
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
+            Self::TooLarge(_) => ErrorCode::TooLarge,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Upstream(_) => ErrorCode::Upstream,
@@ -70,24 +74,28 @@ impl AppError {
         status_for(self.code())
     }
 
-    fn retry_after(&self) -> Option<HeaderValue> {
-        match self {
-            Self::RateLimited { retry_after } => Some(HeaderValue::from(retry_after.as_secs().max(1))),
-            _ => None,
-        }
-    }
-
-    /// What the client is told: internal causes are logged here and replaced by a generic message.
+    /// What the client is told: internal causes are replaced by a generic message (the cause
+    /// is logged where the response is made, see [`IntoResponse`]).
     pub fn to_api_error(&self) -> ApiError {
         let message = match self.code() {
-            ErrorCode::Internal => {
-                tracing::error!(error = %self, "request failed");
-                "internal error; the server log has the details".to_owned()
-            }
+            ErrorCode::Internal => "internal error; the server log has the details".to_owned(),
             _ => self.to_string(),
         };
-        ApiError::new(self.code(), message)
+        let retry_after_secs = match self {
+            Self::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
+            _ => None,
+        };
+        ApiError { retry_after_secs, ..ApiError::new(self.code(), message) }
     }
+}
+
+/// The JSON error response for `error`, with its status and, when rate limited, `Retry-After`.
+pub fn error_response(error: &ApiError) -> Response {
+    let mut response = (status_for(error.code), Json(error)).into_response();
+    if let Some(seconds) = error.retry_after_secs {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
 /// The HTTP status that goes with an error code.
@@ -110,6 +118,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
 impl From<ApiError> for AppError {
     fn from(error: ApiError) -> Self {
         match error.code {
+            ErrorCode::BadRequest => Self::BadRequest(error.message),
             ErrorCode::NotFound => Self::NotFound,
             ErrorCode::Unauthorized => Self::Unauthorized(error.message),
             ErrorCode::Forbidden => Self::Forbidden(error.message),
@@ -118,8 +127,9 @@ impl From<ApiError> for AppError {
             ErrorCode::Upstream => Self::Upstream(error.message),
             ErrorCode::Internal => Self::Internal(error.message),
             ErrorCode::Unprocessable => Self::Unprocessable(error.message),
-            ErrorCode::BadRequest | ErrorCode::TooLarge | ErrorCode::RateLimited => {
-                Self::BadRequest(error.message)
+            ErrorCode::TooLarge => Self::TooLarge(error.message),
+            ErrorCode::RateLimited => {
+                Self::RateLimited { retry_after: Duration::from_secs(error.retry_after_secs.unwrap_or(1)) }
             }
         }
     }
@@ -127,24 +137,47 @@ impl From<ApiError> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let mut response = (self.status(), Json(self.to_api_error())).into_response();
-        if let Some(seconds) = self.retry_after() {
-            response.headers_mut().insert(header::RETRY_AFTER, seconds);
+        if self.code() == ErrorCode::Internal {
+            tracing::error!(error = %self, "request failed");
         }
-        response
+        error_response(&self.to_api_error())
     }
 }
 
-/// Server functions return [`ApiError`]; inside one, converting also sets the HTTP status of
-/// the response, so a failed call is a 4xx or 5xx rather than a 200 with an error body.
+/// Server functions return [`ApiError`]. The conversion is plain: the HTTP status of a failed
+/// call is set from the error's code by the server's error middleware, which sees every call.
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
-        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(error.status());
-            if let Some(seconds) = error.retry_after() {
-                response.insert_header(header::RETRY_AFTER, seconds);
-            }
+        if error.code() == ErrorCode::Internal {
+            tracing::error!(error = %error, "request failed");
         }
         error.to_api_error()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_convert_both_ways_without_losing_their_kind() {
+        let errors = [
+            AppError::BadRequest("b".into()),
+            AppError::Unprocessable("u".into()),
+            AppError::Unauthorized("a".into()),
+            AppError::Forbidden("f".into()),
+            AppError::NotFound,
+            AppError::Conflict("c".into()),
+            AppError::TooLarge("t".into()),
+            AppError::RateLimited { retry_after: Duration::from_secs(7) },
+            AppError::Unavailable("n".into()),
+            AppError::Upstream("p".into()),
+        ];
+        for error in errors {
+            let api = error.to_api_error();
+            let back = AppError::from(api.clone());
+            assert_eq!((back.code(), back.to_string()), (error.code(), error.to_string()));
+            assert_eq!(back.to_api_error(), api);
+        }
     }
 }

@@ -19,14 +19,16 @@ use std::time::Duration;
 pub use assets::ModelAssets;
 pub use classify::ServerClassifier;
 pub use db::{Database, DatabaseError};
-pub use error::{AppError, status_for};
+pub use error::{AppError, error_response, status_for};
 pub use hub::Hub;
 pub use task::TaskGuard;
 pub use throttle::FailureThrottle;
 
 use self::accounts::Accounts;
 use self::chat::{ChatDefaults, ChatService, ChatStore, providers::Providers};
-use self::events::{AlertEngine, EventHandlers, EventStore, Ingest, LiveFeed, Rules};
+use self::events::{
+    AlertEngine, EventHandlers, EventStore, Ingest, LiveFeed, Rules, WebhookPolicy, Webhooks,
+};
 use crate::protocol::{Check, Readiness};
 use crate::vision::Labels;
 
@@ -45,6 +47,8 @@ pub struct SecuritySettings {
     pub allowed_origins: Vec<String>,
     /// How long a browser session lasts after sign-in.
     pub session_lifetime: Duration,
+    /// Which non-public hosts and ranges webhooks may reach (public ones always).
+    pub webhooks: WebhookPolicy,
 }
 
 /// Everything a request handler or server function needs, shared by the whole server.
@@ -96,7 +100,7 @@ impl AppContext {
             }
         };
         let hub = Hub::default();
-        let rules = Rules::new(db.pool().clone());
+        let rules = Rules::new(db.pool().clone(), Webhooks::new(security.webhooks.clone()));
         let mut handlers: EventHandlers = vec![
             Arc::new(LiveFeed::new(hub.clone())),
             Arc::new(AlertEngine::start(rules.clone(), hub.clone())),

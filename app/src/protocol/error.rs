@@ -30,7 +30,8 @@ pub enum ErrorCode {
 }
 
 /// The error every API call returns, as JSON `{"code": …, "message": …}`; the websocket
-/// `error` message carries the same two fields.
+/// `error` message carries the same fields. A `rate_limited` error also says after how many
+/// seconds a retry can succeed (`retry_after_secs`, also sent as `Retry-After` over HTTP).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
@@ -38,12 +39,15 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// A human-readable explanation.
     pub message: String,
+    /// Seconds until a retry can succeed, for `rate_limited`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
     /// An error of kind `code` explained by `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self { code, message: message.into(), retry_after_secs: None }
     }
 
     /// A malformed-input error.

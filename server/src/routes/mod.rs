@@ -10,16 +10,14 @@ mod web_runtime;
 
 use app::{App, shell};
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::get;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::startup::AppState;
-use crate::{auth, security, ws};
+use crate::{auth, security, telemetry, ws};
 
 /// Builds the whole router over `state`.
 pub fn router(state: AppState) -> Router {
@@ -44,13 +42,13 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_context(&state, routes, provide.clone(), move || shell(leptos.clone()))
         .fallback(file_and_error_handler_with_context::<AppState, _>(provide, shell))
         .layer(middleware::from_fn_with_state(state.clone(), auth::identify_page_visitor))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_sign_in))
         .layer(middleware::from_fn(errors::server_fn_status))
         .layer(middleware::from_fn_with_state(state.clone(), security::forbid_cross_site))
         .layer(middleware::from_fn(security::headers))
-        .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
-        // Log the path only: query strings can carry websocket tokens.
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-        }))
+        .layer(middleware::from_fn_with_state(state.clone(), errors::limit_body))
+        // The body limit above applies to every route; axum's own default would answer in text.
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(telemetry::log_request))
         .with_state(state)
 }

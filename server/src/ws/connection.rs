@@ -107,6 +107,7 @@ async fn run<E: Endpoint>(
     let mut budget = TokenBucket::new(limits.messages_per_second, limits.burst);
     let mut refused_in_a_row = 0u32;
     let mut last_heard = Instant::now();
+    let mut unreadable = false;
     let mut heartbeat = tokio::time::interval(limits.idle_timeout / 3);
     let mut recheck = tokio::time::interval(limits.credential_check);
     recheck.reset();
@@ -129,15 +130,23 @@ async fn run<E: Endpoint>(
                 }
             }
         };
-        let Some(Ok(message)) = message else { break None };
+        let message = match message {
+            Some(Ok(message)) => message,
+            // Far over the limit, the protocol layer stops reading: still say why.
+            Some(Err(e)) if is_too_big(&e) => {
+                unreadable = true;
+                break Some(close(close_code::SIZE, "message too big"));
+            }
+            Some(Err(_)) | None => break None,
+        };
         last_heard = Instant::now();
-        let text = match message {
-            Message::Text(text) => text,
-            Message::Binary(_) => break Some(close(close_code::UNSUPPORTED, "send JSON text messages")),
+        let (size, text) = match message {
+            Message::Text(text) => (text.len(), Some(text)),
+            Message::Binary(bytes) => (bytes.len(), None),
             Message::Ping(_) | Message::Pong(_) => continue,
             Message::Close(_) => break None,
         };
-        if text.len() > limits.max_message_bytes {
+        if size > limits.max_message_bytes {
             break Some(close(close_code::SIZE, "message too big"));
         }
         if !budget.take() {
@@ -150,6 +159,11 @@ async fn run<E: Endpoint>(
             continue;
         }
         refused_in_a_row = 0;
+        let Some(text) = text else {
+            let error = ApiError::bad_request("binary messages are not accepted; send JSON text messages");
+            outbox.send(&E::error(error)).await;
+            continue;
+        };
         match parse_frame::<E::Request>(text.as_str()) {
             Ok(request) => endpoint.received(request, &outbox).await,
             Err(error) => {
@@ -158,12 +172,20 @@ async fn run<E: Endpoint>(
         }
     };
     let closing = farewell.is_some();
+    let user = admission.identity.user.id;
     if let Some(farewell) = farewell {
+        if let Message::Close(Some(frame)) = &farewell {
+            tracing::info!(user, code = frame.code, reason = %frame.reason, "websocket closed by the server");
+        }
         let _ = frames.send(farewell).await;
     }
     drop((frames, outbox, endpoint));
     let _ = writer.await;
-    if closing {
+    if unreadable {
+        // The rest of the oversized message can no longer be read; closing the socket on it at
+        // once would reset the connection before the client reads the close frame.
+        tokio::time::sleep(CLOSE_GRACE).await;
+    } else if closing {
         // Complete the closing handshake: read (and drop) what the client still sends until its
         // own close frame, so unread data does not turn the close into a connection reset.
         let drain = async {
@@ -175,7 +197,19 @@ async fn run<E: Endpoint>(
         };
         let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
     }
-    tracing::debug!(user = admission.identity.user.id, "websocket closed");
+    tracing::debug!(user, "websocket closed");
+}
+
+/// Whether a read failed because a frame or message passed the protocol layer's hard limit.
+fn is_too_big(error: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = cause {
+        if matches!(error.downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_))) {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// A classic token bucket: `rate` tokens per second, holding at most `rate + burst`.

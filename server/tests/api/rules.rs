@@ -154,7 +154,7 @@ async fn a_failing_webhook_is_retried_until_it_accepts_the_alert() {
     let hook = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, receiver).await });
 
-    let app = spawn_app().await;
+    let app = spawn_app_with_handlers(allow_loopback, Vec::new()).await;
     let alice = app.sign_up("alice").await;
     alice.call_ok("rules/save", &cat_rule("0", &hook)).await;
     let mut socket = camera(&app, &alice).await;
@@ -172,6 +172,77 @@ async fn a_failing_webhook_is_retried_until_it_accepts_the_alert() {
         assert_eq!(listed[0]["webhook_status"], "pending");
         tokio::task::yield_now().await;
     }
+}
+
+/// An intranet deployment's setting: webhooks may reach 127.0.0.0/8.
+fn allow_loopback(config: &mut server::Config) {
+    config.webhook_allow = vec!["127.0.0.0/8".to_owned()].try_into().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_to_internal_addresses_are_refused_with_the_reason() {
+    let app = spawn_app().await;
+    let alice = app.sign_up("alice").await;
+    for hook in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost:9/hook",
+        "http://169.254.169.254/latest",
+        "http://[::1]/",
+    ] {
+        let response = alice.call("rules/save", &cat_rule("0", hook)).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{hook}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["code"], "bad_request");
+        assert!(error["message"].as_str().unwrap().contains("private, loopback or link-local"), "{error}");
+    }
+    assert!(alice.call_ok("rules", &[]).await.as_array().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_redirected_to_an_internal_address_is_not_followed() {
+    // The allowed receiver (127.0.0.2) redirects to one the policy does not allow (127.0.0.1).
+    let (hit, mut hits) = mpsc::unbounded_channel::<()>();
+    let internal = axum::Router::new().route(
+        "/secret",
+        axum::routing::post(move || {
+            let _ = hit.send(());
+            async { StatusCode::OK }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let secret = format!("http://{}/secret", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, internal).await });
+    let redirector = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let secret = secret.clone();
+            async move { axum::response::Redirect::temporary(&secret) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, redirector).await });
+
+    let app = spawn_app_with_handlers(
+        |config| config.webhook_allow = vec!["127.0.0.2".to_owned()].try_into().unwrap(),
+        Vec::new(),
+    )
+    .await;
+    let alice = app.sign_up("alice").await;
+    alice.call_ok("rules/save", &cat_rule("0", &hook)).await;
+    let mut socket = camera(&app, &alice).await;
+    send_events(&mut socket, 1..=SCORE_WINDOW as u64, 0.9).await;
+    loop {
+        let listed = alerts(&alice).await;
+        if let Some(status) = listed.first().and_then(|alert| alert["webhook_status"].as_str())
+            && status != "pending"
+        {
+            assert!(status.starts_with("refused"), "{status}");
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(hits.try_recv().is_err(), "the internal address was never reached");
 }
 
 /// An application's own handler: counts what it sees.

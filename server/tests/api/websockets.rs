@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -74,6 +74,33 @@ async fn an_oversized_message_closes_the_connection_with_1009() {
     next_json(&mut socket).await;
     send(&mut socket, &format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(2048))).await;
     assert_eq!(close_code(&mut socket).await, CloseCode::Size);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_far_over_the_limit_also_closes_with_1009() {
+    let app = spawn_app_with(|config| {
+        config.websocket.endpoint_max_message_bytes.insert("live".into(), 1024);
+    })
+    .await;
+    let alice = app.sign_up("alice").await;
+    let mut socket = connect_as(&app, "/ws/live", &alice).await;
+    next_json(&mut socket).await;
+    send(&mut socket, &format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(64 * 1024))).await;
+    assert_eq!(close_code(&mut socket).await, CloseCode::Size);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_message_gets_a_typed_error_and_the_connection_survives() {
+    let app = spawn_app().await;
+    let alice = app.sign_up("alice").await;
+    let mut socket = connect_as(&app, "/ws/live", &alice).await;
+    next_json(&mut socket).await;
+    socket.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
+    let error = next_json(&mut socket).await;
+    assert_eq!((error["type"].as_str(), error["code"].as_str()), (Some("error"), Some("bad_request")));
+    assert!(error["message"].as_str().unwrap().contains("JSON text"), "{error}");
+    send(&mut socket, r#"{"type":"ping"}"#).await;
+    assert_eq!(next_json(&mut socket).await["type"], "pong");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

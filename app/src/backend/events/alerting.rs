@@ -17,11 +17,6 @@ use crate::vision::CategoryFilter;
 
 /// How many of the latest scores a rule's median is taken over.
 pub const SCORE_WINDOW: usize = 3;
-/// Webhook attempts per alert.
-const WEBHOOK_ATTEMPTS: u32 = 4;
-/// Wait before the first webhook retry; doubled each time.
-const WEBHOOK_BACKOFF: Duration = Duration::from_millis(500);
-const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Events waiting for the engine before new ones are dropped (with a warning).
 const QUEUE: usize = 4096;
 
@@ -93,7 +88,7 @@ pub struct AlertEngine {
 }
 
 impl AlertEngine {
-    /// Starts the engine over `rules`, pushing alerts to `hub`.
+    /// Starts the engine over `rules`, pushing alerts to `hub` and to the rules' webhooks.
     pub fn start(rules: Rules, hub: Hub) -> Self {
         let (events, queue) = mpsc::channel(QUEUE);
         tokio::spawn(evaluate(rules, hub, queue));
@@ -118,7 +113,6 @@ impl EventHandler for AlertEngine {
 
 async fn evaluate(rules: Rules, hub: Hub, mut queue: mpsc::Receiver<NewEvent>) {
     let mut tracker = RuleTracker::default();
-    let http = reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).build().unwrap_or_default();
     while let Some(event) = queue.recv().await {
         let active = match rules.active(event.owner_id).await {
             Ok(active) => active,
@@ -141,7 +135,7 @@ async fn evaluate(rules: Rules, hub: Hub, mut queue: mpsc::Receiver<NewEvent>) {
                 Ok(alert) => {
                     hub.publish(event.owner_id, LiveUpdate::Alert(alert.clone()));
                     if let Some(url) = rule.rule.webhook_url.clone() {
-                        tokio::spawn(deliver_webhook(http.clone(), rules.clone(), url, alert));
+                        tokio::spawn(deliver_webhook(rules.clone(), url, alert));
                     }
                 }
                 Err(e) => tracing::error!("cannot record an alert of rule {}: {e}", rule.id),
@@ -150,31 +144,10 @@ async fn evaluate(rules: Rules, hub: Hub, mut queue: mpsc::Receiver<NewEvent>) {
     }
 }
 
-/// POSTs `alert` to `url`, retrying connection failures and non-2xx answers with back-off, and
-/// records the outcome on the alert.
-async fn deliver_webhook(http: reqwest::Client, rules: Rules, url: String, alert: AlertInfo) {
-    let body = serde_json::to_string(&alert).unwrap_or_default();
-    let mut wait = WEBHOOK_BACKOFF;
-    let mut outcome = String::new();
-    for attempt in 1..=WEBHOOK_ATTEMPTS {
-        let sent = http.post(&url).header("content-type", "application/json").body(body.clone()).send().await;
-        match sent {
-            Ok(response) if response.status().is_success() => {
-                outcome = "delivered".into();
-                break;
-            }
-            Ok(response) => outcome = format!("failed: status {}", response.status().as_u16()),
-            Err(e) => {
-                outcome = format!("failed: {}", if e.is_timeout() { "timed out" } else { "cannot connect" })
-            }
-        }
-        tracing::warn!("webhook of alert {} (attempt {attempt}): {outcome}", alert.id);
-        if attempt < WEBHOOK_ATTEMPTS {
-            tokio::time::sleep(wait).await;
-            wait *= 2;
-        }
-    }
-    if let Err(e) = rules.set_webhook_status(alert.id, &outcome).await {
+/// Sends `alert` to its rule's webhook and records the outcome on the alert.
+async fn deliver_webhook(rules: Rules, url: String, alert: AlertInfo) {
+    let outcome = rules.webhooks().deliver(&url, &alert).await;
+    if let Err(e) = rules.set_webhook_status(alert.id, &outcome.to_string()).await {
         tracing::error!("cannot record the webhook outcome of alert {}: {e}", alert.id);
     }
 }

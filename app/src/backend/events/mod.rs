@@ -7,9 +7,11 @@ mod handler;
 mod ingest;
 mod rules;
 mod store;
+mod webhook;
 
 pub use alerting::{AlertEngine, RuleTracker, SCORE_WINDOW};
 pub use handler::{EventHandler, EventHandlers, LiveFeed, NewEvent};
 pub use ingest::{Ingest, Ingested};
 pub use rules::{Firing, Rules};
 pub use store::{EventQuery, EventStore};
+pub use webhook::{Outcome, Refusal, WebhookPolicy, Webhooks, is_public};

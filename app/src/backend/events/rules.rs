@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use chrono::Utc;
 use sqlx::SqlitePool;
 
+use super::Webhooks;
 use crate::backend::AppError;
 use crate::protocol::{AlertInfo, RuleDraft, RuleInfo};
 
@@ -59,12 +60,18 @@ pub struct Firing {
 pub struct Rules {
     pool: SqlitePool,
     active: Arc<Mutex<HashMap<i64, Arc<Vec<RuleInfo>>>>>,
+    webhooks: Webhooks,
 }
 
 impl Rules {
-    /// Rules in `pool`.
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool, active: Arc::default() }
+    /// Rules in `pool`, whose webhooks go out through `webhooks`.
+    pub fn new(pool: SqlitePool, webhooks: Webhooks) -> Self {
+        Self { pool, active: Arc::default(), webhooks }
+    }
+
+    /// Where alerts of webhook rules are sent.
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
     }
 
     fn forget(&self, owner_id: i64) {
@@ -96,6 +103,13 @@ impl Rules {
     /// Creates a rule (`id` none) or replaces rule `id`'s fields.
     pub async fn save(&self, owner_id: i64, id: Option<i64>, draft: RuleDraft) -> Result<RuleInfo, AppError> {
         let draft = draft.validate()?;
+        if let Some(url) = &draft.webhook_url {
+            self.webhooks
+                .policy()
+                .check(url)
+                .await
+                .map_err(|refusal| AppError::BadRequest(refusal.to_string()))?;
+        }
         let row: Option<RuleRow> = match id {
             None => {
                 bind_draft(

@@ -3,7 +3,7 @@
 
 mod embedded;
 mod openai;
-mod sse;
+mod wire;
 
 use std::fmt;
 use std::sync::Arc;

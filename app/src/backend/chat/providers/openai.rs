@@ -10,12 +10,11 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::sse::SseDecoder;
+use super::wire::{self, Chunk, CompletionRequest, ErrorBody, ModelList};
 use super::{ModelProvider, Prompt, ProviderError, ReplyEvent, ReplyStream};
-use crate::protocol::{ModelInfo, Role, Usage};
+use crate::protocol::ModelInfo;
 
 /// An API key: shown as `[redacted]` in logs and debug output.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,14 +171,10 @@ impl Upstream {
         if !status.is_success() {
             return Err(status_error(status.as_u16(), response.text().await.unwrap_or_default()));
         }
-        let body: Value = response.json().await.map_err(|e| ProviderError::Protocol(e.to_string()))?;
-        let ids = body["data"]
-            .as_array()
-            .ok_or_else(|| ProviderError::Protocol("the model list has no `data` array".into()))?
-            .iter()
-            .filter_map(|m| m["id"].as_str().map(str::to_owned))
-            .collect();
-        Ok(ids)
+        let list: ModelList = response.json().await.map_err(|e| {
+            ProviderError::Protocol(format!("the model list is not `{{\"data\": [{{\"id\": …}}]}}`: {e}"))
+        })?;
+        Ok(list.data.into_iter().map(|model| model.id).collect())
     }
 
     async fn reply(
@@ -188,7 +183,7 @@ impl Upstream {
         prompt: &Prompt,
         replies: &mpsc::Sender<Result<ReplyEvent, ProviderError>>,
     ) {
-        let body = request_body(model, prompt);
+        let body = CompletionRequest::new(model, prompt);
         let mut attempt = 0;
         loop {
             match self.attempt(&body, replies).await {
@@ -212,7 +207,7 @@ impl Upstream {
     /// retried; after it, the reply would repeat itself, so they end the reply.
     async fn attempt(
         &self,
-        body: &Value,
+        body: &CompletionRequest<'_>,
         replies: &mpsc::Sender<Result<ReplyEvent, ProviderError>>,
     ) -> Result<(), Failure> {
         let first_token_by =
@@ -229,20 +224,19 @@ impl Upstream {
             let retryable = status.as_u16() == 429 || status.is_server_error();
             return Err(Failure { error, retryable });
         }
-        let mut chunks = response.bytes_stream();
-        let mut decoder = SseDecoder::default();
+        let mut events = Box::pin(wire::events(response.bytes_stream()));
         let mut sent_any = false;
         let mut finish_reason = None;
         let mut usage = None;
         loop {
             let next = if sent_any {
-                tokio::time::timeout(idle, chunks.next()).await
+                tokio::time::timeout(idle, events.next()).await
             } else {
-                tokio::time::timeout_at(first_token_by.into(), chunks.next()).await
+                tokio::time::timeout_at(first_token_by.into(), events.next()).await
             };
             let retryable = !sent_any;
             let before_first = |error| Failure { error, retryable };
-            let bytes = match next {
+            let data = match next {
                 Err(_) if sent_any => {
                     return Err(Failure::fatal(ProviderError::Timeout("went quiet mid-reply")));
                 }
@@ -253,66 +247,37 @@ impl Upstream {
                         "the stream ended before the reply did".into(),
                     )));
                 }
-                Ok(Some(Err(e))) => return Err(before_first(connect_error(e))),
-                Ok(Some(Ok(bytes))) => bytes,
+                Ok(Some(Err(wire::EventError::Transport(e)))) => return Err(before_first(connect_error(e))),
+                Ok(Some(Err(e))) => return Err(before_first(ProviderError::Protocol(e.to_string()))),
+                Ok(Some(Ok(data))) => data,
             };
-            for data in decoder.push(&bytes) {
-                if data.trim() == "[DONE]" {
-                    let _ = replies.send(Ok(ReplyEvent::Done { finish_reason, usage })).await;
+            if data.trim() == "[DONE]" {
+                let _ = replies.send(Ok(ReplyEvent::Done { finish_reason, usage })).await;
+                return Ok(());
+            }
+            let chunk: Chunk = serde_json::from_str(&data).map_err(|e| {
+                before_first(ProviderError::Protocol(format!("a chunk is not a completion chunk: {e}")))
+            })?;
+            if let Some(error) = chunk.error {
+                return Err(before_first(ProviderError::Status { status: 200, message: error.message() }));
+            }
+            if let Some(counts) = chunk.usage {
+                usage = Some(counts.into());
+            }
+            let Some(choice) = chunk.choices.into_iter().next() else { continue };
+            if choice.finish_reason.is_some() {
+                finish_reason = choice.finish_reason;
+            }
+            if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
+                sent_any = true;
+                if replies.send(Ok(ReplyEvent::Delta(text))).await.is_err() {
                     return Ok(());
-                }
-                let chunk: Value = serde_json::from_str(&data).map_err(|e| {
-                    before_first(ProviderError::Protocol(format!("a chunk is not JSON: {e}")))
-                })?;
-                if let Some(error) = chunk.get("error") {
-                    let message = error["message"].as_str().unwrap_or("unknown error").to_owned();
-                    return Err(before_first(ProviderError::Status { status: 200, message }));
-                }
-                if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
-                    let count = |key: &str| u[key].as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
-                    usage = Some(Usage {
-                        prompt_tokens: count("prompt_tokens"),
-                        completion_tokens: count("completion_tokens"),
-                    });
-                }
-                let choice = &chunk["choices"][0];
-                if let Some(reason) = choice["finish_reason"].as_str() {
-                    finish_reason = Some(reason.to_owned());
-                }
-                if let Some(text) = choice["delta"]["content"].as_str().filter(|t| !t.is_empty()) {
-                    sent_any = true;
-                    if replies.send(Ok(ReplyEvent::Delta(text.to_owned()))).await.is_err() {
-                        return Ok(());
-                    }
                 }
             }
         }
         let _ = replies.send(Ok(ReplyEvent::Done { finish_reason, usage })).await;
         Ok(())
     }
-}
-
-fn request_body(model: &str, prompt: &Prompt) -> Value {
-    let mut messages = Vec::with_capacity(prompt.turns.len() + 1);
-    if !prompt.system.trim().is_empty() {
-        messages.push(json!({"role": "system", "content": prompt.system}));
-    }
-    for (role, content) in &prompt.turns {
-        let role = match role {
-            Role::System => "system",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        };
-        messages.push(json!({"role": role, "content": content}));
-    }
-    json!({
-        "model": model,
-        "messages": messages,
-        "stream": true,
-        "stream_options": {"include_usage": true},
-        "temperature": prompt.temperature,
-        "max_tokens": prompt.max_tokens,
-    })
 }
 
 fn connect_error(error: reqwest::Error) -> ProviderError {
@@ -325,10 +290,7 @@ fn connect_error(error: reqwest::Error) -> ProviderError {
 }
 
 fn status_error(status: u16, body: String) -> ProviderError {
-    let message = serde_json::from_str::<Value>(&body)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().or(v["error"].as_str()).map(str::to_owned))
-        .unwrap_or(body);
+    let message = serde_json::from_str::<ErrorBody>(&body).map_or(body, |body| body.error.message());
     ProviderError::Status { status, message: message.chars().take(300).collect() }
 }
 
@@ -405,20 +367,5 @@ mod tests {
         let mut config = UpstreamConfig::new("x", "http://localhost:1/v1");
         config.headers.insert("bad header".into(), "v".into());
         assert!(OpenAiCompatible::new(config).is_err());
-    }
-
-    #[test]
-    fn the_request_asks_for_a_stream_with_usage() {
-        let prompt = Prompt {
-            system: "Be brief.".into(),
-            turns: vec![(Role::User, "Hi".into())],
-            temperature: 0.5,
-            max_tokens: 64,
-        };
-        let body = request_body("m", &prompt);
-        assert_eq!(body["stream"], true);
-        assert_eq!(body["stream_options"]["include_usage"], true);
-        assert_eq!(body["messages"][0]["role"], "system");
-        assert_eq!(body["messages"][1]["content"], "Hi");
     }
 }
