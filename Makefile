@@ -1,7 +1,7 @@
 # The two commands: `make run` serves the app on http://127.0.0.1:3000, `make test` runs every
 # test. Each first sets up whatever is missing (scripts/setup.sh).
 SHELL := bash
-.PHONY: run test setup build rust-test e2e-test bench
+.PHONY: run test setup build lint rust-test e2e-test bench
 
 run:
 	@scripts/phase.sh setup scripts/setup.sh run
@@ -11,6 +11,7 @@ run:
 test:
 	@scripts/phase.sh setup scripts/setup.sh test
 	@scripts/phase.sh build scripts/build.sh dev
+	@scripts/phase.sh lint $(MAKE) --no-print-directory lint
 	@scripts/phase.sh rust-tests $(MAKE) --no-print-directory rust-test
 	@scripts/phase.sh browser-tests $(MAKE) --no-print-directory e2e-test
 
@@ -20,6 +21,13 @@ setup:
 
 build:
 	scripts/build.sh dev
+
+# Formatting, and clippy on both targets with warnings (missing docs on public items among them)
+# as errors.
+lint:
+	cargo fmt --all --check
+	cargo clippy --quiet -p app -p server --all-targets -- -D warnings
+	cargo clippy --quiet -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 rust-test:
 	cargo test -p app -p server

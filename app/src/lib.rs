@@ -6,6 +6,7 @@
 //! - [`ui`]: the pages and components.
 //! - [`api`]: server functions the pages call.
 //! - `backend` (server only): database and services.
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod protocol;

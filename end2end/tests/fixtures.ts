@@ -45,6 +45,8 @@ export async function signUp(page: Page, username: string) {
   await page.getByRole('button', { name: 'Create account' }).click();
   await expect(page).toHaveURL('/');
   await expect(page.locator('.user-menu').getByRole('link', { name: username, includeHidden: true })).toBeAttached();
+  // Signing in may load the page anew: wait until it is interactive again.
+  await hydrated(page);
 }
 
 /** Rows the server stored, read straight from its SQLite database (`?` parameters are not supported: inline only trusted values). */

@@ -1,4 +1,5 @@
 //! The browser entry point: hydrates the server-rendered page with the same [`app::App`].
+#![warn(missing_docs)]
 // Leptos views are deeply nested types; the default limit is too low for a whole app.
 #![recursion_limit = "256"]
 

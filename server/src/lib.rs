@@ -1,5 +1,6 @@
 //! The AI Channels server: typed configuration, start-up and the HTTP router that serves the
 //! Leptos app, its assets, health checks and (later) the websockets and REST API.
+#![warn(missing_docs)]
 
 mod auth;
 pub mod cli;

@@ -78,6 +78,21 @@ pub fn origin(headers: &HeaderMap, allowed: &[String]) -> Origin {
     }
 }
 
+/// The Content-Security-Policy of every response. Pages pass the nonce of their inline
+/// hydration script; WebAssembly compilation, onnxruntime-web's workers (`blob:`) and same-origin
+/// websockets are allowed, everything else is limited to this origin.
+pub fn content_security_policy(nonce: Option<&str>) -> String {
+    let script = match nonce {
+        Some(nonce) => format!("script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'"),
+        None => "script-src 'self' 'wasm-unsafe-eval'".to_owned(),
+    };
+    format!(
+        "default-src 'self'; {script}; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; \
+         media-src 'self' blob: mediastream:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; \
+         base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,19 +137,4 @@ mod tests {
         assert!(text.ends_with("; Secure"));
         assert!(!cleared_session_cookie(false).to_str().unwrap().contains("Secure"));
     }
-}
-
-/// The Content-Security-Policy of every response. Pages pass the nonce of their inline
-/// hydration script; WebAssembly compilation, onnxruntime-web's workers (`blob:`) and same-origin
-/// websockets are allowed, everything else is limited to this origin.
-pub fn content_security_policy(nonce: Option<&str>) -> String {
-    let script = match nonce {
-        Some(nonce) => format!("script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'"),
-        None => "script-src 'self' 'wasm-unsafe-eval'".to_owned(),
-    };
-    format!(
-        "default-src 'self'; {script}; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; \
-         media-src 'self' blob: mediastream:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; \
-         base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
-    )
 }

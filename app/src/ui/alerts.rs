@@ -89,7 +89,10 @@ pub fn RuleManager() -> impl IntoView {
     let pause = ServerAction::<PauseRule>::new();
     let delete = ServerAction::<DeleteRule>::new();
     let rules = LocalResource::new(move || {
-        (save.version().get(), pause.version().get(), delete.version().get());
+        // Read to re-fetch after each of these actions.
+        save.version().track();
+        pause.version().track();
+        delete.version().track();
         list_rules()
     });
     let editing = RwSignal::new(None::<RuleInfo>);

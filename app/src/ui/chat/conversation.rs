@@ -152,7 +152,7 @@ impl Conversation {
                 self.upsert(message);
             }
             ChatReply::AiMessageChunk { message_id, seq, content } => {
-                let Some((id, last)) = self.streaming.get_untracked() else { return None };
+                let (id, last) = self.streaming.get_untracked()?;
                 if id != message_id || seq <= last {
                     return None; // already have it
                 }

@@ -43,7 +43,7 @@ pub fn render(markdown: &str) -> String {
 /// Web and mail addresses, and addresses within this site; no `javascript:`, `data:`, ….
 fn is_safe_url(url: &str) -> bool {
     let lower = url.trim().to_ascii_lowercase();
-    let scheme_end = lower.find(|c: char| matches!(c, ':' | '/' | '?' | '#'));
+    let scheme_end = lower.find([':', '/', '?', '#']);
     match scheme_end {
         Some(i) if lower.as_bytes()[i] == b':' => {
             lower.starts_with("http:") || lower.starts_with("https:") || lower.starts_with("mailto:")

@@ -66,8 +66,8 @@ fn change(action: impl Future<Output = Result<(), crate::protocol::ApiError>> + 
     });
 }
 
-fn update(id: i64, update: SessionUpdate) -> impl Future<Output = Result<(), crate::protocol::ApiError>> {
-    async move { update_chat(id, update).await.map(drop) }
+async fn update(id: i64, update: SessionUpdate) -> Result<(), crate::protocol::ApiError> {
+    update_chat(id, update).await.map(drop)
 }
 
 #[component]

@@ -58,7 +58,9 @@ fn Tokens() -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
     let tokens = LocalResource::new(move || {
-        (create.version().get(), revoke.version().get());
+        // Read to re-fetch after each of these actions.
+        create.version().track();
+        revoke.version().track();
         list_tokens()
     });
     let created = move || create.value().get().and_then(Result::ok);

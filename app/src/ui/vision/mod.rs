@@ -44,7 +44,11 @@ fn default_labels_url() -> String {
 
 /// The recognised categories, best first, each with a score bar.
 #[component]
-pub fn TopCategories(#[prop(into)] categories: Signal<Vec<Category>>) -> impl IntoView {
+pub fn TopCategories(
+    /// The categories to show, best first.
+    #[prop(into)]
+    categories: Signal<Vec<Category>>,
+) -> impl IntoView {
     view! {
         <ol class="top-categories" aria-label="Recognised">
             <For each=move || categories.get() key=|category| (category.index, category.score.to_bits()) let:category>

@@ -18,7 +18,7 @@ pub fn PhotoClassifier() -> impl IntoView {
     #[cfg_attr(not(feature = "hydrate"), allow(unused_variables))]
     let on_change = move |event: leptos::ev::Event| {
         #[cfg(feature = "hydrate")]
-        browser::classify_chosen(event, model.clone(), busy, failure, categories, preview);
+        browser::classify_chosen(event, model, busy, failure, categories, preview);
     };
     let describe = move || match (status.get(), busy.get(), failure.get()) {
         (_, _, Some(why)) => format!("Classification failed: {why}"),

@@ -248,47 +248,47 @@ mod browser {
                 .and_then(|element| element.dyn_into::<HtmlVideoElement>().ok());
             let playing = video.as_ref().filter(|video| !video.paused() && video.ready_state() >= 2);
             // The loop awaits each inference, so frames that arrive meanwhile are skipped, never queued.
-            if let (Some(video), Some(mut model)) = (playing, model.try_lock()) {
-                if let Some((width, height)) = frames.draw(Source::Video(video), FRAME_SIDE)? {
-                    let pixels = frames.pixels()?;
-                    let frame = RgbaFrame::new(width, height, &pixels).map_err(|e| e.to_string())?;
-                    let before = now_ms();
-                    let ranked = model
-                        .classify(&frame, settings.max_results, &settings.filter)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let after = now_ms();
-                    if recent.len() == FPS_WINDOW {
-                        recent.pop_front();
-                    }
-                    recent.push_back(after);
-                    let span = recent.back().zip(recent.front()).map_or(0.0, |(last, first)| last - first);
-                    let fps = if span > 0.0 { (recent.len() - 1) as f64 * 1000.0 / span } else { 0.0 };
-                    settings.timing.try_set(Some(Timing { inference_ms: after - before, fps }));
-                    if let Some(trigger) =
-                        settings.policy.observe(&ranked, Duration::from_secs_f64(after / 1000.0))
-                    {
-                        let thumbnail = (trigger == Trigger::Changed)
-                            .then(|| thumbnails.draw(Source::Video(video), THUMBNAIL_SIDE).ok().flatten())
-                            .flatten()
-                            .and_then(|_| thumbnails.jpeg(MAX_THUMBNAIL_BYTES));
-                        seq += 1;
-                        sender.send(ClassificationEvent {
-                            producer: producer.clone(),
-                            seq,
-                            model: model_id.clone(),
-                            client_time: DateTime::<Utc>::from_timestamp_millis(js_sys::Date::now() as i64)
-                                .unwrap_or_default(),
-                            classifications: vec![Classification {
-                                categories: ranked.clone(),
-                                head_index: 0,
-                                head_name: "probability".into(),
-                            }],
-                            thumbnail,
-                        });
-                    }
-                    settings.categories.try_set(ranked);
+            if let (Some(video), Some(mut model)) = (playing, model.try_lock())
+                && let Some((width, height)) = frames.draw(Source::Video(video), FRAME_SIDE)?
+            {
+                let pixels = frames.pixels()?;
+                let frame = RgbaFrame::new(width, height, &pixels).map_err(|e| e.to_string())?;
+                let before = now_ms();
+                let ranked = model
+                    .classify(&frame, settings.max_results, &settings.filter)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let after = now_ms();
+                if recent.len() == FPS_WINDOW {
+                    recent.pop_front();
                 }
+                recent.push_back(after);
+                let span = recent.back().zip(recent.front()).map_or(0.0, |(last, first)| last - first);
+                let fps = if span > 0.0 { (recent.len() - 1) as f64 * 1000.0 / span } else { 0.0 };
+                settings.timing.try_set(Some(Timing { inference_ms: after - before, fps }));
+                if let Some(trigger) =
+                    settings.policy.observe(&ranked, Duration::from_secs_f64(after / 1000.0))
+                {
+                    let thumbnail = (trigger == Trigger::Changed)
+                        .then(|| thumbnails.draw(Source::Video(video), THUMBNAIL_SIDE).ok().flatten())
+                        .flatten()
+                        .and_then(|_| thumbnails.jpeg(MAX_THUMBNAIL_BYTES));
+                    seq += 1;
+                    sender.send(ClassificationEvent {
+                        producer: producer.clone(),
+                        seq,
+                        model: model_id.clone(),
+                        client_time: DateTime::<Utc>::from_timestamp_millis(js_sys::Date::now() as i64)
+                            .unwrap_or_default(),
+                        classifications: vec![Classification {
+                            categories: ranked.clone(),
+                            head_index: 0,
+                            head_name: "probability".into(),
+                        }],
+                        thumbnail,
+                    });
+                }
+                settings.categories.try_set(ranked);
             }
             let pause = (settings.frame_interval_ms - (now_ms() - started)).max(0.0);
             gloo_timers::future::sleep(Duration::from_secs_f64(pause / 1000.0)).await;
