@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use app::protocol::ApiError;
+use app::protocol::{ApiError, UserId};
 use axum::body::{Body, HttpBody, to_bytes};
 use axum::extract::Request;
 use axum::http::{Extensions, header};
@@ -31,11 +31,11 @@ pub fn init(config: &Config) {
 
 /// Who made a request, once something authenticated them; the request log reads it.
 #[derive(Clone, Debug, Default)]
-pub struct RequestUser(Arc<OnceLock<i64>>);
+pub struct RequestUser(Arc<OnceLock<UserId>>);
 
 impl RequestUser {
     /// Notes that the request in `extensions` was made by user `id`.
-    pub fn record(extensions: &Extensions, id: i64) {
+    pub fn record(extensions: &Extensions, id: UserId) {
         if let Some(user) = extensions.get::<Self>() {
             let _ = user.0.set(id);
         }
@@ -56,7 +56,7 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let user = user.0.get().copied();
+    let user = user.0.get().map(|id| id.0);
     if status < 400 {
         tracing::info!(%method, path, status, latency_ms, user, "request");
         return response;

@@ -1,5 +1,6 @@
 //! Signing up, in and out; the signed-in user's password, browser sessions and API tokens.
 
+use crate::protocol::{BrowserSessionId, TokenId};
 use leptos::prelude::*;
 
 use crate::protocol::{ApiError, ApiTokenInfo, NewApiToken, SessionInfo, SessionState};
@@ -100,7 +101,7 @@ pub async fn list_sessions() -> Result<Vec<SessionInfo>, ApiError> {
 
 /// Signs out one of the user's browser sessions.
 #[server(endpoint = "revoke_session")]
-pub async fn revoke_session(id: i64) -> Result<(), ApiError> {
+pub async fn revoke_session(id: BrowserSessionId) -> Result<(), ApiError> {
     let context = context()?;
     let identity = require_identity(&context).await?;
     Ok(context.accounts.revoke_session(&identity.user, id).await?)
@@ -125,7 +126,7 @@ pub async fn create_token(name: String) -> Result<NewApiToken, ApiError> {
 
 /// Revokes one of the user's API tokens.
 #[server(endpoint = "revoke_token")]
-pub async fn revoke_token(id: i64) -> Result<(), ApiError> {
+pub async fn revoke_token(id: TokenId) -> Result<(), ApiError> {
     let context = context()?;
     let identity = require_identity(&context).await?;
     Ok(context.accounts.revoke_token(&identity.user, id).await?)

@@ -1,6 +1,7 @@
 //! Administration: the user list, disabling and re-enabling accounts. Everyone but an
 //! administrator gets `not_found`.
 
+use crate::protocol::UserId;
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -17,7 +18,7 @@ pub async fn list_users() -> Result<Vec<UserSummary>, ApiError> {
 
 /// Disables (`disabled = true`) or re-enables an account (administrators only).
 #[server(endpoint = "admin/set_disabled")]
-pub async fn set_user_disabled(id: i64, disabled: bool) -> Result<(), ApiError> {
+pub async fn set_user_disabled(id: UserId, disabled: bool) -> Result<(), ApiError> {
     let context = context()?;
     let identity = require_identity(&context).await?;
     Ok(context.accounts.set_disabled(&identity.user, id, disabled).await?)

@@ -1,6 +1,7 @@
 //! The chat pages' calls: sessions, messages, presets, models. Sending and streaming go over the
 //! session websocket; these cover everything else. Calls with nested settings take JSON bodies.
 
+use crate::protocol::{ChatSessionId, MessageId, PresetId};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
@@ -21,7 +22,7 @@ pub async fn list_chats(archived: bool, search: Option<String>) -> Result<Vec<Ch
 
 /// One of the user's sessions.
 #[server(endpoint = "chat/session")]
-pub async fn get_chat(id: i64) -> Result<ChatSession, ApiError> {
+pub async fn get_chat(id: ChatSessionId) -> Result<ChatSession, ApiError> {
     let context = context()?;
     let me = require_identity(&context).await?;
     Ok(context.chat.session(me.user.id, id).await?)
@@ -29,7 +30,7 @@ pub async fn get_chat(id: i64) -> Result<ChatSession, ApiError> {
 
 /// Starts a session: with the default settings, or a preset's.
 #[server(endpoint = "chat/create")]
-pub async fn create_chat(preset_id: Option<i64>) -> Result<ChatSession, ApiError> {
+pub async fn create_chat(preset_id: Option<PresetId>) -> Result<ChatSession, ApiError> {
     let context = context()?;
     let me = require_identity(&context).await?;
     Ok(match preset_id {
@@ -40,7 +41,7 @@ pub async fn create_chat(preset_id: Option<i64>) -> Result<ChatSession, ApiError
 
 /// Renames, archives, restores or re-configures a session.
 #[server(endpoint = "chat/update", input = Json)]
-pub async fn update_chat(id: i64, update: SessionUpdate) -> Result<ChatSession, ApiError> {
+pub async fn update_chat(id: ChatSessionId, update: SessionUpdate) -> Result<ChatSession, ApiError> {
     let context = context()?;
     let me = require_identity(&context).await?;
     Ok(context.chat.update_session(me.user.id, id, update).await?)
@@ -48,7 +49,7 @@ pub async fn update_chat(id: i64, update: SessionUpdate) -> Result<ChatSession, 
 
 /// Deletes a session for good.
 #[server(endpoint = "chat/delete")]
-pub async fn delete_chat(id: i64) -> Result<(), ApiError> {
+pub async fn delete_chat(id: ChatSessionId) -> Result<(), ApiError> {
     let context = context()?;
     let me = require_identity(&context).await?;
     Ok(context.chat.delete_session(me.user.id, id).await?)
@@ -56,7 +57,7 @@ pub async fn delete_chat(id: i64) -> Result<(), ApiError> {
 
 /// A page of a session's messages, oldest first: the latest, or those before `before`.
 #[server(endpoint = "chat/messages")]
-pub async fn chat_messages(id: i64, before: Option<i64>) -> Result<MessagePage, ApiError> {
+pub async fn chat_messages(id: ChatSessionId, before: Option<MessageId>) -> Result<MessagePage, ApiError> {
     let context = context()?;
     let me = require_identity(&context).await?;
     Ok(context.chat.messages(me.user.id, id, before).await?)
@@ -88,7 +89,7 @@ pub async fn chat_presets() -> Result<Vec<Preset>, ApiError> {
 
 /// Creates a preset, or (with `id`) changes one of the user's.
 #[server(endpoint = "chat/presets/save", input = Json)]
-pub async fn save_preset(id: Option<i64>, preset: PresetDraft) -> Result<Preset, ApiError> {
+pub async fn save_preset(id: Option<PresetId>, preset: PresetDraft) -> Result<Preset, ApiError> {
     let context = context()?;
     let me = require_identity(&context).await?;
     Ok(context.chat.save_preset(me.user.id, id, preset).await?)
@@ -96,7 +97,7 @@ pub async fn save_preset(id: Option<i64>, preset: PresetDraft) -> Result<Preset,
 
 /// Deletes one of the user's presets.
 #[server(endpoint = "chat/presets/delete")]
-pub async fn delete_preset(id: i64) -> Result<(), ApiError> {
+pub async fn delete_preset(id: PresetId) -> Result<(), ApiError> {
     let context = context()?;
     let me = require_identity(&context).await?;
     Ok(context.chat.delete_preset(me.user.id, id).await?)

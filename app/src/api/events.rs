@@ -1,5 +1,6 @@
 //! The signed-in user's classification events.
 
+use crate::protocol::EventId;
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
@@ -19,7 +20,7 @@ pub async fn list_events(
     min_score: Option<f64>,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
-    before_id: Option<i64>,
+    before_id: Option<EventId>,
 ) -> Result<EventPage, ApiError> {
     let context = context()?;
     let identity = require_identity(&context).await?;

@@ -1,5 +1,6 @@
 //! The signed-in user's alert rules and the alerts they fired.
 
+use crate::protocol::RuleId;
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -16,7 +17,7 @@ pub async fn list_rules() -> Result<Vec<RuleInfo>, ApiError> {
 
 /// Creates a rule, or (with `id`) changes one.
 #[server(endpoint = "rules/save")]
-pub async fn save_rule(id: Option<i64>, rule: RuleDraft) -> Result<RuleInfo, ApiError> {
+pub async fn save_rule(id: Option<RuleId>, rule: RuleDraft) -> Result<RuleInfo, ApiError> {
     let context = context()?;
     let identity = require_identity(&context).await?;
     Ok(context.rules.save(identity.user.id, id, rule).await?)
@@ -24,7 +25,7 @@ pub async fn save_rule(id: Option<i64>, rule: RuleDraft) -> Result<RuleInfo, Api
 
 /// Pauses a rule (it stops firing) or resumes it.
 #[server(endpoint = "rules/pause")]
-pub async fn pause_rule(id: i64, paused: bool) -> Result<(), ApiError> {
+pub async fn pause_rule(id: RuleId, paused: bool) -> Result<(), ApiError> {
     let context = context()?;
     let identity = require_identity(&context).await?;
     Ok(context.rules.set_paused(identity.user.id, id, paused).await?)
@@ -32,7 +33,7 @@ pub async fn pause_rule(id: i64, paused: bool) -> Result<(), ApiError> {
 
 /// Deletes a rule; the alerts it fired stay.
 #[server(endpoint = "rules/delete")]
-pub async fn delete_rule(id: i64) -> Result<(), ApiError> {
+pub async fn delete_rule(id: RuleId) -> Result<(), ApiError> {
     let context = context()?;
     let identity = require_identity(&context).await?;
     Ok(context.rules.delete(identity.user.id, id).await?)

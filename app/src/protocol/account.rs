@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ApiError;
+use super::{ApiError, BrowserSessionId, TokenId, UserId};
 
 /// A valid username: 3–32 characters of `a-z`, `0-9`, `.`, `_`, `-`, starting with a letter or
 /// digit. Stored lower-case, so `Alice` and `alice` are the same account.
@@ -80,7 +80,7 @@ impl TokenName {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInfo {
     /// Database id.
-    pub id: i64,
+    pub id: UserId,
     /// Lower-case username (`guest-…` for guests).
     pub username: String,
     /// Administrators can list and disable users.
@@ -94,7 +94,7 @@ pub struct UserInfo {
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct UserSummary {
     /// Database id.
-    pub id: i64,
+    pub id: UserId,
     /// Lower-case username.
     pub username: String,
     /// Whether they administer this instance.
@@ -112,7 +112,7 @@ pub struct UserSummary {
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct ApiTokenInfo {
     /// Database id.
-    pub id: i64,
+    pub id: TokenId,
     /// The owner's label for it.
     pub name: String,
     /// The first characters of the token, to recognise it.
@@ -137,7 +137,7 @@ pub struct NewApiToken {
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct SessionInfo {
     /// Database id.
-    pub id: i64,
+    pub id: BrowserSessionId,
     /// The browser that signed in.
     pub user_agent: String,
     /// When it signed in.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ErrorCode};
+use super::{ApiError, ChatSessionId, ErrorCode, MessageId, PresetId};
 
 /// Longest user message accepted, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 32_000;
@@ -64,7 +64,7 @@ pub struct Usage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// Database id.
-    pub id: i64,
+    pub id: MessageId,
     /// Who wrote it.
     pub role: Role,
     /// Its text (Markdown for replies).
@@ -129,7 +129,7 @@ impl ChatSettings {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChatSession {
     /// Database id.
-    pub id: i64,
+    pub id: ChatSessionId,
     /// Set from the first message; the owner may rename it.
     pub title: String,
     /// How replies are generated.
@@ -163,7 +163,7 @@ pub struct MessagePage {
     /// The messages.
     pub messages: Vec<ChatMessage>,
     /// Pass as `before` to get the earlier page; absent on the first page.
-    pub earlier: Option<i64>,
+    pub earlier: Option<MessageId>,
 }
 
 /// A reusable chat set-up, as its owner writes it.
@@ -202,7 +202,7 @@ impl PresetDraft {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Preset {
     /// Database id.
-    pub id: i64,
+    pub id: PresetId,
     /// What its owner wrote.
     #[serde(flatten)]
     pub preset: PresetDraft,
@@ -291,7 +291,7 @@ pub enum ChatRequest {
     /// Replays a reply's chunks after `after_seq`, then follows it live.
     Resume {
         /// The reply.
-        message_id: i64,
+        message_id: MessageId,
         /// The last sequence number the client has (0 for none).
         after_seq: u64,
     },
@@ -305,10 +305,10 @@ pub enum ChatReply {
     /// to receive it.
     ConnectionEstablished {
         /// The session.
-        session_id: i64,
+        session_id: ChatSessionId,
         /// The reply in progress, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        streaming_message_id: Option<i64>,
+        streaming_message_id: Option<MessageId>,
     },
     /// A user message was stored.
     UserMessage {
@@ -323,7 +323,7 @@ pub enum ChatReply {
     /// More text of a reply: only the new part.
     AiMessageChunk {
         /// The reply.
-        message_id: i64,
+        message_id: MessageId,
         /// 1, 2, 3, … within the reply.
         seq: u64,
         /// The new text.
@@ -364,7 +364,7 @@ pub enum SessionListUpdate {
     /// A session was deleted for good.
     SessionDeleted {
         /// Its id.
-        session_id: i64,
+        session_id: ChatSessionId,
     },
     /// The answer to `ping`.
     Pong,
@@ -418,8 +418,8 @@ mod tests {
         assert_eq!(send, ChatRequest::SendMessage { message: "Hi".into(), client_id: Some("c1".into()) });
         let resume: ChatRequest =
             serde_json::from_str(r#"{"type":"resume","message_id":7,"after_seq":3}"#).unwrap();
-        assert_eq!(resume, ChatRequest::Resume { message_id: 7, after_seq: 3 });
-        let chunk = ChatReply::AiMessageChunk { message_id: 7, seq: 4, content: "lo".into() };
+        assert_eq!(resume, ChatRequest::Resume { message_id: MessageId(7), after_seq: 3 });
+        let chunk = ChatReply::AiMessageChunk { message_id: MessageId(7), seq: 4, content: "lo".into() };
         assert_eq!(
             serde_json::to_value(&chunk).unwrap(),
             serde_json::json!({"type": "ai_message_chunk", "message_id": 7, "seq": 4, "content": "lo"})

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Category, ErrorCode};
+use super::{ApiError, Category, ErrorCode, EventId};
 
 /// Most heads one event may carry.
 pub const MAX_HEADS: usize = 4;
@@ -185,7 +185,7 @@ fn decode_thumbnail(base64: &str) -> Result<Vec<u8>, ApiError> {
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct StoredEvent {
     /// Database id; newer events have larger ids.
-    pub id: i64,
+    pub id: EventId,
     /// The camera stream it came from.
     pub stream: String,
     /// The model that classified.
@@ -210,7 +210,7 @@ pub struct EventPage {
     /// The events.
     pub events: Vec<StoredEvent>,
     /// Pass as `before_id` for the next (older) page; none when this is the last.
-    pub next_before_id: Option<i64>,
+    pub next_before_id: Option<EventId>,
 }
 
 /// How often each of the most frequent labels was recognised, per time bucket.

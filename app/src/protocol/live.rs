@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{AlertInfo, ChatSession, ErrorCode, StoredEvent};
+use super::{AlertInfo, ChatSession, ChatSessionId, ErrorCode, StoredEvent};
 
 /// What a page sends on its live connection (`/ws/live`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,7 +33,7 @@ pub enum LiveUpdate {
     /// One of the user's chat sessions was deleted for good.
     ChatSessionDeleted {
         /// Its id.
-        session_id: i64,
+        session_id: ChatSessionId,
     },
     /// A message could not be handled; the connection stays open.
     Error {

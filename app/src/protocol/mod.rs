@@ -7,6 +7,7 @@ mod delivery;
 mod error;
 mod events;
 mod frame;
+mod ids;
 mod live;
 mod rules;
 mod status;
@@ -28,6 +29,9 @@ pub use events::{
     MAX_CATEGORIES, MAX_HEADS, MAX_THUMBNAIL_BYTES, StoredEvent, StreamName, ValidEvent,
 };
 pub use frame::parse_frame;
+pub use ids::{
+    AlertId, BrowserSessionId, ChatSessionId, EventId, MessageId, PresetId, RuleId, TokenId, UserId,
+};
 pub use live::{LiveRequest, LiveUpdate};
 pub use rules::{AlertInfo, MAX_COOLDOWN_SECS, RuleDraft, RuleInfo};
 pub use status::{Check, Readiness};

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, StreamName};
+use super::{AlertId, ApiError, EventId, RuleId, StreamName};
 
 /// Longest cooldown a rule may have: a day.
 pub const MAX_COOLDOWN_SECS: u32 = 24 * 3600;
@@ -63,7 +63,7 @@ impl RuleDraft {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RuleInfo {
     /// Database id.
-    pub id: i64,
+    pub id: RuleId,
     /// What the owner wrote.
     #[serde(flatten)]
     pub rule: RuleDraft,
@@ -76,9 +76,9 @@ pub struct RuleInfo {
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct AlertInfo {
     /// Database id.
-    pub id: i64,
+    pub id: AlertId,
     /// The rule's id, unless it was deleted since.
-    pub rule_id: Option<i64>,
+    pub rule_id: Option<RuleId>,
     /// The rule's name when it fired.
     pub rule_name: String,
     /// The stream that showed it.
@@ -88,9 +88,9 @@ pub struct AlertInfo {
     /// The median score that fired the rule.
     pub score: f64,
     /// The event that fired it.
-    pub event_id: Option<i64>,
+    pub event_id: Option<EventId>,
     /// The stream's latest event with a thumbnail (`/api/events/{id}/thumbnail`), to show what was seen.
-    pub thumbnail_event_id: Option<i64>,
+    pub thumbnail_event_id: Option<EventId>,
     /// When it fired.
     pub fired_at: DateTime<Utc>,
     /// How the webhook went: none, `pending`, `delivered` or `failed: …`.

@@ -4,8 +4,8 @@
 
 use app::backend::AppError;
 use app::protocol::{
-    ChatMessage, ChatSession, ChatSettings, ChatStats, MessagePage, ModelInfo, ModelList, Preset,
-    PresetDraft, ProviderHealth, SessionUpdate,
+    ChatMessage, ChatSession, ChatSessionId, ChatSettings, ChatStats, MessageId, MessagePage, ModelInfo,
+    ModelList, Preset, PresetDraft, PresetId, ProviderHealth, SessionUpdate,
 };
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
@@ -87,7 +87,7 @@ async fn create_session(
 async fn get_session(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
-    Path(id): Path<i64>,
+    Path(id): Path<ChatSessionId>,
 ) -> Result<Json<ChatSession>, AppError> {
     Ok(Json(state.context.chat.session(me.user.id, id).await?))
 }
@@ -95,7 +95,7 @@ async fn get_session(
 async fn update_session(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
-    Path(id): Path<i64>,
+    Path(id): Path<ChatSessionId>,
     Body(update): Body<SessionUpdate>,
 ) -> Result<Json<ChatSession>, AppError> {
     Ok(Json(state.context.chat.update_session(me.user.id, id, update).await?))
@@ -112,7 +112,7 @@ struct DeleteQuery {
 async fn delete_session(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
-    Path(id): Path<i64>,
+    Path(id): Path<ChatSessionId>,
     Query(query): Query<DeleteQuery>,
 ) -> Result<StatusCode, AppError> {
     let chat = &state.context.chat;
@@ -147,7 +147,7 @@ struct Answer {
 async fn send_message(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
-    Path(id): Path<i64>,
+    Path(id): Path<ChatSessionId>,
     Body(send): Body<SendMessage>,
 ) -> Result<Json<Answer>, AppError> {
     let chat = &state.context.chat;
@@ -161,13 +161,13 @@ async fn send_message(
 
 #[derive(Deserialize)]
 struct PageQuery {
-    before: Option<i64>,
+    before: Option<MessageId>,
 }
 
 async fn messages(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
-    Path(id): Path<i64>,
+    Path(id): Path<ChatSessionId>,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<MessagePage>, AppError> {
     Ok(Json(state.context.chat.messages(me.user.id, id, query.before).await?))
@@ -181,7 +181,7 @@ struct Stopped {
 async fn stop(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
-    Path(id): Path<i64>,
+    Path(id): Path<ChatSessionId>,
 ) -> Result<Json<Stopped>, AppError> {
     Ok(Json(Stopped { stopped: state.context.chat.stop(me.user.id, id).await? }))
 }
@@ -226,7 +226,7 @@ async fn create_preset(
 async fn get_preset(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
-    Path(id): Path<i64>,
+    Path(id): Path<PresetId>,
 ) -> Result<Json<Preset>, AppError> {
     Ok(Json(state.context.chat.preset(me.user.id, id).await?))
 }
@@ -234,7 +234,7 @@ async fn get_preset(
 async fn update_preset(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
-    Path(id): Path<i64>,
+    Path(id): Path<PresetId>,
     Body(draft): Body<PresetDraft>,
 ) -> Result<Json<Preset>, AppError> {
     Ok(Json(state.context.chat.save_preset(me.user.id, Some(id), draft).await?))
@@ -243,7 +243,7 @@ async fn update_preset(
 async fn delete_preset(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
-    Path(id): Path<i64>,
+    Path(id): Path<PresetId>,
 ) -> Result<StatusCode, AppError> {
     state.context.chat.delete_preset(me.user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -252,7 +252,7 @@ async fn delete_preset(
 async fn session_from_preset(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
-    Path(id): Path<i64>,
+    Path(id): Path<PresetId>,
 ) -> Result<(StatusCode, Json<ChatSession>), AppError> {
     Ok((StatusCode::CREATED, Json(state.context.chat.create_session_from_preset(me.user.id, id).await?)))
 }

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use app::backend::AppError;
 use app::backend::chat::{ChatService, Followed, Follower, SessionEvent};
 use app::protocol::{
-    ApiError, ChatMessage, ChatReply, ChatRequest, ErrorCode, LiveUpdate, MessageStatus, SessionListUpdate,
+    ApiError, ChatMessage, ChatReply, ChatRequest, ChatSessionId, ErrorCode, LiveUpdate, MessageStatus,
+    SessionListUpdate, UserId,
 };
 use axum::extract::{Path, Query, State, WebSocketUpgrade};
 use axum::http::HeaderMap;
@@ -26,7 +27,7 @@ static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 /// Opens a connection to one of the caller's sessions.
 pub async fn session_handler(
     State(state): State<AppState>,
-    Path(session_id): Path<i64>,
+    Path(session_id): Path<ChatSessionId>,
     Query(query): Query<TokenQuery>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
@@ -50,8 +51,8 @@ pub async fn session_handler(
 
 struct SessionConnection {
     id: u64,
-    owner_id: i64,
-    session_id: i64,
+    owner_id: UserId,
+    session_id: ChatSessionId,
     chat: ChatService,
     /// The session's events, until `opened` hands them to the forwarder.
     events: Option<broadcast::Receiver<SessionEvent>>,

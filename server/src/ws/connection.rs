@@ -172,7 +172,7 @@ async fn run<E: Endpoint>(
         }
     };
     let closing = farewell.is_some();
-    let user = admission.identity.user.id;
+    let user = admission.identity.user.id.0;
     if let Some(farewell) = farewell {
         if let Message::Close(Some(frame)) = &farewell {
             tracing::info!(user, code = frame.code, reason = %frame.reason, "websocket closed by the server");

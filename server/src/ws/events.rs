@@ -1,6 +1,7 @@
 //! `/ws/events/{stream}`: camera pages send classification events; each is validated, stored,
 //! and acknowledged by sequence number (a re-sent event is acknowledged as a duplicate).
 
+use app::protocol::UserId;
 use std::sync::Arc;
 
 use app::backend::AppError;
@@ -40,7 +41,7 @@ pub async fn handler(
 }
 
 struct Events {
-    owner_id: i64,
+    owner_id: UserId,
     stream: Arc<StreamName>,
     label_count: usize,
     ingest: Ingest,

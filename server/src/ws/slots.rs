@@ -1,3 +1,4 @@
+use app::protocol::UserId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -5,14 +6,14 @@ use std::sync::{Arc, Mutex};
 #[derive(Clone, Debug)]
 pub struct ConnectionSlots {
     per_user: usize,
-    open: Arc<Mutex<HashMap<i64, usize>>>,
+    open: Arc<Mutex<HashMap<UserId, usize>>>,
 }
 
 /// One open connection; dropping it frees the slot.
 #[derive(Debug)]
 pub struct Slot {
-    user_id: i64,
-    open: Arc<Mutex<HashMap<i64, usize>>>,
+    user_id: UserId,
+    open: Arc<Mutex<HashMap<UserId, usize>>>,
 }
 
 impl ConnectionSlots {
@@ -22,7 +23,7 @@ impl ConnectionSlots {
     }
 
     /// A slot for `user_id`, unless they are at the cap.
-    pub fn acquire(&self, user_id: i64) -> Option<Slot> {
+    pub fn acquire(&self, user_id: UserId) -> Option<Slot> {
         let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let count = open.entry(user_id).or_default();
         if *count >= self.per_user {
@@ -52,11 +53,11 @@ mod tests {
     #[test]
     fn caps_each_user_and_frees_slots_on_drop() {
         let slots = ConnectionSlots::new(2);
-        let a = slots.acquire(1).unwrap();
-        let _b = slots.acquire(1).unwrap();
-        assert!(slots.acquire(1).is_none());
-        assert!(slots.acquire(2).is_some());
+        let a = slots.acquire(UserId(1)).unwrap();
+        let _b = slots.acquire(UserId(1)).unwrap();
+        assert!(slots.acquire(UserId(1)).is_none());
+        assert!(slots.acquire(UserId(2)).is_some());
         drop(a);
-        assert!(slots.acquire(1).is_some());
+        assert!(slots.acquire(UserId(1)).is_some());
     }
 }

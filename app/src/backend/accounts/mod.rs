@@ -3,6 +3,7 @@
 
 mod secrets;
 
+use crate::protocol::{BrowserSessionId, TokenId, UserId};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -53,7 +54,7 @@ pub struct Identity {
     /// are not exposed to cross-site request forgery.
     pub by_token: bool,
     /// The browser session's database id, when a session cookie authenticated the request.
-    pub session_id: Option<i64>,
+    pub session_id: Option<BrowserSessionId>,
 }
 
 /// The account store.
@@ -65,7 +66,7 @@ pub struct Accounts {
 
 #[derive(sqlx::FromRow)]
 struct UserRow {
-    id: i64,
+    id: UserId,
     username: String,
     password_hash: Option<String>,
     is_admin: bool,
@@ -93,7 +94,7 @@ impl Accounts {
         let mut tx = self.pool.begin().await?;
         let (users,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM users WHERE NOT is_guest").fetch_one(&mut *tx).await?;
-        let inserted = sqlx::query_as::<_, (i64,)>(
+        let inserted = sqlx::query_as::<_, (UserId,)>(
             "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4)
              RETURNING id",
         )
@@ -116,7 +117,7 @@ impl Accounts {
     /// Creates a guest account (guest mode): no password, owns only its own records.
     pub async fn create_guest(&self) -> Result<UserInfo, AppError> {
         let username = format!("guest-{}", &sha256_hex(&new_secret())[..10]);
-        let (id,): (i64,) = sqlx::query_as(
+        let (id,): (UserId,) = sqlx::query_as(
             "INSERT INTO users (username, is_guest, created_at) VALUES ($1, TRUE, $2) RETURNING id",
         )
         .bind(&username)
@@ -181,7 +182,12 @@ impl Accounts {
 
     /// Disables or re-enables an account (administrators only). Disabling ends its sessions;
     /// its tokens stop working while it is disabled.
-    pub async fn set_disabled(&self, admin: &UserInfo, user_id: i64, disabled: bool) -> Result<(), AppError> {
+    pub async fn set_disabled(
+        &self,
+        admin: &UserInfo,
+        user_id: UserId,
+        disabled: bool,
+    ) -> Result<(), AppError> {
         require_admin(admin)?;
         if user_id == admin.id {
             return Err(AppError::BadRequest("you cannot disable your own account".into()));
@@ -250,7 +256,11 @@ impl Accounts {
     }
 
     /// Signs out one of the user's own browser sessions.
-    pub async fn revoke_session(&self, user: &UserInfo, session_id: i64) -> Result<(), AppError> {
+    pub async fn revoke_session(
+        &self,
+        user: &UserInfo,
+        session_id: BrowserSessionId,
+    ) -> Result<(), AppError> {
         let deleted = sqlx::query("DELETE FROM auth_sessions WHERE id = $1 AND user_id = $2")
             .bind(session_id)
             .bind(user.id)
@@ -289,7 +299,7 @@ impl Accounts {
     }
 
     /// Revokes one of the user's own API tokens.
-    pub async fn revoke_token(&self, user: &UserInfo, token_id: i64) -> Result<(), AppError> {
+    pub async fn revoke_token(&self, user: &UserInfo, token_id: TokenId) -> Result<(), AppError> {
         let deleted = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
             .bind(token_id)
             .bind(user.id)
@@ -310,7 +320,7 @@ impl Accounts {
     }
 
     async fn user_for_token(&self, secret: &str) -> Result<Option<Identity>, AppError> {
-        let found: Option<(i64, i64)> = sqlx::query_as(
+        let found: Option<(TokenId, UserId)> = sqlx::query_as(
             "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 RETURNING id, user_id",
         )
         .bind(Utc::now())
@@ -324,7 +334,7 @@ impl Accounts {
 
     async fn user_for_session(&self, secret: &str) -> Result<Option<Identity>, AppError> {
         let now = Utc::now();
-        let found: Option<(i64, i64, DateTime<Utc>)> = sqlx::query_as(
+        let found: Option<(BrowserSessionId, UserId, DateTime<Utc>)> = sqlx::query_as(
             "SELECT id, user_id, last_seen_at FROM auth_sessions WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(sha256_hex(secret))
@@ -343,7 +353,7 @@ impl Accounts {
         Ok(user.map(|user| Identity { user, by_token: false, session_id: Some(session_id) }))
     }
 
-    async fn enabled_user(&self, id: i64) -> Result<Option<UserInfo>, AppError> {
+    async fn enabled_user(&self, id: UserId) -> Result<Option<UserInfo>, AppError> {
         let row: Option<UserRow> = sqlx::query_as(
             "SELECT id, username, password_hash, is_admin, is_guest, disabled FROM users WHERE id = $1",
         )

@@ -2,6 +2,7 @@
 //! chunk is kept with its sequence number, so a connection that (re)joins replays exactly what
 //! it missed and then follows live. Nothing is dropped for a slow follower.
 
+use crate::protocol::{ChatSessionId, MessageId};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -14,9 +15,9 @@ use crate::protocol::ChatMessage;
 #[derive(Debug)]
 pub struct LiveReply {
     /// The reply's message id.
-    pub message_id: i64,
+    pub message_id: MessageId,
     /// The session it belongs to.
-    pub session_id: i64,
+    pub session_id: ChatSessionId,
     /// Cancelled when the user stops the reply.
     pub cancel: CancellationToken,
     state: Mutex<ReplyState>,
@@ -90,7 +91,7 @@ pub struct Follower {
 
 impl Follower {
     /// The reply followed.
-    pub fn message_id(&self) -> i64 {
+    pub fn message_id(&self) -> MessageId {
         self.reply.message_id
     }
 
@@ -123,28 +124,28 @@ impl Follower {
 /// Every reply in progress, by message id and by session.
 #[derive(Clone, Debug, Default)]
 pub struct LiveReplies {
-    replies: Arc<Mutex<HashMap<i64, Arc<LiveReply>>>>,
+    replies: Arc<Mutex<HashMap<MessageId, Arc<LiveReply>>>>,
     /// Sessions with a reply in progress or about to start: one at a time per session.
-    busy: Arc<Mutex<HashSet<i64>>>,
+    busy: Arc<Mutex<HashSet<ChatSessionId>>>,
 }
 
 impl LiveReplies {
-    fn map(&self) -> MutexGuard<'_, HashMap<i64, Arc<LiveReply>>> {
+    fn map(&self) -> MutexGuard<'_, HashMap<MessageId, Arc<LiveReply>>> {
         self.replies.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Reserves the session for a new reply; false when it already has one.
-    pub fn claim(&self, session_id: i64) -> bool {
+    pub fn claim(&self, session_id: ChatSessionId) -> bool {
         self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(session_id)
     }
 
     /// Frees the session for its next reply.
-    pub fn release(&self, session_id: i64) {
+    pub fn release(&self, session_id: ChatSessionId) {
         self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&session_id);
     }
 
     /// Registers a new reply.
-    pub fn start(&self, session_id: i64, message_id: i64) -> Arc<LiveReply> {
+    pub fn start(&self, session_id: ChatSessionId, message_id: MessageId) -> Arc<LiveReply> {
         let reply = Arc::new(LiveReply {
             message_id,
             session_id,
@@ -157,17 +158,17 @@ impl LiveReplies {
     }
 
     /// Forgets a reply that ended (its followers still see the end).
-    pub fn remove(&self, message_id: i64) {
+    pub fn remove(&self, message_id: MessageId) {
         self.map().remove(&message_id);
     }
 
     /// The reply `message_id`, if it is in progress.
-    pub fn get(&self, message_id: i64) -> Option<Arc<LiveReply>> {
+    pub fn get(&self, message_id: MessageId) -> Option<Arc<LiveReply>> {
         self.map().get(&message_id).cloned()
     }
 
     /// The session's reply in progress, if any.
-    pub fn in_session(&self, session_id: i64) -> Option<Arc<LiveReply>> {
+    pub fn in_session(&self, session_id: ChatSessionId) -> Option<Arc<LiveReply>> {
         self.map().values().find(|r| r.session_id == session_id).cloned()
     }
 
@@ -182,7 +183,7 @@ mod tests {
     use super::*;
     use crate::protocol::{MessageStatus, Role};
 
-    fn message(id: i64, content: &str) -> ChatMessage {
+    fn message(id: MessageId, content: &str) -> ChatMessage {
         ChatMessage {
             id,
             role: Role::Assistant,
@@ -200,12 +201,12 @@ mod tests {
     #[tokio::test]
     async fn a_late_follower_replays_what_it_missed_then_follows_live() {
         let replies = LiveReplies::default();
-        let reply = replies.start(1, 10);
+        let reply = replies.start(ChatSessionId(1), MessageId(10));
         reply.push("Hel".into());
         reply.push("lo".into());
         let mut late = reply.follow(1);
         assert_eq!(late.next().await, Some(Followed::Chunk(2, "lo".into())));
-        let done = message(10, "Hello!");
+        let done = message(MessageId(10), "Hello!");
         let writer = {
             let (reply, done) = (reply.clone(), done.clone());
             tokio::spawn(async move {
@@ -218,8 +219,8 @@ mod tests {
         assert_eq!(late.next().await, None);
         writer.await.unwrap();
         assert_eq!(reply.text(), "Hello!");
-        assert!(replies.in_session(1).is_some());
-        replies.remove(10);
-        assert!(replies.get(10).is_none());
+        assert!(replies.in_session(ChatSessionId(1)).is_some());
+        replies.remove(MessageId(10));
+        assert!(replies.get(MessageId(10)).is_none());
     }
 }

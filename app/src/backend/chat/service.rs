@@ -5,6 +5,7 @@
 //! milliseconds while it streams, and ends `complete`, `stopped` or `error` whether or not anyone
 //! is still watching.
 
+use crate::protocol::{ChatSessionId, MessageId, PresetId, UserId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,7 +70,7 @@ pub struct ChatService {
     providers: Providers,
     defaults: Arc<ChatDefaults>,
     replies: LiveReplies,
-    sessions: Hub<SessionEvent>,
+    sessions: Hub<SessionEvent, ChatSessionId>,
     users: Hub,
 }
 
@@ -137,14 +138,14 @@ impl ChatService {
         self.providers.resolve(model).map(drop).map_err(|e| AppError::BadRequest(e.to_string()))
     }
 
-    fn session_changed(&self, owner_id: i64, session: &ChatSession) {
+    fn session_changed(&self, owner_id: UserId, session: &ChatSession) {
         self.users.publish(owner_id, LiveUpdate::ChatSessionUpdated { session: session.clone() });
     }
 
     /// Starts a session for `owner_id`, with the default settings unless given.
     pub async fn create_session(
         &self,
-        owner_id: i64,
+        owner_id: UserId,
         settings: Option<ChatSettings>,
     ) -> Result<ChatSession, AppError> {
         let settings = self.checked(settings.unwrap_or_else(|| self.default_settings()))?;
@@ -156,8 +157,8 @@ impl ChatService {
     /// Starts a session with a preset's settings.
     pub async fn create_session_from_preset(
         &self,
-        owner_id: i64,
-        preset_id: i64,
+        owner_id: UserId,
+        preset_id: PresetId,
     ) -> Result<ChatSession, AppError> {
         let preset = self.store.preset(owner_id, preset_id).await?;
         let settings = self.checked(preset.preset.settings)?;
@@ -171,7 +172,7 @@ impl ChatService {
     /// searched by title.
     pub async fn sessions(
         &self,
-        owner_id: i64,
+        owner_id: UserId,
         archived: bool,
         search: Option<&str>,
     ) -> Result<Vec<ChatSession>, AppError> {
@@ -179,15 +180,19 @@ impl ChatService {
     }
 
     /// One of `owner_id`'s sessions.
-    pub async fn session(&self, owner_id: i64, session_id: i64) -> Result<ChatSession, AppError> {
+    pub async fn session(
+        &self,
+        owner_id: UserId,
+        session_id: ChatSessionId,
+    ) -> Result<ChatSession, AppError> {
         self.store.session(owner_id, session_id).await
     }
 
     /// Renames, archives, restores or re-configures a session.
     pub async fn update_session(
         &self,
-        owner_id: i64,
-        session_id: i64,
+        owner_id: UserId,
+        session_id: ChatSessionId,
         update: SessionUpdate,
     ) -> Result<ChatSession, AppError> {
         let title = update.title.map(|t| t.trim().to_owned());
@@ -204,7 +209,7 @@ impl ChatService {
     }
 
     /// Deletes a session for good, stopping its reply first.
-    pub async fn delete_session(&self, owner_id: i64, session_id: i64) -> Result<(), AppError> {
+    pub async fn delete_session(&self, owner_id: UserId, session_id: ChatSessionId) -> Result<(), AppError> {
         self.store.session(owner_id, session_id).await?;
         if let Some(reply) = self.replies.in_session(session_id) {
             reply.cancel.cancel();
@@ -217,9 +222,9 @@ impl ChatService {
     /// A page of a session's messages, oldest first: the latest, or those before `before`.
     pub async fn messages(
         &self,
-        owner_id: i64,
-        session_id: i64,
-        before: Option<i64>,
+        owner_id: UserId,
+        session_id: ChatSessionId,
+        before: Option<MessageId>,
     ) -> Result<MessagePage, AppError> {
         self.store.session(owner_id, session_id).await?;
         self.store.messages(session_id, before, MESSAGE_PAGE).await
@@ -228,9 +233,9 @@ impl ChatService {
     /// A message of one of `owner_id`'s sessions.
     pub async fn message(
         &self,
-        owner_id: i64,
-        session_id: i64,
-        message_id: i64,
+        owner_id: UserId,
+        session_id: ChatSessionId,
+        message_id: MessageId,
     ) -> Result<ChatMessage, AppError> {
         self.store.session(owner_id, session_id).await?;
         self.store.message(session_id, message_id).await
@@ -240,8 +245,8 @@ impl ChatService {
     /// stored exchange instead, so re-sending after a reconnect never duplicates.
     pub async fn send(
         &self,
-        owner_id: i64,
-        session_id: i64,
+        owner_id: UserId,
+        session_id: ChatSessionId,
         text: &str,
         client_id: Option<&str>,
     ) -> Result<Exchange, AppError> {
@@ -276,7 +281,11 @@ impl ChatService {
     }
 
     /// Replaces the session's last reply by a new one.
-    pub async fn regenerate(&self, owner_id: i64, session_id: i64) -> Result<ChatMessage, AppError> {
+    pub async fn regenerate(
+        &self,
+        owner_id: UserId,
+        session_id: ChatSessionId,
+    ) -> Result<ChatMessage, AppError> {
         let session = self.store.session(owner_id, session_id).await?;
         self.claim(session_id)?;
         let started = async {
@@ -294,7 +303,7 @@ impl ChatService {
         Ok(reply)
     }
 
-    fn claim(&self, session_id: i64) -> Result<(), AppError> {
+    fn claim(&self, session_id: ChatSessionId) -> Result<(), AppError> {
         if self.replies.claim(session_id) {
             Ok(())
         } else {
@@ -302,7 +311,11 @@ impl ChatService {
         }
     }
 
-    fn unclaim_on_error<T>(&self, session_id: i64, result: Result<T, AppError>) -> Result<T, AppError> {
+    fn unclaim_on_error<T>(
+        &self,
+        session_id: ChatSessionId,
+        result: Result<T, AppError>,
+    ) -> Result<T, AppError> {
         if result.is_err() {
             self.replies.release(session_id);
         }
@@ -310,18 +323,22 @@ impl ChatService {
     }
 
     /// Stops the session's reply, if one is being written; true if there was one.
-    pub async fn stop(&self, owner_id: i64, session_id: i64) -> Result<bool, AppError> {
+    pub async fn stop(&self, owner_id: UserId, session_id: ChatSessionId) -> Result<bool, AppError> {
         self.store.session(owner_id, session_id).await?;
         Ok(self.replies.in_session(session_id).map(|reply| reply.cancel.cancel()).is_some())
     }
 
     /// The session's reply in progress, to follow.
-    pub fn live_reply(&self, session_id: i64) -> Option<Arc<LiveReply>> {
+    pub fn live_reply(&self, session_id: ChatSessionId) -> Option<Arc<LiveReply>> {
         self.replies.in_session(session_id)
     }
 
     /// A reply of the session in progress, by id.
-    pub fn live_reply_by_id(&self, session_id: i64, message_id: i64) -> Option<Arc<LiveReply>> {
+    pub fn live_reply_by_id(
+        &self,
+        session_id: ChatSessionId,
+        message_id: MessageId,
+    ) -> Option<Arc<LiveReply>> {
         self.replies.get(message_id).filter(|r| r.session_id == session_id)
     }
 
@@ -333,9 +350,9 @@ impl ChatService {
     /// Waits for a reply to end and returns it as stored.
     pub async fn wait_for(
         &self,
-        owner_id: i64,
-        session_id: i64,
-        message_id: i64,
+        owner_id: UserId,
+        session_id: ChatSessionId,
+        message_id: MessageId,
     ) -> Result<ChatMessage, AppError> {
         if let Some(reply) = self.live_reply_by_id(session_id, message_id) {
             let mut follower = reply.follow(u64::MAX);
@@ -351,19 +368,19 @@ impl ChatService {
     /// Receives what happens in a session from now on (after checking it is `owner_id`'s).
     pub async fn subscribe(
         &self,
-        owner_id: i64,
-        session_id: i64,
+        owner_id: UserId,
+        session_id: ChatSessionId,
     ) -> Result<broadcast::Receiver<SessionEvent>, AppError> {
         self.store.session(owner_id, session_id).await?;
         Ok(self.sessions.subscribe(session_id))
     }
 
     /// Tells the session's other connections that the user is typing (or stopped).
-    pub fn typing(&self, session_id: i64, active: bool, origin: u64) {
+    pub fn typing(&self, session_id: ChatSessionId, active: bool, origin: u64) {
         self.sessions.publish(session_id, SessionEvent::Typing { active, origin });
     }
 
-    fn begin_reply(&self, owner_id: i64, session: ChatSession, message: ChatMessage, events: ReplyStream) {
+    fn begin_reply(&self, owner_id: UserId, session: ChatSession, message: ChatMessage, events: ReplyStream) {
         let reply = self.replies.start(session.id, message.id);
         self.sessions.publish(session.id, SessionEvent::ReplyStarted(reply.clone(), message.clone()));
         self.session_changed(owner_id, &session);
@@ -374,7 +391,7 @@ impl ChatService {
     /// Takes a reply to its end, saving it as it grows.
     async fn write_reply(
         &self,
-        owner_id: i64,
+        owner_id: UserId,
         session: ChatSession,
         reply: Arc<LiveReply>,
         message: ChatMessage,
@@ -388,7 +405,7 @@ impl ChatService {
                 finished
             }
             Err(e) => {
-                tracing::error!(message = message.id, "cannot store the end of a reply: {e}");
+                tracing::error!(message = %message.id, "cannot store the end of a reply: {e}");
                 ChatMessage {
                     content: end.content,
                     status: end.status.unwrap_or(MessageStatus::Error),
@@ -464,7 +481,7 @@ impl ChatService {
                 }
                 saved = chunks;
                 if let Err(e) = store.save_progress(reply.message_id, &reply.text()).await {
-                    tracing::warn!(message = reply.message_id, "cannot save a reply's progress: {e}");
+                    tracing::warn!(message = %reply.message_id, "cannot save a reply's progress: {e}");
                 }
             }
         })
@@ -509,25 +526,25 @@ impl ChatService {
     }
 
     /// `owner_id`'s chat statistics.
-    pub async fn stats(&self, owner_id: i64) -> Result<ChatStats, AppError> {
+    pub async fn stats(&self, owner_id: UserId) -> Result<ChatStats, AppError> {
         self.store.stats(owner_id).await
     }
 
     /// The presets `owner_id` may use.
-    pub async fn presets(&self, owner_id: i64) -> Result<Vec<Preset>, AppError> {
+    pub async fn presets(&self, owner_id: UserId) -> Result<Vec<Preset>, AppError> {
         self.store.presets(owner_id).await
     }
 
     /// A preset `owner_id` may use.
-    pub async fn preset(&self, owner_id: i64, preset_id: i64) -> Result<Preset, AppError> {
+    pub async fn preset(&self, owner_id: UserId, preset_id: PresetId) -> Result<Preset, AppError> {
         self.store.preset(owner_id, preset_id).await
     }
 
     /// Creates a preset (no `id`) or changes one of `owner_id`'s.
     pub async fn save_preset(
         &self,
-        owner_id: i64,
-        id: Option<i64>,
+        owner_id: UserId,
+        id: Option<PresetId>,
         draft: PresetDraft,
     ) -> Result<Preset, AppError> {
         let draft = draft.validate()?;
@@ -536,7 +553,7 @@ impl ChatService {
     }
 
     /// Deletes one of `owner_id`'s presets.
-    pub async fn delete_preset(&self, owner_id: i64, preset_id: i64) -> Result<(), AppError> {
+    pub async fn delete_preset(&self, owner_id: UserId, preset_id: PresetId) -> Result<(), AppError> {
         self.store.delete_preset(owner_id, preset_id).await
     }
 }

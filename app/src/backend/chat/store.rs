@@ -1,6 +1,7 @@
 //! Chat sessions, messages, presets and discovered models in the database. Every query that
 //! takes an owner stays within that owner's records.
 
+use crate::protocol::{ChatSessionId, MessageId, PresetId, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
@@ -22,7 +23,7 @@ const PRESET_COLUMNS: &str = "p.id, p.name, p.description, p.model, p.temperatur
 
 #[derive(sqlx::FromRow)]
 struct SessionRow {
-    id: i64,
+    id: ChatSessionId,
     title: String,
     model: String,
     temperature: f64,
@@ -57,7 +58,7 @@ fn settings(model: String, temperature: f64, max_tokens: i64, system_prompt: Str
 
 #[derive(sqlx::FromRow)]
 struct MessageRow {
-    id: i64,
+    id: MessageId,
     role: Role,
     content: String,
     created_at: DateTime<Utc>,
@@ -97,7 +98,7 @@ impl From<MessageRow> for ChatMessage {
 
 #[derive(sqlx::FromRow)]
 struct PresetRow {
-    id: i64,
+    id: PresetId,
     name: String,
     description: String,
     model: String,
@@ -106,11 +107,11 @@ struct PresetRow {
     system_prompt: String,
     public: bool,
     username: String,
-    owner_id: i64,
+    owner_id: UserId,
 }
 
 impl PresetRow {
-    fn into_preset(self, viewer: i64) -> Preset {
+    fn into_preset(self, viewer: UserId) -> Preset {
         Preset {
             id: self.id,
             preset: PresetDraft {
@@ -155,10 +156,10 @@ impl ChatStore {
     /// Creates a session for `owner_id`.
     pub async fn create_session(
         &self,
-        owner_id: i64,
+        owner_id: UserId,
         title: &str,
         settings: &ChatSettings,
-        preset_id: Option<i64>,
+        preset_id: Option<PresetId>,
     ) -> Result<ChatSession, AppError> {
         let now = Utc::now();
         let row: SessionRow = sqlx::query_as(&format!(
@@ -183,7 +184,7 @@ impl ChatStore {
     /// optionally only those whose title contains `search`.
     pub async fn sessions(
         &self,
-        owner_id: i64,
+        owner_id: UserId,
         archived: bool,
         search: Option<&str>,
     ) -> Result<Vec<ChatSession>, AppError> {
@@ -203,7 +204,11 @@ impl ChatStore {
     }
 
     /// One of `owner_id`'s sessions.
-    pub async fn session(&self, owner_id: i64, session_id: i64) -> Result<ChatSession, AppError> {
+    pub async fn session(
+        &self,
+        owner_id: UserId,
+        session_id: ChatSessionId,
+    ) -> Result<ChatSession, AppError> {
         let row: Option<SessionRow> = sqlx::query_as(&format!(
             "SELECT {SESSION_COLUMNS} FROM chat_sessions WHERE id = $1 AND owner_id = $2"
         ))
@@ -217,8 +222,8 @@ impl ChatStore {
     /// Changes a session's title, archived flag and settings (each when given).
     pub async fn update_session(
         &self,
-        owner_id: i64,
-        session_id: i64,
+        owner_id: UserId,
+        session_id: ChatSessionId,
         title: Option<&str>,
         archived: Option<bool>,
         settings: Option<&ChatSettings>,
@@ -249,7 +254,7 @@ impl ChatStore {
     }
 
     /// Marks a session as just active and returns it.
-    async fn touch(&self, session_id: i64) -> Result<ChatSession, AppError> {
+    async fn touch(&self, session_id: ChatSessionId) -> Result<ChatSession, AppError> {
         let row: SessionRow = sqlx::query_as(&format!(
             "UPDATE chat_sessions SET updated_at = $2 WHERE id = $1 RETURNING {SESSION_COLUMNS}"
         ))
@@ -261,7 +266,7 @@ impl ChatStore {
     }
 
     /// Deletes a session and its messages for good.
-    pub async fn delete_session(&self, owner_id: i64, session_id: i64) -> Result<(), AppError> {
+    pub async fn delete_session(&self, owner_id: UserId, session_id: ChatSessionId) -> Result<(), AppError> {
         let done = sqlx::query("DELETE FROM chat_sessions WHERE id = $1 AND owner_id = $2")
             .bind(session_id)
             .bind(owner_id)
@@ -273,8 +278,8 @@ impl ChatStore {
     /// A page of a session's messages, oldest first: the latest ones, or those before `before`.
     pub async fn messages(
         &self,
-        session_id: i64,
-        before: Option<i64>,
+        session_id: ChatSessionId,
+        before: Option<MessageId>,
         limit: i64,
     ) -> Result<MessagePage, AppError> {
         let mut rows: Vec<MessageRow> = sqlx::query_as(&format!(
@@ -296,7 +301,7 @@ impl ChatStore {
 
     /// Every message of a session that a prompt is made of: user messages and the replies'
     /// text so far, oldest first.
-    pub async fn history(&self, session_id: i64) -> Result<Vec<ChatMessage>, AppError> {
+    pub async fn history(&self, session_id: ChatSessionId) -> Result<Vec<ChatMessage>, AppError> {
         let rows: Vec<MessageRow> = sqlx::query_as(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE session_id = $1 AND content <> '' ORDER BY id"
         ))
@@ -307,7 +312,11 @@ impl ChatStore {
     }
 
     /// One message of a session.
-    pub async fn message(&self, session_id: i64, message_id: i64) -> Result<ChatMessage, AppError> {
+    pub async fn message(
+        &self,
+        session_id: ChatSessionId,
+        message_id: MessageId,
+    ) -> Result<ChatMessage, AppError> {
         let row: Option<MessageRow> = sqlx::query_as(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE id = $1 AND session_id = $2"
         ))
@@ -321,7 +330,7 @@ impl ChatStore {
     /// The user message a client already sent under `client_id`, and the reply that followed it.
     pub async fn sent_before(
         &self,
-        session_id: i64,
+        session_id: ChatSessionId,
         client_id: &str,
     ) -> Result<Option<(ChatMessage, Option<ChatMessage>)>, AppError> {
         let row: Option<MessageRow> = sqlx::query_as(&format!(
@@ -344,7 +353,7 @@ impl ChatStore {
     }
 
     /// The session's last message.
-    pub async fn last_message(&self, session_id: i64) -> Result<Option<ChatMessage>, AppError> {
+    pub async fn last_message(&self, session_id: ChatSessionId) -> Result<Option<ChatMessage>, AppError> {
         let row: Option<MessageRow> = sqlx::query_as(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE session_id = $1 ORDER BY id DESC LIMIT 1"
         ))
@@ -403,7 +412,7 @@ impl ChatStore {
     }
 
     /// Saves a streaming reply's text so far.
-    pub async fn save_progress(&self, message_id: i64, content: &str) -> Result<(), AppError> {
+    pub async fn save_progress(&self, message_id: MessageId, content: &str) -> Result<(), AppError> {
         sqlx::query(
             "UPDATE chat_messages SET content = $2, updated_at = $3 WHERE id = $1 AND status = 'streaming'",
         )
@@ -418,8 +427,8 @@ impl ChatStore {
     /// Stores how a reply ended and returns it with its session.
     pub async fn finish_reply(
         &self,
-        session_id: i64,
-        message_id: i64,
+        session_id: ChatSessionId,
+        message_id: MessageId,
         end: &ReplyEnd,
     ) -> Result<(ChatMessage, ChatSession), AppError> {
         let row: MessageRow = sqlx::query_as(&format!(
@@ -441,7 +450,7 @@ impl ChatStore {
     }
 
     /// Deletes a reply (to regenerate it).
-    pub async fn delete_message(&self, message_id: i64) -> Result<(), AppError> {
+    pub async fn delete_message(&self, message_id: MessageId) -> Result<(), AppError> {
         sqlx::query("DELETE FROM chat_messages WHERE id = $1").bind(message_id).execute(&self.pool).await?;
         Ok(())
     }
@@ -458,7 +467,7 @@ impl ChatStore {
     }
 
     /// `owner_id`'s chat statistics.
-    pub async fn stats(&self, owner_id: i64) -> Result<ChatStats, AppError> {
+    pub async fn stats(&self, owner_id: UserId) -> Result<ChatStats, AppError> {
         let (sessions, archived_sessions): (i64, i64) = sqlx::query_as(
             "SELECT COALESCE(SUM(archived = 0), 0), COALESCE(SUM(archived = 1), 0) FROM chat_sessions WHERE owner_id = $1",
         )
@@ -477,7 +486,7 @@ impl ChatStore {
     }
 
     /// The presets `viewer` may use: their own and the public ones, by name.
-    pub async fn presets(&self, viewer: i64) -> Result<Vec<Preset>, AppError> {
+    pub async fn presets(&self, viewer: UserId) -> Result<Vec<Preset>, AppError> {
         let rows: Vec<PresetRow> = sqlx::query_as(&format!(
             "SELECT {PRESET_COLUMNS} FROM chat_presets p JOIN users u ON u.id = p.owner_id
              WHERE p.owner_id = $1 OR p.public = 1 ORDER BY p.name, p.id"
@@ -489,7 +498,7 @@ impl ChatStore {
     }
 
     /// A preset `viewer` may use.
-    pub async fn preset(&self, viewer: i64, preset_id: i64) -> Result<Preset, AppError> {
+    pub async fn preset(&self, viewer: UserId, preset_id: PresetId) -> Result<Preset, AppError> {
         let row: Option<PresetRow> = sqlx::query_as(&format!(
             "SELECT {PRESET_COLUMNS} FROM chat_presets p JOIN users u ON u.id = p.owner_id
              WHERE p.id = $2 AND (p.owner_id = $1 OR p.public = 1)"
@@ -504,8 +513,8 @@ impl ChatStore {
     /// Creates a preset (no `id`) or replaces one of `owner_id`'s.
     pub async fn save_preset(
         &self,
-        owner_id: i64,
-        id: Option<i64>,
+        owner_id: UserId,
+        id: Option<PresetId>,
         draft: &PresetDraft,
     ) -> Result<Preset, AppError> {
         let query = match id {
@@ -520,7 +529,7 @@ impl ChatStore {
                  WHERE owner_id = $8 AND id = $10 RETURNING id"
             }
         };
-        let saved: Option<(i64,)> = sqlx::query_as(query)
+        let saved: Option<(PresetId,)> = sqlx::query_as(query)
             .bind(&draft.name)
             .bind(&draft.description)
             .bind(&draft.settings.model)
@@ -538,7 +547,7 @@ impl ChatStore {
     }
 
     /// Deletes one of `owner_id`'s presets.
-    pub async fn delete_preset(&self, owner_id: i64, preset_id: i64) -> Result<(), AppError> {
+    pub async fn delete_preset(&self, owner_id: UserId, preset_id: PresetId) -> Result<(), AppError> {
         let done = sqlx::query("DELETE FROM chat_presets WHERE id = $1 AND owner_id = $2")
             .bind(preset_id)
             .bind(owner_id)

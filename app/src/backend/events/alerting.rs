@@ -3,6 +3,7 @@
 //! per cooldown. A firing rule records an alert, pushes it to the owner's pages and, when the rule
 //! has a webhook, POSTs the alert as JSON with retries.
 
+use crate::protocol::RuleId;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
@@ -46,8 +47,8 @@ impl ScoreWindow {
 /// Every rule's recent scores and last firing: decides which rules fire.
 #[derive(Debug, Default)]
 pub struct RuleTracker {
-    windows: HashMap<(i64, String), ScoreWindow>,
-    fired: HashMap<i64, Instant>,
+    windows: HashMap<(RuleId, String), ScoreWindow>,
+    fired: HashMap<RuleId, Instant>,
 }
 
 impl RuleTracker {
@@ -157,11 +158,11 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::protocol::{Category, Classification, RuleDraft, StoredEvent};
+    use crate::protocol::{Category, Classification, EventId, RuleDraft, StoredEvent, UserId};
 
     fn rule(stream: Option<&str>, cooldown_secs: u32) -> RuleInfo {
         RuleInfo {
-            id: 7,
+            id: RuleId(7),
             rule: RuleDraft {
                 name: "cats".into(),
                 labels: "cat".into(),
@@ -177,9 +178,9 @@ mod tests {
     fn event(stream: &str, label: &str, score: f32) -> NewEvent {
         let now = Utc::now();
         NewEvent {
-            owner_id: 1,
+            owner_id: UserId(1),
             event: StoredEvent {
-                id: 1,
+                id: EventId(1),
                 stream: stream.into(),
                 model: "m".into(),
                 top_index: 0,

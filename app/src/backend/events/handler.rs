@@ -1,3 +1,4 @@
+use crate::protocol::UserId;
 use std::sync::Arc;
 
 use crate::backend::Hub;
@@ -7,7 +8,7 @@ use crate::protocol::{Classification, LiveUpdate, StoredEvent};
 #[derive(Clone, Debug)]
 pub struct NewEvent {
     /// The user whose camera sent it.
-    pub owner_id: i64,
+    pub owner_id: UserId,
     /// The event as stored.
     pub event: StoredEvent,
     /// Every head's ranked categories, as the camera sent them.

@@ -1,3 +1,4 @@
+use crate::protocol::{EventId, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
@@ -15,13 +16,13 @@ const QUEUE: usize = 8192;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ingested {
     /// Stored now, with this id.
-    Stored(i64),
+    Stored(EventId),
     /// Stored before: a re-sent event.
     Duplicate,
 }
 
 struct Job {
-    owner_id: i64,
+    owner_id: UserId,
     stream: StreamName,
     event: ValidEvent,
     done: oneshot::Sender<Result<Ingested, String>>,
@@ -46,7 +47,7 @@ impl Ingest {
     /// Stores `event` for `owner_id` on `stream`; returns once it is committed.
     pub async fn submit(
         &self,
-        owner_id: i64,
+        owner_id: UserId,
         stream: &StreamName,
         event: ValidEvent,
     ) -> Result<Ingested, AppError> {
@@ -92,7 +93,7 @@ async fn write_batches(pool: SqlitePool, handlers: EventHandlers, mut queue: mps
 }
 
 /// The event as the Events page shows it.
-fn stored(id: i64, job: &Job, received_at: DateTime<Utc>) -> StoredEvent {
+fn stored(id: EventId, job: &Job, received_at: DateTime<Utc>) -> StoredEvent {
     let ValidEvent { event, top, thumbnail } = &job.event;
     StoredEvent {
         id,
@@ -117,7 +118,7 @@ async fn write(
     for job in batch {
         let ValidEvent { event, top, thumbnail } = &job.event;
         let classifications = serde_json::to_string(&event.classifications).unwrap_or_else(|_| "[]".into());
-        let id: Option<(i64,)> = sqlx::query_as(
+        let id: Option<(EventId,)> = sqlx::query_as(
             "INSERT INTO classification_events
                 (owner_id, stream, producer, seq, model, classifications, top_index, top_label, top_score,
                  thumbnail, client_time, received_at)

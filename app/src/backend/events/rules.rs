@@ -1,6 +1,7 @@
 //! Alert rules and alerts in the database, always within one owner's records. Each owner's
 //! active rules are cached for the alert engine and forgotten whenever the owner edits them.
 
+use crate::protocol::{AlertId, EventId, RuleId, UserId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -14,7 +15,7 @@ use crate::protocol::{AlertInfo, RuleDraft, RuleInfo};
 /// Most alerts listed at once.
 const ALERT_PAGE: i64 = 50;
 
-type RuleRow = (i64, String, String, f64, Option<String>, i64, Option<String>, bool);
+type RuleRow = (RuleId, String, String, f64, Option<String>, i64, Option<String>, bool);
 
 const RULE_COLUMNS: &str = "id, name, labels, min_score, stream, cooldown_secs, webhook_url, paused";
 const ALERT_COLUMNS: &str =
@@ -42,7 +43,7 @@ fn bind_draft<'q>(query: RuleQuery<'q>, draft: &'q RuleDraft) -> RuleQuery<'q> {
 #[derive(Clone, Debug)]
 pub struct Firing {
     /// The rule's owner.
-    pub owner_id: i64,
+    pub owner_id: UserId,
     /// The rule.
     pub rule: RuleInfo,
     /// The stream that showed it.
@@ -52,14 +53,14 @@ pub struct Firing {
     /// The median score.
     pub score: f64,
     /// The event that fired the rule.
-    pub event_id: i64,
+    pub event_id: EventId,
 }
 
 /// The rules and alerts service.
 #[derive(Clone, Debug)]
 pub struct Rules {
     pool: SqlitePool,
-    active: Arc<Mutex<HashMap<i64, Arc<Vec<RuleInfo>>>>>,
+    active: Arc<Mutex<HashMap<UserId, Arc<Vec<RuleInfo>>>>>,
     webhooks: Webhooks,
 }
 
@@ -74,12 +75,12 @@ impl Rules {
         &self.webhooks
     }
 
-    fn forget(&self, owner_id: i64) {
+    fn forget(&self, owner_id: UserId) {
         self.active.lock().unwrap_or_else(|p| p.into_inner()).remove(&owner_id);
     }
 
     /// `owner_id`'s rules, oldest first.
-    pub async fn list(&self, owner_id: i64) -> Result<Vec<RuleInfo>, AppError> {
+    pub async fn list(&self, owner_id: UserId) -> Result<Vec<RuleInfo>, AppError> {
         let rows: Vec<RuleRow> = sqlx::query_as(&format!(
             "SELECT {RULE_COLUMNS} FROM alert_rules WHERE owner_id = $1 ORDER BY id"
         ))
@@ -90,7 +91,7 @@ impl Rules {
     }
 
     /// `owner_id`'s rules that are not paused, cached.
-    pub async fn active(&self, owner_id: i64) -> Result<Arc<Vec<RuleInfo>>, AppError> {
+    pub async fn active(&self, owner_id: UserId) -> Result<Arc<Vec<RuleInfo>>, AppError> {
         if let Some(rules) = self.active.lock().unwrap_or_else(|p| p.into_inner()).get(&owner_id) {
             return Ok(Arc::clone(rules));
         }
@@ -101,7 +102,12 @@ impl Rules {
     }
 
     /// Creates a rule (`id` none) or replaces rule `id`'s fields.
-    pub async fn save(&self, owner_id: i64, id: Option<i64>, draft: RuleDraft) -> Result<RuleInfo, AppError> {
+    pub async fn save(
+        &self,
+        owner_id: UserId,
+        id: Option<RuleId>,
+        draft: RuleDraft,
+    ) -> Result<RuleInfo, AppError> {
         let draft = draft.validate()?;
         if let Some(url) = &draft.webhook_url {
             self.webhooks
@@ -145,7 +151,7 @@ impl Rules {
     }
 
     /// Pauses or resumes rule `id`.
-    pub async fn set_paused(&self, owner_id: i64, id: i64, paused: bool) -> Result<(), AppError> {
+    pub async fn set_paused(&self, owner_id: UserId, id: RuleId, paused: bool) -> Result<(), AppError> {
         let done = sqlx::query("UPDATE alert_rules SET paused = $3 WHERE id = $1 AND owner_id = $2")
             .bind(id)
             .bind(owner_id)
@@ -157,7 +163,7 @@ impl Rules {
     }
 
     /// Deletes rule `id`; its alerts stay.
-    pub async fn delete(&self, owner_id: i64, id: i64) -> Result<(), AppError> {
+    pub async fn delete(&self, owner_id: UserId, id: RuleId) -> Result<(), AppError> {
         let done = sqlx::query("DELETE FROM alert_rules WHERE id = $1 AND owner_id = $2")
             .bind(id)
             .bind(owner_id)
@@ -168,7 +174,7 @@ impl Rules {
     }
 
     /// `owner_id`'s latest alerts, newest first.
-    pub async fn alerts(&self, owner_id: i64) -> Result<Vec<AlertInfo>, AppError> {
+    pub async fn alerts(&self, owner_id: UserId) -> Result<Vec<AlertInfo>, AppError> {
         Ok(sqlx::query_as(&format!(
             "SELECT {ALERT_COLUMNS} FROM alerts WHERE owner_id = $1 ORDER BY id DESC LIMIT $2"
         ))
@@ -206,7 +212,7 @@ impl Rules {
     }
 
     /// Records how alert `id`'s webhook went.
-    pub async fn set_webhook_status(&self, id: i64, status: &str) -> Result<(), AppError> {
+    pub async fn set_webhook_status(&self, id: AlertId, status: &str) -> Result<(), AppError> {
         sqlx::query("UPDATE alerts SET webhook_status = $2 WHERE id = $1")
             .bind(id)
             .bind(status)

@@ -1,3 +1,4 @@
+use crate::protocol::{EventId, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
@@ -21,7 +22,7 @@ pub struct EventQuery {
     /// Only events stored at or before this time.
     pub until: Option<DateTime<Utc>>,
     /// Only events older than this id (the next page).
-    pub before_id: Option<i64>,
+    pub before_id: Option<EventId>,
 }
 
 /// Reads stored events, always within one owner's records.
@@ -37,7 +38,7 @@ impl EventStore {
     }
 
     /// One page of `owner_id`'s events matching `query`, newest first.
-    pub async fn list(&self, owner_id: i64, query: &EventQuery) -> Result<EventPage, AppError> {
+    pub async fn list(&self, owner_id: UserId, query: &EventQuery) -> Result<EventPage, AppError> {
         let mut events: Vec<StoredEvent> = sqlx::query_as(
             "SELECT id, stream, model, top_index, top_label, top_score, thumbnail IS NOT NULL AS has_thumbnail,
                     client_time, received_at
@@ -69,7 +70,7 @@ impl EventStore {
     }
 
     /// The JPEG thumbnail of one of `owner_id`'s events.
-    pub async fn thumbnail(&self, owner_id: i64, id: i64) -> Result<Vec<u8>, AppError> {
+    pub async fn thumbnail(&self, owner_id: UserId, id: EventId) -> Result<Vec<u8>, AppError> {
         let row: Option<(Option<Vec<u8>>,)> =
             sqlx::query_as("SELECT thumbnail FROM classification_events WHERE id = $1 AND owner_id = $2")
                 .bind(id)
@@ -85,7 +86,7 @@ impl EventStore {
     /// buckets of `bucket` length, ending now.
     pub async fn activity(
         &self,
-        owner_id: i64,
+        owner_id: UserId,
         buckets: usize,
         bucket: chrono::TimeDelta,
         top: usize,
@@ -174,7 +175,7 @@ mod tests {
         }
         let store = EventStore::new(pool.clone());
         assert_eq!(store.delete_older_than(Utc::now() - TimeDelta::days(30)).await.unwrap(), 1);
-        let left = store.list(1, &EventQuery::default()).await.unwrap();
+        let left = store.list(UserId(1), &EventQuery::default()).await.unwrap();
         assert_eq!(left.events.len(), 2);
     }
 }

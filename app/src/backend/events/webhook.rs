@@ -315,7 +315,7 @@ impl Webhooks {
     pub async fn deliver(&self, url: &str, alert: &AlertInfo) -> Outcome {
         let Ok(parsed) = Url::parse(url) else { return Outcome::Unreachable };
         if self.policy.check_literal(&parsed).is_err() {
-            tracing::warn!(alert = alert.id, "webhook refused: its address is not public");
+            tracing::warn!(alert = %alert.id, "webhook refused: its address is not public");
             return Outcome::Refused;
         }
         let body = serde_json::to_string(alert).unwrap_or_default();
@@ -327,7 +327,7 @@ impl Webhooks {
             if !outcome.retry() {
                 break;
             }
-            tracing::warn!(alert = alert.id, attempt, "webhook: {outcome}");
+            tracing::warn!(alert = %alert.id, attempt, "webhook: {outcome}");
             if attempt < ATTEMPTS {
                 tokio::time::sleep(wait).await;
                 wait *= 2;
@@ -335,7 +335,7 @@ impl Webhooks {
         }
         if outcome == Outcome::Refused {
             tracing::warn!(
-                alert = alert.id,
+                alert = %alert.id,
                 "webhook refused: its host resolves to an address that is not public"
             );
         }

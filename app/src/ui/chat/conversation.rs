@@ -3,6 +3,7 @@
 //! reply in progress is resumed after a reload or a reconnect. Each message has its own signal,
 //! so a chunk re-renders only the reply it belongs to.
 
+use crate::protocol::{ChatSessionId, MessageId};
 use leptos::prelude::*;
 
 use crate::protocol::{ChatMessage, ChatReply, ChatRequest, MessageStatus};
@@ -11,7 +12,7 @@ use crate::protocol::{ChatMessage, ChatReply, ChatRequest, MessageStatus};
 #[derive(Clone, Copy, Debug)]
 pub struct Entry {
     /// Its database id.
-    pub id: i64,
+    pub id: MessageId,
     /// The message; replies change as they stream.
     pub message: RwSignal<ChatMessage>,
 }
@@ -30,15 +31,15 @@ pub enum Link {
 #[derive(Clone, Copy)]
 pub struct Conversation {
     /// The session.
-    pub session_id: i64,
+    pub session_id: ChatSessionId,
     /// The messages, oldest first.
     pub entries: RwSignal<Vec<Entry>>,
     /// The id to load earlier messages before, when there are any.
-    pub earlier: RwSignal<Option<i64>>,
+    pub earlier: RwSignal<Option<MessageId>>,
     /// The connection's state.
     pub link: RwSignal<Link>,
     /// The reply being written, and the last sequence number received for it.
-    pub streaming: RwSignal<Option<(i64, u64)>>,
+    pub streaming: RwSignal<Option<(MessageId, u64)>>,
     /// The last refusal from the server (not a failed reply: those show in place).
     pub notice: RwSignal<Option<String>>,
     /// The user is typing in this session on another page.
@@ -52,7 +53,7 @@ pub struct Conversation {
 impl Conversation {
     /// An empty conversation for `session_id`; in the browser, connects at once and stays
     /// connected until the owner is disposed.
-    pub fn open(session_id: i64) -> Self {
+    pub fn open(session_id: ChatSessionId) -> Self {
         #[cfg(feature = "hydrate")]
         let (sender, requests) = futures::channel::mpsc::unbounded();
         let conversation = Self {
@@ -112,13 +113,13 @@ impl Conversation {
 
     /// Shows `messages` (a freshly loaded page), replacing what was shown.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-    pub fn show(&self, messages: Vec<ChatMessage>, earlier: Option<i64>) {
+    pub fn show(&self, messages: Vec<ChatMessage>, earlier: Option<MessageId>) {
         self.entries.set(messages.into_iter().map(entry).collect());
         self.earlier.set(earlier);
     }
 
     /// Puts earlier messages in front.
-    pub fn prepend(&self, messages: Vec<ChatMessage>, earlier: Option<i64>) {
+    pub fn prepend(&self, messages: Vec<ChatMessage>, earlier: Option<MessageId>) {
         self.entries.update(|entries| {
             let mut older: Vec<Entry> = messages.into_iter().map(entry).collect();
             older.append(entries);
@@ -187,7 +188,7 @@ impl Conversation {
     /// After (re)connecting and reloading the messages: re-send unconfirmed messages and resume
     /// the reply in progress from its start.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-    pub fn rejoin(&self, streaming_message_id: Option<i64>) -> Vec<ChatRequest> {
+    pub fn rejoin(&self, streaming_message_id: Option<MessageId>) -> Vec<ChatRequest> {
         let mut requests: Vec<ChatRequest> = self.pending.with_value(|pending| {
             pending
                 .iter()
@@ -233,7 +234,7 @@ mod tests {
     use super::*;
     use crate::protocol::Role;
 
-    fn reply(id: i64, content: &str, status: MessageStatus) -> ChatMessage {
+    fn reply(id: MessageId, content: &str, status: MessageStatus) -> ChatMessage {
         ChatMessage {
             id,
             role: Role::Assistant,
@@ -249,7 +250,7 @@ mod tests {
     }
 
     fn chunk(seq: u64, content: &str) -> ChatReply {
-        ChatReply::AiMessageChunk { message_id: 7, seq, content: content.into() }
+        ChatReply::AiMessageChunk { message_id: MessageId(7), seq, content: content.into() }
     }
 
     fn text(conversation: &Conversation) -> String {
@@ -262,19 +263,21 @@ mod tests {
     }
 
     fn chunks_apply_once_and_in_order() {
-        let conversation = Conversation::open(1);
-        conversation.apply(ChatReply::AiTyping { message: reply(7, "", MessageStatus::Streaming) });
+        let conversation = Conversation::open(ChatSessionId(1));
+        conversation
+            .apply(ChatReply::AiTyping { message: reply(MessageId(7), "", MessageStatus::Streaming) });
         assert_eq!(conversation.apply(chunk(1, "Hel")), None);
         assert_eq!(conversation.apply(chunk(1, "Hel")), None, "a repeated chunk is ignored");
         assert_eq!(conversation.apply(chunk(2, "lo")), None);
         assert_eq!(text(&conversation), "Hello");
         assert_eq!(
             conversation.apply(chunk(4, "?")),
-            Some(ChatRequest::Resume { message_id: 7, after_seq: 2 })
+            Some(ChatRequest::Resume { message_id: MessageId(7), after_seq: 2 })
         );
         assert_eq!(text(&conversation), "Hello", "nothing is applied past a gap");
-        conversation
-            .apply(ChatReply::AiMessageComplete { message: reply(7, "Hello!", MessageStatus::Complete) });
+        conversation.apply(ChatReply::AiMessageComplete {
+            message: reply(MessageId(7), "Hello!", MessageStatus::Complete),
+        });
         assert_eq!(
             (text(&conversation), conversation.streaming.get_untracked()),
             ("Hello!".to_owned(), None)
@@ -287,9 +290,13 @@ mod tests {
     }
 
     fn rejoining_resumes() {
-        let conversation = Conversation::open(1);
-        conversation.show(vec![reply(7, "partial from the datab", MessageStatus::Streaming)], None);
-        assert_eq!(conversation.rejoin(Some(7)), vec![ChatRequest::Resume { message_id: 7, after_seq: 0 }]);
+        let conversation = Conversation::open(ChatSessionId(1));
+        conversation
+            .show(vec![reply(MessageId(7), "partial from the datab", MessageStatus::Streaming)], None);
+        assert_eq!(
+            conversation.rejoin(Some(MessageId(7))),
+            vec![ChatRequest::Resume { message_id: MessageId(7), after_seq: 0 }]
+        );
         assert_eq!(text(&conversation), "", "the replay rebuilds the text exactly");
         conversation.apply(chunk(1, "whole"));
         assert_eq!(text(&conversation), "whole");

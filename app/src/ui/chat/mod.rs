@@ -6,6 +6,7 @@ mod markdown;
 mod settings;
 mod sidebar;
 
+use crate::protocol::{ChatSessionId, PresetId};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -24,7 +25,8 @@ use crate::ui::session::RequireUser;
 #[component]
 pub fn ChatPage() -> impl IntoView {
     let params = use_params_map();
-    let current = Memo::new(move |_| params.with(|p| p.get("id").and_then(|id| id.parse::<i64>().ok())));
+    let current =
+        Memo::new(move |_| params.with(|p| p.get("id").and_then(|id| id.parse::<ChatSessionId>().ok())));
     let models = LocalResource::new(chat_models);
     view! {
         <Title text="Chat" />
@@ -46,7 +48,7 @@ pub fn ChatPage() -> impl IntoView {
 }
 
 /// Starts a new chat with the default settings and opens it.
-fn start_chat(preset_id: Option<i64>) {
+fn start_chat(preset_id: Option<PresetId>) {
     let navigate = leptos_router::hooks::use_navigate();
     leptos::task::spawn_local(async move {
         if let Ok(session) = create_chat(preset_id).await {
@@ -121,7 +123,7 @@ fn ProviderStatus() -> impl IntoView {
 
 #[component]
 fn SessionView(
-    id: i64,
+    id: ChatSessionId,
     models: LocalResource<Result<ModelList, crate::protocol::ApiError>>,
 ) -> impl IntoView {
     let session = LocalResource::new(move || get_chat(id));
@@ -227,7 +229,7 @@ fn MessageView(entry: Entry, is_last: Signal<bool>, conversation: Conversation) 
             class:user=role == Role::User
             class:assistant=role == Role::Assistant
             data-status=move || format!("{:?}", status.get()).to_lowercase()
-            data-message-id=entry.id
+            data-message-id=entry.id.0
         >
             <div class="message-role">{if role == Role::User { "You" } else { "Assistant" }}</div>
             {move || thinking().then(|| view! { <p class="thinking muted">"Assistant is thinking…"</p> })}

@@ -1,6 +1,7 @@
 //! Per-session settings (model, temperature, max tokens, system prompt) and presets: reusable
 //! settings, private or shared, to start chats from.
 
+use crate::protocol::{ChatSessionId, PresetId};
 use leptos::prelude::*;
 
 use super::start_chat;
@@ -68,7 +69,7 @@ fn SettingsFields(settings: RwSignal<ChatSettings>, models: Models, prefix: &'st
 
 /// The session's settings, saved on request; and "save as preset".
 #[component]
-pub fn SessionSettings(id: i64, settings: RwSignal<ChatSettings>, models: Models) -> impl IntoView {
+pub fn SessionSettings(id: ChatSessionId, settings: RwSignal<ChatSettings>, models: Models) -> impl IntoView {
     let saved = RwSignal::new(None::<Result<String, String>>);
     let preset_name = RwSignal::new(String::new());
     let public = RwSignal::new(false);
@@ -126,7 +127,7 @@ pub fn PresetManager(models: Models) -> impl IntoView {
         version.track();
         chat_presets()
     });
-    let editing = RwSignal::new(None::<Option<i64>>);
+    let editing = RwSignal::new(None::<Option<PresetId>>);
     let draft = RwSignal::new(ChatSettings {
         model: String::new(),
         temperature: 0.7,
@@ -180,7 +181,7 @@ pub fn PresetManager(models: Models) -> impl IntoView {
             }
         });
     };
-    let remove = move |id: i64| {
+    let remove = move |id: PresetId| {
         leptos::task::spawn_local(async move {
             if delete_preset(id).await.is_ok() {
                 version.update(|v| *v += 1);
@@ -201,7 +202,7 @@ pub fn PresetManager(models: Models) -> impl IntoView {
                             let mine = preset.mine;
                             let shown = preset.clone();
                             view! {
-                                <li class="preset" data-preset-id=id>
+                                <li class="preset" data-preset-id=id.0>
                                     <strong>{preset.preset.name.clone()}</strong>
                                     <span class="muted">{format!(" {} · {}", preset.preset.settings.model, if preset.preset.public { "public" } else { "private" })}</span>
                                     {(!mine).then(|| view! { <span class="muted">{format!(" by {}", preset.owner)}</span> })}

@@ -1,5 +1,6 @@
 //! The sessions sidebar: new chat, search by title, rename, archive and restore, delete for good.
 
+use crate::protocol::ChatSessionId;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -11,7 +12,7 @@ use crate::ui::live::Live;
 
 /// The user's chats, most recent first; refreshed whenever one changes on any page.
 #[component]
-pub fn Sidebar(current: Memo<Option<i64>>) -> impl IntoView {
+pub fn Sidebar(current: Memo<Option<ChatSessionId>>) -> impl IntoView {
     let changed = expect_context::<Live>().chat_sessions_changed;
     let search = RwSignal::new(String::new());
     let archived = RwSignal::new(false);
@@ -66,12 +67,12 @@ fn change(action: impl Future<Output = Result<(), crate::protocol::ApiError>> + 
     });
 }
 
-async fn update(id: i64, update: SessionUpdate) -> Result<(), crate::protocol::ApiError> {
+async fn update(id: ChatSessionId, update: SessionUpdate) -> Result<(), crate::protocol::ApiError> {
     update_chat(id, update).await.map(drop)
 }
 
 #[component]
-fn SessionItem(session: ChatSession, current: Memo<Option<i64>>) -> impl IntoView {
+fn SessionItem(session: ChatSession, current: Memo<Option<ChatSessionId>>) -> impl IntoView {
     let id = session.id;
     let title = if session.title.is_empty() { "New chat".to_owned() } else { session.title.clone() };
     let renaming = RwSignal::new(false);
@@ -91,7 +92,7 @@ fn SessionItem(session: ChatSession, current: Memo<Option<i64>>) -> impl IntoVie
     };
     let archived = session.archived;
     view! {
-        <li class="session-item" class:current=move || current.get() == Some(id) data-session-id=id>
+        <li class="session-item" class:current=move || current.get() == Some(id) data-session-id=id.0>
             {move || if renaming.get() {
                 view! {
                     <form class="rename" on:submit=move |event| { event.prevent_default(); rename(); }>

@@ -1,3 +1,4 @@
+use crate::protocol::EventId;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -40,7 +41,7 @@ fn utc_time(value: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 fn History() -> impl IntoView {
     let search = ServerAction::<ListEvents>::new();
     let shown = RwSignal::new(Vec::<StoredEvent>::new());
-    let next = RwSignal::new(None::<i64>);
+    let next = RwSignal::new(None::<EventId>);
     let filters = StoredValue::new(every_event());
     let (stream, label, min_score) = (NodeRef::new(), NodeRef::new(), NodeRef::new());
     let (since, until) = (NodeRef::new(), NodeRef::new());
