@@ -56,8 +56,9 @@ pub struct Config {
 pub struct WebsocketConfig {
     /// Largest message accepted, in bytes; larger ones close the connection with code 1009.
     pub max_message_bytes: usize,
-    /// Per-endpoint overrides of `max_message_bytes`, by endpoint name (e.g. `live`).
-    pub endpoint_max_message_bytes: std::collections::BTreeMap<String, usize>,
+    /// Per-endpoint overrides of `max_message_bytes`, by endpoint name (e.g. `live`); an unknown
+    /// name is a configuration error.
+    pub endpoint_max_message_bytes: std::collections::BTreeMap<WsEndpoint, usize>,
     /// Messages a connection may send per second on average.
     pub messages_per_second: u32,
     /// Messages a connection may send in a burst above that rate.
@@ -82,6 +83,20 @@ impl Default for WebsocketConfig {
             credential_check_secs: 15,
         }
     }
+}
+
+/// The websocket endpoints, by the names the configuration uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WsEndpoint {
+    /// `/ws/live`: live events, alerts and session-list changes.
+    Live,
+    /// `/ws/events/{stream}`: a camera's classification events.
+    Events,
+    /// `/ws/ai-chat/session/{id}/`: one chat session.
+    Chat,
+    /// `/ws/ai-chat/sessions/`: the chat session list.
+    ChatSessions,
 }
 
 /// How log lines are written.
@@ -246,7 +261,10 @@ mod tests {
         let error = with("websocket", "{ max_message_bytes = \"big\" }").unwrap_err().to_string();
         assert!(error.contains("AIC_WEBSOCKET__MAX_MESSAGE_BYTES"), "{error}");
         let config = with("websocket", "{ endpoint_max_message_bytes = { live = 1024 } }").unwrap();
-        assert_eq!(config.websocket.endpoint_max_message_bytes["live"], 1024);
+        assert_eq!(config.websocket.endpoint_max_message_bytes[&WsEndpoint::Live], 1024);
+        let error =
+            with("websocket", "{ endpoint_max_message_bytes = { lvie = 1024 } }").unwrap_err().to_string();
+        assert!(error.contains("lvie") && error.contains("live"), "{error}");
         assert_eq!(config.websocket.max_message_bytes, 64 * 1024);
     }
 

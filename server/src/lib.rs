@@ -11,5 +11,5 @@ mod startup;
 pub mod telemetry;
 mod ws;
 
-pub use config::{Config, ConfigError, LogFormat, WebsocketConfig};
+pub use config::{Config, ConfigError, LogFormat, WebsocketConfig, WsEndpoint};
 pub use startup::{Application, StartupError};

@@ -60,6 +60,64 @@ pub struct Usage {
     pub completion_tokens: u32,
 }
 
+/// Why a reply ended, as a string on the wire (`stop`, `length`, …). Model servers may send
+/// reasons of their own: those are kept as they came.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum FinishReason {
+    /// The model ended its reply.
+    Stop,
+    /// The reply reached its token limit.
+    Length,
+    /// The user stopped the reply.
+    Stopped,
+    /// The server's content filter cut it.
+    ContentFilter,
+    /// The model asked to call tools.
+    ToolCalls,
+    /// Any other reason a model server gave.
+    Other(String),
+}
+
+impl FinishReason {
+    /// The reason as the wire and the database write it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Stop => "stop",
+            Self::Length => "length",
+            Self::Stopped => "stopped",
+            Self::ContentFilter => "content_filter",
+            Self::ToolCalls => "tool_calls",
+            Self::Other(reason) => reason,
+        }
+    }
+}
+
+impl From<String> for FinishReason {
+    fn from(reason: String) -> Self {
+        match reason.as_str() {
+            "stop" => Self::Stop,
+            "length" => Self::Length,
+            "stopped" => Self::Stopped,
+            "content_filter" => Self::ContentFilter,
+            "tool_calls" => Self::ToolCalls,
+            _ => Self::Other(reason),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+super::text_column!(FinishReason);
+
+impl From<FinishReason> for String {
+    fn from(reason: FinishReason) -> Self {
+        match reason {
+            FinishReason::Other(reason) => reason,
+            known => known.as_str().to_owned(),
+        }
+    }
+}
+
 /// One message of a session.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
@@ -73,9 +131,9 @@ pub struct ChatMessage {
     pub created_at: DateTime<Utc>,
     /// Where it stands.
     pub status: MessageStatus,
-    /// Why the model stopped (`stop`, `length`, …), when it said.
+    /// Why the reply ended, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finish_reason: Option<String>,
+    pub finish_reason: Option<FinishReason>,
     /// Tokens used, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
@@ -235,13 +293,33 @@ pub struct ModelList {
     pub default_model: String,
 }
 
+/// What kind of model provider it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    /// A model that runs inside the app (`embedded`).
+    Embedded,
+    /// A server speaking OpenAI's Chat Completions (`openai-compatible`).
+    OpenaiCompatible,
+}
+
+impl ProviderKind {
+    /// The kind as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::OpenaiCompatible => "openai-compatible",
+        }
+    }
+}
+
 /// Whether a provider answers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProviderHealth {
     /// The provider's name (the prefix of its model ids).
     pub provider: String,
-    /// What it is: `embedded` or `openai-compatible`.
-    pub kind: String,
+    /// What it is.
+    pub kind: ProviderKind,
     /// True when it answered.
     pub ok: bool,
     /// What was checked, or what went wrong.
@@ -410,6 +488,16 @@ pub fn title_from(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finish_reasons_are_typed_and_unknown_ones_kept() {
+        let reasons: Vec<FinishReason> =
+            serde_json::from_str(r#"["stop","length","tool_calls","eos_token"]"#).unwrap();
+        assert_eq!(reasons[..3], [FinishReason::Stop, FinishReason::Length, FinishReason::ToolCalls]);
+        assert_eq!(reasons[3], FinishReason::Other("eos_token".into()));
+        assert_eq!(serde_json::to_string(&reasons).unwrap(), r#"["stop","length","tool_calls","eos_token"]"#);
+        assert_eq!(serde_json::to_string(&ProviderKind::OpenaiCompatible).unwrap(), r#""openai-compatible""#);
+    }
 
     #[test]
     fn requests_parse_from_the_documented_json() {

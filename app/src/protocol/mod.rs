@@ -1,5 +1,47 @@
 //! Wire types: every message and payload that crosses the network, defined once for both sides.
 
+/// Stores a type that converts from and into `String` as a text column.
+#[cfg(feature = "ssr")]
+macro_rules! text_column {
+    ($name:ty) => {
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
+        where
+            String: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <String as sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <String as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
+        where
+            String: sqlx::Decode<'r, DB>,
+        {
+            fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(<String as sqlx::Decode<'r, DB>>::decode(value)?.into())
+            }
+        }
+
+        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $name
+        where
+            String: sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <String as sqlx::Encode<'q, DB>>::encode(String::from(self.clone()), buf)
+            }
+        }
+    };
+}
+#[cfg(feature = "ssr")]
+use text_column;
+
 mod account;
 mod chat;
 mod classification;
@@ -17,9 +59,10 @@ pub use account::{
     Username, safe_next,
 };
 pub use chat::{
-    ChatMessage, ChatReply, ChatRequest, ChatSession, ChatSettings, ChatStats, MAX_MESSAGE_CHARS,
-    MAX_REPLY_TOKENS, MessagePage, MessageStatus, ModelInfo, ModelList, Preset, PresetDraft, ProviderHealth,
-    Role, SessionListUpdate, SessionUpdate, Usage, parse_client_id, parse_user_message, title_from,
+    ChatMessage, ChatReply, ChatRequest, ChatSession, ChatSettings, ChatStats, FinishReason,
+    MAX_MESSAGE_CHARS, MAX_REPLY_TOKENS, MessagePage, MessageStatus, ModelInfo, ModelList, Preset,
+    PresetDraft, ProviderHealth, ProviderKind, Role, SessionListUpdate, SessionUpdate, Usage,
+    parse_client_id, parse_user_message, title_from,
 };
 pub use classification::Category;
 pub use delivery::Unacknowledged;
@@ -33,5 +76,5 @@ pub use ids::{
     AlertId, BrowserSessionId, ChatSessionId, EventId, MessageId, PresetId, RuleId, TokenId, UserId,
 };
 pub use live::{LiveRequest, LiveUpdate};
-pub use rules::{AlertInfo, MAX_COOLDOWN_SECS, RuleDraft, RuleInfo};
+pub use rules::{AlertInfo, MAX_COOLDOWN_SECS, RuleDraft, RuleInfo, WebhookStatus};
 pub use status::{Check, Readiness};

@@ -71,6 +71,54 @@ pub struct RuleInfo {
     pub paused: bool,
 }
 
+/// How an alert's webhook delivery went, as text on the wire and in the database: `pending`,
+/// `delivered`, `refused: …` or `failed: …`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum WebhookStatus {
+    /// Not delivered yet.
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// The address is not allowed (not public); not attempted.
+    Refused,
+    /// Every attempt failed; the last one's reason (`status 500`, `timed out`, `cannot connect`).
+    Failed(String),
+}
+
+const REFUSED: &str = "refused: the address is not public";
+
+impl From<String> for WebhookStatus {
+    fn from(text: String) -> Self {
+        match text.as_str() {
+            "pending" => Self::Pending,
+            "delivered" => Self::Delivered,
+            _ if text.starts_with("refused") => Self::Refused,
+            _ => Self::Failed(text.strip_prefix("failed: ").map(str::to_owned).unwrap_or(text)),
+        }
+    }
+}
+
+impl From<WebhookStatus> for String {
+    fn from(status: WebhookStatus) -> Self {
+        status.to_string()
+    }
+}
+
+impl std::fmt::Display for WebhookStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pending => f.write_str("pending"),
+            Self::Delivered => f.write_str("delivered"),
+            Self::Refused => f.write_str(REFUSED),
+            Self::Failed(reason) => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+super::text_column!(WebhookStatus);
+
 /// A rule that fired.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
@@ -93,13 +141,30 @@ pub struct AlertInfo {
     pub thumbnail_event_id: Option<EventId>,
     /// When it fired.
     pub fired_at: DateTime<Utc>,
-    /// How the webhook went: none, `pending`, `delivered` or `failed: …`.
-    pub webhook_status: Option<String>,
+    /// How the webhook went; none when the rule has no webhook.
+    pub webhook_status: Option<WebhookStatus>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_statuses_read_back_as_they_were_written() {
+        for status in [
+            WebhookStatus::Pending,
+            WebhookStatus::Delivered,
+            WebhookStatus::Refused,
+            WebhookStatus::Failed("status 500".into()),
+        ] {
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(serde_json::from_str::<WebhookStatus>(&json).unwrap(), status, "{json}");
+        }
+        assert_eq!(
+            serde_json::to_string(&WebhookStatus::Failed("timed out".into())).unwrap(),
+            r#""failed: timed out""#
+        );
+    }
 
     fn draft() -> RuleDraft {
         RuleDraft {

@@ -71,7 +71,7 @@ pub fn AlertList() -> impl IntoView {
                                     <td>{thumbnail(&alert)}</td>
                                     <td>{describe(&alert)}</td>
                                     <td>{format_time(&alert.fired_at)}</td>
-                                    <td>{alert.webhook_status.clone().unwrap_or_default()}</td>
+                                    <td>{alert.webhook_status.as_ref().map(ToString::to_string)}</td>
                                 </tr>
                             }).collect_view()}
                         </tbody>

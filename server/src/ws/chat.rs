@@ -19,6 +19,7 @@ use app::backend::TaskGuard;
 
 use super::live::{FeedReply, HubFeed};
 use super::{Endpoint, Outbox, TokenQuery, WsLimits, admit, serve};
+use crate::WsEndpoint;
 use crate::startup::AppState;
 
 /// Numbers connections, so typing is not echoed to the connection it came from.
@@ -45,7 +46,7 @@ pub async fn session_handler(
         forwarder: None,
         follower: Arc::default(),
     };
-    let limits = WsLimits::for_endpoint(&state.websocket, "chat");
+    let limits = WsLimits::for_endpoint(&state.websocket, WsEndpoint::Chat);
     Ok(serve(upgrade, admission, limits, state.context.clone(), endpoint))
 }
 
@@ -213,7 +214,7 @@ pub async fn sessions_handler(
         }
         _ => None,
     });
-    let limits = WsLimits::for_endpoint(&state.websocket, "chat-sessions");
+    let limits = WsLimits::for_endpoint(&state.websocket, WsEndpoint::ChatSessions);
     Ok(serve(upgrade, admission, limits, state.context.clone(), feed))
 }
 

@@ -12,6 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::{Endpoint, Outbox, TokenQuery, WsLimits, admit, serve};
+use crate::WsEndpoint;
 use crate::startup::AppState;
 
 /// Opens an event stream for the caller.
@@ -36,7 +37,7 @@ pub async fn handler(
         label_count,
         ingest: state.context.ingest.clone(),
     };
-    let limits = WsLimits::for_endpoint(&state.websocket, "events");
+    let limits = WsLimits::for_endpoint(&state.websocket, WsEndpoint::Events);
     Ok(serve(upgrade, admission, limits, state.context.clone(), endpoint))
 }
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::{Endpoint, Outbox, TokenQuery, WsLimits, admit, forward, serve};
+use crate::WsEndpoint;
 use crate::startup::AppState;
 
 /// Opens a live connection for the caller.
@@ -23,7 +24,7 @@ pub async fn handler(
     let user = &admission.identity.user;
     let hello = LiveUpdate::ConnectionEstablished { username: user.username.clone() };
     let feed = HubFeed::new(hello, state.context.hub.subscribe(user.id), Some);
-    let limits = WsLimits::for_endpoint(&state.websocket, "live");
+    let limits = WsLimits::for_endpoint(&state.websocket, WsEndpoint::Live);
     Ok(serve(upgrade, admission, limits, state.context.clone(), feed))
 }
 

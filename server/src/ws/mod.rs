@@ -26,8 +26,8 @@ use axum::http::HeaderMap;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::WebsocketConfig;
 use crate::startup::AppState;
+use crate::{WebsocketConfig, WsEndpoint};
 
 /// The optional `?token=` of a websocket handshake, for clients that cannot set headers.
 #[derive(serde::Deserialize)]
@@ -59,11 +59,11 @@ pub struct WsLimits {
 
 impl WsLimits {
     /// The configured limits for the endpoint called `endpoint`.
-    pub fn for_endpoint(config: &WebsocketConfig, endpoint: &str) -> Self {
+    pub fn for_endpoint(config: &WebsocketConfig, endpoint: WsEndpoint) -> Self {
         Self {
             max_message_bytes: config
                 .endpoint_max_message_bytes
-                .get(endpoint)
+                .get(&endpoint)
                 .copied()
                 .unwrap_or(config.max_message_bytes),
             messages_per_second: config.messages_per_second,

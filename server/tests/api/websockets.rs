@@ -66,7 +66,7 @@ async fn bad_messages_get_typed_errors_and_the_connection_survives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_message_closes_the_connection_with_1009() {
     let app = spawn_app_with(|config| {
-        config.websocket.endpoint_max_message_bytes.insert("live".into(), 1024);
+        config.websocket.endpoint_max_message_bytes.insert(server::WsEndpoint::Live, 1024);
     })
     .await;
     let alice = app.sign_up("alice").await;
@@ -79,7 +79,7 @@ async fn an_oversized_message_closes_the_connection_with_1009() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_far_over_the_limit_also_closes_with_1009() {
     let app = spawn_app_with(|config| {
-        config.websocket.endpoint_max_message_bytes.insert("live".into(), 1024);
+        config.websocket.endpoint_max_message_bytes.insert(server::WsEndpoint::Live, 1024);
     })
     .await;
     let alice = app.sign_up("alice").await;

@@ -5,7 +5,7 @@
 //! milliseconds while it streams, and ends `complete`, `stopped` or `error` whether or not anyone
 //! is still watching.
 
-use crate::protocol::{ChatSessionId, MessageId, PresetId, UserId};
+use crate::protocol::{ChatSessionId, FinishReason, MessageId, PresetId, ProviderKind, UserId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -450,7 +450,7 @@ impl ChatService {
                 biased;
                 () = reply.cancel.cancelled() => {
                     // Dropping `events` cancels the generation and the upstream request.
-                    return ReplyEnd { status: Some(MessageStatus::Stopped), finish_reason: Some("stopped".into()), ..ReplyEnd::default() };
+                    return ReplyEnd { status: Some(MessageStatus::Stopped), finish_reason: Some(FinishReason::Stopped), ..ReplyEnd::default() };
                 }
                 event = events.recv() => match event {
                     Some(Ok(ReplyEvent::Delta(text))) => {
@@ -491,7 +491,7 @@ impl ChatService {
     pub async fn models(&self) -> Result<ModelList, AppError> {
         let mut models = self.store.models().await?;
         for provider in self.providers.all() {
-            if provider.kind() == "embedded"
+            if provider.kind() == ProviderKind::Embedded
                 && let Ok(own) = provider.discover_models().await
             {
                 models.retain(|m| m.provider != provider.name());

@@ -1,7 +1,7 @@
 //! Chat sessions, messages, presets and discovered models in the database. Every query that
 //! takes an owner stays within that owner's records.
 
-use crate::protocol::{ChatSessionId, MessageId, PresetId, UserId};
+use crate::protocol::{ChatSessionId, FinishReason, MessageId, PresetId, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
@@ -63,7 +63,7 @@ struct MessageRow {
     content: String,
     created_at: DateTime<Utc>,
     status: MessageStatus,
-    finish_reason: Option<String>,
+    finish_reason: Option<FinishReason>,
     prompt_tokens: Option<i64>,
     completion_tokens: Option<i64>,
     model: Option<String>,
@@ -134,7 +134,7 @@ pub struct ReplyEnd {
     /// How it ended.
     pub status: Option<MessageStatus>,
     /// Why the model stopped.
-    pub finish_reason: Option<String>,
+    pub finish_reason: Option<FinishReason>,
     /// Tokens used.
     pub usage: Option<Usage>,
     /// Why it failed.

@@ -148,7 +148,7 @@ async fn evaluate(rules: Rules, hub: Hub, mut queue: mpsc::Receiver<NewEvent>) {
 /// Sends `alert` to its rule's webhook and records the outcome on the alert.
 async fn deliver_webhook(rules: Rules, url: String, alert: AlertInfo) {
     let outcome = rules.webhooks().deliver(&url, &alert).await;
-    if let Err(e) = rules.set_webhook_status(alert.id, &outcome.to_string()).await {
+    if let Err(e) = rules.set_webhook_status(alert.id, &outcome).await {
         tracing::error!("cannot record the webhook outcome of alert {}: {e}", alert.id);
     }
 }

@@ -14,4 +14,4 @@ pub use handler::{EventHandler, EventHandlers, LiveFeed, NewEvent};
 pub use ingest::{Ingest, Ingested};
 pub use rules::{Firing, Rules};
 pub use store::{EventQuery, EventStore};
-pub use webhook::{Outcome, Refusal, WebhookPolicy, Webhooks, is_public};
+pub use webhook::{Refusal, WebhookPolicy, Webhooks, is_public};

@@ -10,7 +10,7 @@ use sqlx::SqlitePool;
 
 use super::Webhooks;
 use crate::backend::AppError;
-use crate::protocol::{AlertInfo, RuleDraft, RuleInfo};
+use crate::protocol::{AlertInfo, RuleDraft, RuleInfo, WebhookStatus};
 
 /// Most alerts listed at once.
 const ALERT_PAGE: i64 = 50;
@@ -186,7 +186,7 @@ impl Rules {
 
     /// Stores an alert, with the stream's latest thumbnail so people see what was recognised.
     pub async fn record_alert(&self, firing: &Firing) -> Result<AlertInfo, AppError> {
-        let webhook_status = firing.rule.rule.webhook_url.as_ref().map(|_| "pending");
+        let webhook_status = firing.rule.rule.webhook_url.as_ref().map(|_| WebhookStatus::Pending);
         Ok(sqlx::query_as(&format!(
             "INSERT INTO alerts
                 (owner_id, rule_id, rule_name, stream, label, score, event_id, thumbnail_event_id, fired_at,
@@ -212,7 +212,7 @@ impl Rules {
     }
 
     /// Records how alert `id`'s webhook went.
-    pub async fn set_webhook_status(&self, id: AlertId, status: &str) -> Result<(), AppError> {
+    pub async fn set_webhook_status(&self, id: AlertId, status: &WebhookStatus) -> Result<(), AppError> {
         sqlx::query("UPDATE alerts SET webhook_status = $2 WHERE id = $1")
             .bind(id)
             .bind(status)

@@ -17,7 +17,7 @@ use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::AlertInfo;
+use crate::protocol::{AlertInfo, WebhookStatus};
 
 /// Webhook attempts per alert.
 const ATTEMPTS: u32 = 4;
@@ -236,47 +236,14 @@ fn in_v6(v6: Ipv6Addr, prefix: u32, bits: u32) -> bool {
     high >> (32 - bits) == prefix >> (32 - bits)
 }
 
-/// How a webhook delivery ended, as the alert list shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// A 2xx answer.
-    Delivered,
-    /// The receiver answered with another status.
-    Status(u16),
-    /// No answer within the timeout.
-    TimedOut,
-    /// The address is not allowed by the policy.
-    Refused,
-    /// No connection could be made.
-    Unreachable,
-}
-
-impl std::fmt::Display for Outcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Delivered => f.write_str("delivered"),
-            Self::Status(status) => write!(f, "failed: status {status}"),
-            Self::TimedOut => f.write_str("failed: timed out"),
-            Self::Refused => f.write_str("refused: the address is not public"),
-            Self::Unreachable => f.write_str("failed: cannot connect"),
-        }
-    }
-}
-
-impl Outcome {
-    fn of(sent: Result<reqwest::Response, reqwest::Error>) -> Self {
-        match sent {
-            Ok(response) if response.status().is_success() => Self::Delivered,
-            Ok(response) => Self::Status(response.status().as_u16()),
-            Err(e) if e.is_timeout() => Self::TimedOut,
-            Err(e) if refused(&e) => Self::Refused,
-            Err(_) => Self::Unreachable,
-        }
-    }
-
-    /// Whether another attempt may go differently.
-    fn retry(&self) -> bool {
-        !matches!(self, Self::Delivered | Self::Refused)
+/// How one attempt went.
+fn status_of(sent: Result<reqwest::Response, reqwest::Error>) -> WebhookStatus {
+    match sent {
+        Ok(response) if response.status().is_success() => WebhookStatus::Delivered,
+        Ok(response) => WebhookStatus::Failed(format!("status {}", response.status().as_u16())),
+        Err(e) if e.is_timeout() => WebhookStatus::Failed("timed out".into()),
+        Err(e) if refused(&e) => WebhookStatus::Refused,
+        Err(_) => WebhookStatus::Failed("cannot connect".into()),
     }
 }
 
@@ -312,19 +279,19 @@ impl Webhooks {
 
     /// POSTs `alert` as JSON to `url`, retrying failed attempts with back-off; returns how it
     /// ended. Refused addresses are not retried.
-    pub async fn deliver(&self, url: &str, alert: &AlertInfo) -> Outcome {
-        let Ok(parsed) = Url::parse(url) else { return Outcome::Unreachable };
+    pub async fn deliver(&self, url: &str, alert: &AlertInfo) -> WebhookStatus {
+        let Ok(parsed) = Url::parse(url) else { return WebhookStatus::Failed("not a valid address".into()) };
         if self.policy.check_literal(&parsed).is_err() {
             tracing::warn!(alert = %alert.id, "webhook refused: its address is not public");
-            return Outcome::Refused;
+            return WebhookStatus::Refused;
         }
         let body = serde_json::to_string(alert).unwrap_or_default();
         let mut wait = BACKOFF;
-        let mut outcome = Outcome::Unreachable;
+        let mut outcome = WebhookStatus::Pending;
         for attempt in 1..=ATTEMPTS {
             let request = self.client.post(parsed.clone()).header("content-type", "application/json");
-            outcome = Outcome::of(request.body(body.clone()).send().await);
-            if !outcome.retry() {
+            outcome = status_of(request.body(body.clone()).send().await);
+            if !matches!(outcome, WebhookStatus::Failed(_)) {
                 break;
             }
             tracing::warn!(alert = %alert.id, attempt, "webhook: {outcome}");
@@ -333,7 +300,7 @@ impl Webhooks {
                 wait *= 2;
             }
         }
-        if outcome == Outcome::Refused {
+        if outcome == WebhookStatus::Refused {
             tracing::warn!(
                 alert = %alert.id,
                 "webhook refused: its host resolves to an address that is not public"

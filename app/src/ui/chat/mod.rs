@@ -107,7 +107,7 @@ fn ProviderStatus() -> impl IntoView {
                         {list.into_iter().map(|p| view! {
                             <tr data-provider=p.provider.clone()>
                                 <td>{p.provider.clone()}</td>
-                                <td>{p.kind.clone()}</td>
+                                <td>{p.kind.as_str()}</td>
                                 <td class=if p.ok { "success" } else { "error" }>{if p.ok { "ok" } else { "unreachable" }}</td>
                                 <td>{format!("{} ({} ms)", p.detail, p.latency_ms)}</td>
                             </tr>

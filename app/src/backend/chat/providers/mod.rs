@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 pub use embedded::{EMBEDDED_MODEL, EmbeddedModel, Speed};
 pub use openai::{ApiKey, OpenAiCompatible, UpstreamConfig};
 
-use crate::protocol::{ModelInfo, ProviderHealth, Role, Usage};
+use crate::protocol::{FinishReason, ModelInfo, ProviderHealth, ProviderKind, Role, Usage};
 
 /// What a provider is asked to continue.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,7 +38,7 @@ pub enum ReplyEvent {
     /// The reply is complete.
     Done {
         /// Why the model stopped (`stop`, `length`, …).
-        finish_reason: Option<String>,
+        finish_reason: Option<FinishReason>,
         /// Tokens used, when reported.
         usage: Option<Usage>,
     },
@@ -81,8 +81,8 @@ pub trait ModelProvider: Send + Sync + fmt::Debug {
     /// The name that prefixes this provider's model ids.
     fn name(&self) -> &str;
 
-    /// What kind of provider it is, for status pages: `embedded` or `openai-compatible`.
-    fn kind(&self) -> &'static str;
+    /// What kind of provider it is.
+    fn kind(&self) -> ProviderKind;
 
     /// Discovers the models the provider offers, with namespaced ids.
     fn discover_models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>, ProviderError>>;
@@ -155,7 +155,7 @@ impl Providers {
             };
             ProviderHealth {
                 provider: provider.name().to_owned(),
-                kind: provider.kind().to_owned(),
+                kind: provider.kind(),
                 ok,
                 detail,
                 latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

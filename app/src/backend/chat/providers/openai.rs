@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::wire::{self, Chunk, CompletionRequest, ErrorBody, ModelList};
 use super::{ModelProvider, Prompt, ProviderError, ReplyEvent, ReplyStream};
-use crate::protocol::ModelInfo;
+use crate::protocol::{FinishReason, ModelInfo, ProviderKind};
 
 /// An API key: shown as `[redacted]` in logs and debug output.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,7 +266,7 @@ impl Upstream {
             }
             let Some(choice) = chunk.choices.into_iter().next() else { continue };
             if choice.finish_reason.is_some() {
-                finish_reason = choice.finish_reason;
+                finish_reason = choice.finish_reason.map(FinishReason::from);
             }
             if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
                 sent_any = true;
@@ -299,8 +299,8 @@ impl ModelProvider for OpenAiCompatible {
         &self.inner.config.name
     }
 
-    fn kind(&self) -> &'static str {
-        "openai-compatible"
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::OpenaiCompatible
     }
 
     fn discover_models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>, ProviderError>> {

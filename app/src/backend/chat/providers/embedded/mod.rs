@@ -19,7 +19,7 @@ use self::gemma::Gemma;
 use self::sampling::Sampler;
 use self::tokenizer::{TextStream, Tokenizer};
 use super::{ModelProvider, Prompt, ProviderError, ReplyEvent, ReplyStream};
-use crate::protocol::{ModelInfo, Role, Usage};
+use crate::protocol::{FinishReason, ModelInfo, ProviderKind, Role, Usage};
 
 /// The embedded model's id within its provider.
 pub const EMBEDDED_MODEL: &str = "gemma-3-270m";
@@ -249,12 +249,12 @@ impl Loaded {
         let stops = [self.tokenizer.eos, self.end_of_turn, self.start_of_turn];
         let mut turn_end = TurnEnd::default();
         let mut logits = self.model.forward(&tokens, &mut cache)?;
-        let mut finish_reason = "length";
+        let mut finish_reason = FinishReason::Length;
         while generated.len() < prompt.max_tokens as usize {
             let recent = &generated[generated.len().saturating_sub(REPEAT_WINDOW)..];
             let next = sampler.next(&mut logits, recent);
             if stops.contains(&next) {
-                finish_reason = "stop";
+                finish_reason = FinishReason::Stop;
                 break;
             }
             generated.push(next);
@@ -263,7 +263,7 @@ impl Loaded {
                 return Ok(());
             }
             if ended {
-                finish_reason = "stop";
+                finish_reason = FinishReason::Stop;
                 break;
             }
             logits = self.model.forward(&[next], &mut cache)?;
@@ -272,10 +272,8 @@ impl Loaded {
             prompt_tokens: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
             completion_tokens: u32::try_from(generated.len()).unwrap_or(u32::MAX),
         };
-        let _ = replies.blocking_send(Ok(ReplyEvent::Done {
-            finish_reason: Some(finish_reason.into()),
-            usage: Some(usage),
-        }));
+        let _ = replies
+            .blocking_send(Ok(ReplyEvent::Done { finish_reason: Some(finish_reason), usage: Some(usage) }));
         Ok(())
     }
 }
@@ -290,8 +288,8 @@ impl ModelProvider for EmbeddedModel {
         PROVIDER
     }
 
-    fn kind(&self) -> &'static str {
-        "embedded"
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Embedded
     }
 
     fn discover_models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>, ProviderError>> {
@@ -439,7 +437,7 @@ mod tests {
             }
         }
         let (finish_reason, usage) = done.expect("the reply ends with Done");
-        assert!(matches!(finish_reason.as_deref(), Some("stop" | "length")));
+        assert!(matches!(finish_reason, Some(FinishReason::Stop | FinishReason::Length)));
         assert!(usage.is_some_and(|u| u.prompt_tokens > 5 && u.completion_tokens > 0));
         assert!(text.contains("Paris"), "a readable answer, got {text:?}");
         assert!(!text.contains('\u{FFFD}'), "valid text, got {text:?}");
