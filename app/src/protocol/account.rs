@@ -78,6 +78,7 @@ impl TokenName {
 
 /// The signed-in user, as pages see them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UserInfo {
     /// Database id.
     pub id: UserId,

@@ -17,6 +17,7 @@ pub const MAX_REPLY_TOKENS: u32 = 8_192;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(type_name = "TEXT", rename_all = "lowercase"))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Role {
     /// Instructions that frame the conversation.
     System,
@@ -31,6 +32,7 @@ pub enum Role {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(type_name = "TEXT", rename_all = "lowercase"))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum MessageStatus {
     /// The reply is being generated.
     Streaming,
@@ -53,6 +55,7 @@ impl MessageStatus {
 
 /// Tokens a reply took, when the model reports them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Usage {
     /// Tokens of the prompt (history included).
     pub prompt_tokens: u32,
@@ -109,6 +112,21 @@ impl From<String> for FinishReason {
 #[cfg(feature = "ssr")]
 super::text_column!(FinishReason);
 
+/// A string in the API's description: the known reasons, or another a model server gave.
+#[cfg(feature = "ssr")]
+impl utoipa::PartialSchema for FinishReason {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .description(Some("`stop`, `length`, `stopped`, `content_filter`, `tool_calls`, or another reason the model server gave"))
+            .examples(["stop"])
+            .into()
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl utoipa::ToSchema for FinishReason {}
+
 impl From<FinishReason> for String {
     fn from(reason: FinishReason) -> Self {
         match reason {
@@ -120,6 +138,7 @@ impl From<FinishReason> for String {
 
 /// One message of a session.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ChatMessage {
     /// Database id.
     pub id: MessageId,
@@ -150,6 +169,7 @@ pub struct ChatMessage {
 
 /// How a session's replies are generated.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ChatSettings {
     /// The model's namespaced id, e.g. `local/gemma-3-270m` or `openai/gpt-4o-mini`.
     pub model: String,
@@ -185,6 +205,7 @@ impl ChatSettings {
 
 /// A conversation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ChatSession {
     /// Database id.
     pub id: ChatSessionId,
@@ -203,6 +224,7 @@ pub struct ChatSession {
 
 /// Changes to a session; absent fields stay as they are.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SessionUpdate {
     /// A new title.
     #[serde(default)]
@@ -217,6 +239,7 @@ pub struct SessionUpdate {
 
 /// A page of a session's messages, oldest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MessagePage {
     /// The messages.
     pub messages: Vec<ChatMessage>,
@@ -226,6 +249,7 @@ pub struct MessagePage {
 
 /// A reusable chat set-up, as its owner writes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PresetDraft {
     /// A name for people, e.g. "Code reviewer".
     pub name: String,
@@ -258,6 +282,7 @@ impl PresetDraft {
 
 /// A stored preset.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Preset {
     /// Database id.
     pub id: PresetId,
@@ -272,6 +297,7 @@ pub struct Preset {
 
 /// A model the app can chat with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ModelInfo {
     /// Namespaced id: `provider/model`.
     pub id: String,
@@ -286,6 +312,7 @@ pub struct ModelInfo {
 
 /// The models and the default, for model pickers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ModelList {
     /// Every model of every provider, as last discovered.
     pub models: Vec<ModelInfo>,
@@ -296,6 +323,7 @@ pub struct ModelList {
 /// What kind of model provider it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum ProviderKind {
     /// A model that runs inside the app (`embedded`).
     Embedded,
@@ -315,6 +343,7 @@ impl ProviderKind {
 
 /// Whether a provider answers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ProviderHealth {
     /// The provider's name (the prefix of its model ids).
     pub provider: String,
@@ -330,6 +359,7 @@ pub struct ProviderHealth {
 
 /// A user's chat statistics.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ChatStats {
     /// Sessions, archived ones excluded.
     pub sessions: i64,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// (`{index, score, categoryName, displayName}`) so existing consumers keep working.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Category {
     /// Index of the class in the model's label list (ImageNet: 0–999).
     pub index: u32,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 /// message is for people.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum ErrorCode {
     /// The input was malformed or out of range.
     BadRequest,
@@ -34,6 +35,7 @@ pub enum ErrorCode {
 /// seconds a retry can succeed (`retry_after_secs`, also sent as `Retry-After` over HTTP).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ApiError {
     /// The kind of failure.
     pub code: ErrorCode,

@@ -14,6 +14,7 @@ pub const MAX_THUMBNAIL_BYTES: usize = 48 * 1024;
 /// `{categories: [{index, score, categoryName, displayName}], headIndex, headName}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Classification {
     /// The recognised classes, best first.
     pub categories: Vec<Category>,

@@ -2,6 +2,7 @@ use serde::{Deserialize, Serialize};
 
 /// Whether this instance can serve: one check per dependency (database, each model asset).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Readiness {
     /// True when every check passed.
     pub ready: bool,
@@ -11,6 +12,7 @@ pub struct Readiness {
 
 /// One readiness check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Check {
     /// What was checked, e.g. `"database"` or `"efficientnet_lite0.onnx"`.
     pub name: String,

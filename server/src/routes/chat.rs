@@ -4,35 +4,37 @@
 
 use app::backend::AppError;
 use app::protocol::{
-    ChatMessage, ChatSession, ChatSessionId, ChatSettings, ChatStats, MessageId, MessagePage, ModelInfo,
-    ModelList, Preset, PresetDraft, PresetId, ProviderHealth, SessionUpdate,
+    ApiError, ChatMessage, ChatSession, ChatSessionId, ChatSettings, ChatStats, MessageId, MessagePage,
+    ModelInfo, ModelList, Preset, PresetDraft, PresetId, ProviderHealth, SessionUpdate,
 };
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Authenticated;
 use crate::startup::AppState;
 
-/// The chat API's routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/ai-chat/api/sessions/", get(list_sessions).post(create_session))
-        .route("/ai-chat/api/sessions/{id}/", get(get_session).patch(update_session).delete(delete_session))
-        .route("/ai-chat/api/sessions/{id}/send_message/", post(send_message))
-        .route("/ai-chat/api/sessions/{id}/messages/", get(messages))
-        .route("/ai-chat/api/sessions/{id}/stop/", post(stop))
-        .route("/ai-chat/api/models/", get(models))
-        .route("/ai-chat/api/models/sync_models/", post(sync_models))
-        .route("/ai-chat/api/presets/", get(presets).post(create_preset))
-        .route("/ai-chat/api/presets/{id}/", get(get_preset).put(update_preset).delete(delete_preset))
-        .route("/ai-chat/api/presets/{id}/create_session_from_preset/", post(session_from_preset))
-        .route("/ai-chat/api/health/llm_server/", get(llm_health))
-        .route("/ai-chat/api/health/stats/", get(stats))
+/// The chat API's routes, with their OpenAPI description.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_sessions, create_session))
+        .routes(routes!(get_session, update_session, delete_session))
+        .routes(routes!(send_message))
+        .routes(routes!(messages))
+        .routes(routes!(stop))
+        .routes(routes!(models))
+        .routes(routes!(sync_models))
+        .routes(routes!(presets, create_preset))
+        .routes(routes!(get_preset, update_preset, delete_preset))
+        .routes(routes!(session_from_preset))
+        .routes(routes!(llm_health))
+        .routes(routes!(stats))
 }
 
 /// A JSON body whose rejections are JSON errors too: 400 for malformed JSON, 422 for JSON of
@@ -51,13 +53,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// List archived sessions instead.
     #[serde(default)]
     archived: bool,
+    /// Only sessions whose title contains this.
     search: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/ai-chat/api/sessions/",
+    tag = "chat",
+    params(ListQuery),
+    responses((status = 200, description = "the user's sessions, most recent first", body = [ChatSession]), (status = 401, description = "not signed in", body = ApiError)),
+    security(("token" = []))
+)]
 async fn list_sessions(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
@@ -68,13 +81,22 @@ async fn list_sessions(
 }
 
 /// A new session: the default settings, or the given ones.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewSession {
+    /// The session's settings; the server's defaults when absent.
     #[serde(default)]
     settings: Option<ChatSettings>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/ai-chat/api/sessions/",
+    tag = "chat",
+    request_body = NewSession,
+    responses((status = 201, description = "the new session", body = ChatSession), (status = 400, body = ApiError), (status = 401, description = "not signed in", body = ApiError), (status = 422, body = ApiError)),
+    security(("token" = []))
+)]
 async fn create_session(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
@@ -84,6 +106,14 @@ async fn create_session(
     Ok((StatusCode::CREATED, Json(session)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/ai-chat/api/sessions/{id}/",
+    tag = "chat",
+    params(("id" = ChatSessionId, Path, description = "the session")),
+    responses((status = 200, body = ChatSession), (status = 401, description = "not signed in", body = ApiError), (status = 404, description = "absent, or not yours", body = ApiError)),
+    security(("token" = []))
+)]
 async fn get_session(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
@@ -92,6 +122,14 @@ async fn get_session(
     Ok(Json(state.context.chat.session(me.user.id, id).await?))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/ai-chat/api/sessions/{id}/",
+    tag = "chat",
+    params(("id" = ChatSessionId, Path, description = "the session")), request_body = SessionUpdate,
+    responses((status = 200, description = "the session as it is now", body = ChatSession), (status = 400, body = ApiError), (status = 401, description = "not signed in", body = ApiError), (status = 404, description = "absent, or not yours", body = ApiError), (status = 422, body = ApiError)),
+    security(("token" = []))
+)]
 async fn update_session(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
@@ -101,14 +139,24 @@ async fn update_session(
     Ok(Json(state.context.chat.update_session(me.user.id, id, update).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DeleteQuery {
+    /// Delete for good instead of archiving.
     #[serde(default)]
     permanent: bool,
 }
 
 /// Archives a session (restorable with `PATCH {"archived": false}`), or with `?permanent=true`
 /// deletes it for good.
+#[utoipa::path(
+    delete,
+    path = "/ai-chat/api/sessions/{id}/",
+    tag = "chat",
+    params(("id" = ChatSessionId, Path, description = "the session"), DeleteQuery),
+    responses((status = 204, description = "archived, or deleted for good"), (status = 401, description = "not signed in", body = ApiError), (status = 404, description = "absent, or not yours", body = ApiError)),
+    security(("token" = []))
+)]
 async fn delete_session(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
@@ -129,21 +177,33 @@ async fn delete_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SendMessage {
+    /// The user's message.
     message: String,
+    /// An id of the client's choosing: sending the same one again answers with the stored exchange.
     #[serde(default)]
     client_id: Option<String>,
 }
 
 /// The non-streaming answer: the stored message and the reply once it has ended.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Answer {
+    /// The stored message.
     user_message: ChatMessage,
+    /// The reply, once it has ended; none for a repeated `client_id` whose reply was not kept.
     reply: Option<ChatMessage>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/ai-chat/api/sessions/{id}/send_message/",
+    tag = "chat",
+    params(("id" = ChatSessionId, Path, description = "the session")), request_body = SendMessage,
+    responses((status = 200, description = "the stored message and the reply once it has ended", body = Answer), (status = 400, body = ApiError), (status = 401, description = "not signed in", body = ApiError), (status = 404, description = "absent, or not yours", body = ApiError), (status = 409, description = "a reply is already being written", body = ApiError), (status = 422, body = ApiError), (status = 502, description = "the model failed", body = ApiError)),
+    security(("token" = []))
+)]
 async fn send_message(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
@@ -159,11 +219,21 @@ async fn send_message(
     Ok(Json(Answer { user_message: exchange.user, reply }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// The page before this message (the `earlier` of the previous page).
     before: Option<MessageId>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/ai-chat/api/sessions/{id}/messages/",
+    tag = "chat",
+    params(("id" = ChatSessionId, Path, description = "the session"), PageQuery),
+    responses((status = 200, description = "up to 100 messages, oldest first", body = MessagePage), (status = 401, description = "not signed in", body = ApiError), (status = 404, description = "absent, or not yours", body = ApiError)),
+    security(("token" = []))
+)]
 async fn messages(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
@@ -173,11 +243,20 @@ async fn messages(
     Ok(Json(state.context.chat.messages(me.user.id, id, query.before).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Stopped {
+    /// Whether a reply was being written.
     stopped: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/ai-chat/api/sessions/{id}/stop/",
+    tag = "chat",
+    params(("id" = ChatSessionId, Path, description = "the session")),
+    responses((status = 200, description = "whether a reply was being written", body = Stopped), (status = 401, description = "not signed in", body = ApiError), (status = 404, description = "absent, or not yours", body = ApiError)),
+    security(("token" = []))
+)]
 async fn stop(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
@@ -186,28 +265,53 @@ async fn stop(
     Ok(Json(Stopped { stopped: state.context.chat.stop(me.user.id, id).await? }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/ai-chat/api/models/",
+    tag = "chat",
+    responses((status = 200, body = ModelList), (status = 401, description = "not signed in", body = ApiError)),
+    security(("token" = []))
+)]
 async fn models(State(state): State<AppState>, _: Authenticated) -> Result<Json<ModelList>, AppError> {
     Ok(Json(state.context.chat.models().await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Synced {
+    /// Every model found.
     models: Vec<ModelInfo>,
+    /// The providers that did not answer.
     failed: Vec<SyncFailure>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SyncFailure {
+    /// The provider.
     provider: String,
+    /// What went wrong.
     error: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/ai-chat/api/models/sync_models/",
+    tag = "chat",
+    responses((status = 200, description = "the models found, and the providers that failed", body = Synced), (status = 401, description = "not signed in", body = ApiError)),
+    security(("token" = []))
+)]
 async fn sync_models(State(state): State<AppState>, _: Authenticated) -> Json<Synced> {
     let (models, failed) = state.context.chat.sync_models().await;
     let failed = failed.into_iter().map(|(provider, error)| SyncFailure { provider, error }).collect();
     Json(Synced { models, failed })
 }
 
+#[utoipa::path(
+    get,
+    path = "/ai-chat/api/presets/",
+    tag = "chat",
+    responses((status = 200, description = "the user's and public presets", body = [Preset]), (status = 401, description = "not signed in", body = ApiError)),
+    security(("token" = []))
+)]
 async fn presets(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
@@ -215,6 +319,14 @@ async fn presets(
     Ok(Json(state.context.chat.presets(me.user.id).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/ai-chat/api/presets/",
+    tag = "chat",
+    request_body = PresetDraft,
+    responses((status = 201, body = Preset), (status = 400, body = ApiError), (status = 401, description = "not signed in", body = ApiError), (status = 422, body = ApiError)),
+    security(("token" = []))
+)]
 async fn create_preset(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
@@ -223,6 +335,14 @@ async fn create_preset(
     Ok((StatusCode::CREATED, Json(state.context.chat.save_preset(me.user.id, None, draft).await?)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/ai-chat/api/presets/{id}/",
+    tag = "chat",
+    params(("id" = PresetId, Path, description = "the preset")),
+    responses((status = 200, body = Preset), (status = 401, description = "not signed in", body = ApiError), (status = 404, description = "absent, or not yours", body = ApiError)),
+    security(("token" = []))
+)]
 async fn get_preset(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
@@ -231,6 +351,14 @@ async fn get_preset(
     Ok(Json(state.context.chat.preset(me.user.id, id).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/ai-chat/api/presets/{id}/",
+    tag = "chat",
+    params(("id" = PresetId, Path, description = "the preset")), request_body = PresetDraft,
+    responses((status = 200, body = Preset), (status = 400, body = ApiError), (status = 401, description = "not signed in", body = ApiError), (status = 404, description = "absent, or not yours", body = ApiError), (status = 422, body = ApiError)),
+    security(("token" = []))
+)]
 async fn update_preset(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
@@ -240,6 +368,14 @@ async fn update_preset(
     Ok(Json(state.context.chat.save_preset(me.user.id, Some(id), draft).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/ai-chat/api/presets/{id}/",
+    tag = "chat",
+    params(("id" = PresetId, Path, description = "the preset")),
+    responses((status = 204, description = "deleted"), (status = 401, description = "not signed in", body = ApiError), (status = 404, description = "absent, or not yours", body = ApiError)),
+    security(("token" = []))
+)]
 async fn delete_preset(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
@@ -249,6 +385,14 @@ async fn delete_preset(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/ai-chat/api/presets/{id}/create_session_from_preset/",
+    tag = "chat",
+    params(("id" = PresetId, Path, description = "the preset")),
+    responses((status = 201, description = "a session with the preset's settings", body = ChatSession), (status = 401, description = "not signed in", body = ApiError), (status = 404, description = "absent, or not yours", body = ApiError)),
+    security(("token" = []))
+)]
 async fn session_from_preset(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
@@ -257,15 +401,26 @@ async fn session_from_preset(
     Ok((StatusCode::CREATED, Json(state.context.chat.create_session_from_preset(me.user.id, id).await?)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct LlmHealth {
+    /// Whether the default model's provider answers.
     ok: bool,
+    /// The model new sessions get.
     default_model: String,
+    /// Each provider's answer.
     providers: Vec<ProviderHealth>,
+    /// Replies being written now.
     replies_in_progress: usize,
 }
 
 /// Whether the model providers answer: `ok` when the default model's provider does.
+#[utoipa::path(
+    get,
+    path = "/ai-chat/api/health/llm_server/",
+    tag = "chat",
+    responses((status = 200, body = LlmHealth), (status = 401, description = "not signed in", body = ApiError)),
+    security(("token" = []))
+)]
 async fn llm_health(State(state): State<AppState>, _: Authenticated) -> Json<LlmHealth> {
     let chat = &state.context.chat;
     let providers = chat.health().await;
@@ -275,6 +430,13 @@ async fn llm_health(State(state): State<AppState>, _: Authenticated) -> Json<Llm
     Json(LlmHealth { ok, default_model, providers, replies_in_progress: chat.replies_in_progress() })
 }
 
+#[utoipa::path(
+    get,
+    path = "/ai-chat/api/health/stats/",
+    tag = "chat",
+    responses((status = 200, body = ChatStats), (status = 401, description = "not signed in", body = ApiError)),
+    security(("token" = []))
+)]
 async fn stats(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,

@@ -1,12 +1,14 @@
 //! `POST /api/classify`: server-side classification of an uploaded JPEG or PNG.
 
 use app::backend::AppError;
-use app::protocol::Classification;
+use app::protocol::{ApiError, Classification};
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Authenticated;
 use crate::startup::AppState;
@@ -15,16 +17,35 @@ use crate::startup::AppState;
 const DEFAULT_RESULTS: usize = 3;
 
 /// The classification routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/classify", post(classify))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(classify))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Options {
+    /// How many categories to return, 1 to 20 (default 3).
     max_results: Option<usize>,
 }
 
-/// The image is the request body; the answer has the same shape as a browser's classification.
+/// Classifies the image in the body on the server; the answer has the same shape as a
+/// browser's classification.
+#[utoipa::path(
+    post,
+    path = "/api/classify",
+    tag = "camera",
+    params(Options),
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "a JPEG or PNG image"),
+    responses(
+        (status = 200, body = Classification),
+        (status = 400, description = "max_results out of range", body = ApiError),
+        (status = 401, description = "not signed in", body = ApiError),
+        (status = 413, description = "larger than 4096 × 4096 pixels, or than the body limit", body = ApiError),
+        (status = 422, description = "not a JPEG or PNG image", body = ApiError),
+        (status = 503, description = "busy, or the model is not available", body = ApiError)
+    ),
+    security(("token" = []))
+)]
 async fn classify(
     State(state): State<AppState>,
     Authenticated(_): Authenticated,

@@ -8,16 +8,59 @@ mod events;
 mod health;
 mod web_runtime;
 
+use app::protocol::{ChatSessionId, EventId, MessageId, PresetId};
 use app::{App, shell};
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::get;
+use axum::{Json, Router};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::startup::AppState;
 use crate::{auth, security, telemetry, ws};
+
+/// The REST API: its routes, and the OpenAPI 3.1 description generated from them and their types.
+pub fn rest_api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::router())
+        .merge(account::router())
+        .merge(chat::router())
+        .merge(classify::router())
+        .merge(events::router())
+}
+
+/// The API's title, description and security scheme; the paths come from the routes.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "AI Channels API",
+        version = "1",
+        description = "The REST API. Authenticate with `Authorization: Token aic_…` (or the browser's session \
+                       cookie). Errors are `{code, message}`. Streaming chat replies go over the websocket \
+                       `/ws/ai-chat/session/{id}/` (see the README); the pages' server functions are \
+                       `POST /api/<name>`."
+    ),
+    components(schemas(ChatSessionId, EventId, MessageId, PresetId)),
+    modifiers(&TokenScheme)
+)]
+struct ApiDoc;
+
+/// Adds the `token` security scheme the operations name.
+struct TokenScheme;
+
+impl Modify for TokenScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = ApiKey::Header(ApiKeyValue::with_description("Authorization", "`Token aic_…`"));
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("token", SecurityScheme::ApiKey(scheme));
+    }
+}
 
 /// Builds the whole router over `state`.
 pub fn router(state: AppState) -> Router {
@@ -26,12 +69,11 @@ pub fn router(state: AppState) -> Router {
     let provide = move || provide_context(context.clone());
     let leptos = state.leptos.clone();
 
+    let (rest, openapi) = rest_api().split_for_parts();
+    let openapi = Json(openapi);
     Router::new()
-        .merge(health::router())
-        .merge(account::router())
-        .merge(chat::router())
-        .merge(classify::router())
-        .merge(events::router())
+        .merge(rest)
+        .route("/openapi.json", get(move || std::future::ready(openapi.clone())))
         .merge(web_runtime::router(&state.context.assets))
         .route("/ws/live", get(ws::live::handler))
         .route("/ws/events/{stream}", get(ws::events::handler))

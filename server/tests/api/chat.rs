@@ -366,21 +366,94 @@ async fn the_session_list_socket_pushes_each_change_to_the_owners_list() {
     assert_eq!(next_json(&mut list).await["type"], "pong");
 }
 
+/// Every `$ref` in `value`, e.g. `#/components/schemas/ChatSession`.
+fn references(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(target)) = map.get("$ref") {
+                found.push(target.clone());
+            }
+            map.values().for_each(|v| references(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| references(v, found)),
+        _ => {}
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_endpoint_of_the_openapi_document_exists_and_asks_for_credentials() {
+async fn the_generated_openapi_document_names_every_route_with_its_schemas() {
     let (app, _fake) = chat_app(|_| {}).await;
     let response = app.get("/openapi.json").await;
     assert_eq!(response.status(), 200);
     let doc: Value = response.json().await.unwrap();
+    assert_eq!(doc["openapi"].as_str().map(|v| &v[..2]), Some("3."));
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 12, "the chat API's routes");
+    let mut listed: Vec<&str> = paths.keys().map(String::as_str).collect();
+    listed.sort_unstable();
+    let mut expected = vec![
+        "/ai-chat/api/health/llm_server/",
+        "/ai-chat/api/health/stats/",
+        "/ai-chat/api/models/",
+        "/ai-chat/api/models/sync_models/",
+        "/ai-chat/api/presets/",
+        "/ai-chat/api/presets/{id}/",
+        "/ai-chat/api/presets/{id}/create_session_from_preset/",
+        "/ai-chat/api/sessions/",
+        "/ai-chat/api/sessions/{id}/",
+        "/ai-chat/api/sessions/{id}/messages/",
+        "/ai-chat/api/sessions/{id}/send_message/",
+        "/ai-chat/api/sessions/{id}/stop/",
+        "/api/classify",
+        "/api/events/{id}/thumbnail",
+        "/api/me",
+        "/healthz",
+        "/readyz",
+    ];
+    expected.sort_unstable();
+    assert_eq!(listed, expected, "every REST route, and nothing else");
+
+    // Every schema an operation names is defined, and every JSON body has one.
+    let mut targets = Vec::new();
+    references(&doc["paths"], &mut targets);
+    references(&doc["components"], &mut targets);
+    assert!(targets.len() > 30, "operations refer to their types");
+    for target in &targets {
+        let name = target.strip_prefix("#/components/schemas/").expect("a schema reference");
+        assert!(doc["components"]["schemas"][name].is_object(), "{target} is defined");
+    }
+    for name in ["ChatSession", "ChatMessage", "Preset", "ApiError", "MessagePage", "Classification"] {
+        assert!(
+            doc["components"]["schemas"][name]["properties"].is_object()
+                || doc["components"]["schemas"][name]["allOf"].is_array(),
+            "{name}"
+        );
+    }
     for (path, operations) in paths {
-        for method in operations.as_object().unwrap().keys() {
-            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let url = app.url(&path.replace("{id}", "1"));
-            let status =
-                app.client.request(method.clone(), url).json(&json!({})).send().await.unwrap().status();
-            assert_eq!(status, 401, "{method} {path}");
+        for (method, operation) in operations.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            for (status, response) in responses {
+                if status != "204" {
+                    assert!(
+                        response["content"].as_object().is_some_and(|c| !c.is_empty()),
+                        "{method} {path} {status} has a body schema"
+                    );
+                }
+            }
+            if let Some(body) = operation.get("requestBody") {
+                assert!(
+                    body["content"].as_object().is_some_and(|c| !c.is_empty()),
+                    "{method} {path} request body"
+                );
+            }
+            // Every operation that names the token scheme refuses a caller without credentials.
+            if operation.get("security").is_some() {
+                let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let url = app.url(&path.replace("{id}", "1"));
+                let status =
+                    app.client.request(method.clone(), url).json(&json!({})).send().await.unwrap().status();
+                assert_eq!(status, 401, "{method} {path}");
+            }
         }
     }
+    assert_eq!(doc["components"]["securitySchemes"]["token"]["name"], "Authorization");
 }
