@@ -60,6 +60,14 @@ test('an event sent over the websocket appears in the Events page', async ({ pag
   await expect(row).toContainText('82%');
   await expect(row).toContainText('front-door');
   await expect(page.locator('.legend')).toContainText('Egyptian cat');
+  // The chart has a time axis, its scale, and each hour's counts on hover.
+  await expect(page.locator('.chart-axis')).toContainText('UTC');
+  await expect(page.locator('.chart-peak')).toHaveText('1 per hour');
+  const tips = await page.locator('.chart-bucket title').allTextContents();
+  expect(tips).toHaveLength(24);
+  expect(tips.at(-1)).toMatch(/^\d\d:\d\d–\d\d:\d\d UTC: Egyptian cat 1$/);
+  await page.locator('.chart-bucket').last().hover();
+  await expect(page.locator('.chart-bucket:hover')).toHaveCount(1);
 
   await page.getByLabel('Label', { exact: true }).fill('tabby');
   await page.getByRole('button', { name: 'Filter' }).click();

@@ -38,6 +38,15 @@ test('a reply streams in progressively, and Stop keeps what was written', async 
   await expect(page.getByRole('button', { name: 'Send' })).toBeVisible();
 });
 
+test('the heading takes the title the first message gives the chat, without a reload', async ({ page }) => {
+  await signUp(page, uniqueName('title'));
+  await newChat(page);
+  await expect(page.locator('.chat-title')).toHaveText('New chat');
+  await send(page, 'Plan a picnic');
+  await expect(page.locator('.chat-title')).toHaveText('Plan a picnic');
+  await expect(page.locator('.chat-sidebar .session-link').first()).toHaveText('Plan a picnic');
+});
+
 test('reloading mid-reply shows the text so far and the reply continues, exactly once', async ({ page }) => {
   await signUp(page, uniqueName('resume'));
   await newChat(page);

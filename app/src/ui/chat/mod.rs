@@ -19,6 +19,7 @@ use crate::protocol::{
     ChatMessage, ChatRequest, ChatSession, MessageStatus, ModelList, ProviderHealth, Role, UserInfo,
 };
 use crate::ui::common::Loaded;
+use crate::ui::live::Live;
 use crate::ui::session::RequireUser;
 
 /// Chat with a model: `/chat` lists the sessions, `/chat/{id}` opens one.
@@ -28,11 +29,26 @@ pub fn ChatPage() -> impl IntoView {
     let current =
         Memo::new(move |_| params.with(|p| p.get("id").and_then(|id| id.parse::<ChatSessionId>().ok())));
     let models = LocalResource::new(chat_models);
+    // On a phone the session list is a drawer; opening a chat closes it.
+    let drawer = RwSignal::new(false);
+    Effect::new(move |_| {
+        current.track();
+        drawer.set(false);
+    });
     view! {
         <Title text="Chat" />
         <RequireUser children=move |_: UserInfo| {
             view! {
-                <div class="chat-layout">
+                <div class="chat-layout" class:drawer-open=move || drawer.get()>
+                    <button
+                        class="chat-drawer-toggle"
+                        aria-controls="chat-sidebar"
+                        aria-expanded=move || drawer.get().to_string()
+                        on:click=move |_| drawer.update(|open| *open = !*open)
+                    >
+                        "☰ Chats"
+                    </button>
+                    <div class="chat-drawer-backdrop" on:click=move |_| drawer.set(false)></div>
                     <Sidebar current />
                     <section class="chat-main">
                         {move || match current.get() {
@@ -128,12 +144,22 @@ fn SessionView(
 ) -> impl IntoView {
     let session = LocalResource::new(move || get_chat(id));
     let conversation = Conversation::open(id);
+    // The title is set from the first message, and may be renamed on any page: follow it.
+    let changed = expect_context::<Live>().chat_sessions_changed;
+    let latest = LocalResource::new(move || {
+        changed.track();
+        get_chat(id)
+    });
     view! {
         <Loaded resource=session render={move |session: ChatSession| {
             let settings = RwSignal::new(session.settings.clone());
+            let title = move || {
+                let latest = latest.get().and_then(Result::ok).map_or_else(|| session.title.clone(), |s| s.title);
+                if latest.is_empty() { "New chat".to_owned() } else { latest }
+            };
             view! {
                 <header class="chat-header">
-                    <h1 class="chat-title">{if session.title.is_empty() { "New chat".to_owned() } else { session.title.clone() }}</h1>
+                    <h1 class="chat-title">{title}</h1>
                     <span class="chat-model">{move || settings.get().model}</span>
                 </header>
                 <Loaded resource=models render={move |list: ModelList| {

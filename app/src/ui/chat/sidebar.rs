@@ -22,7 +22,7 @@ pub fn Sidebar(current: Memo<Option<ChatSessionId>>) -> impl IntoView {
         async move { list_chats(archived, Some(search).filter(|s| !s.trim().is_empty())).await }
     });
     view! {
-        <aside class="chat-sidebar" aria-label="Chats">
+        <aside class="chat-sidebar" id="chat-sidebar" aria-label="Chats">
             <button class="primary new-chat" on:click=move |_| start_chat(None)>"New chat"</button>
             <input
                 type="search"

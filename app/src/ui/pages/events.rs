@@ -182,16 +182,53 @@ fn chart(activity: LabelActivity) -> impl IntoView {
             </li>
         }
     });
+    // One column per bucket, whose tooltip gives the bucket's time and every label's count.
+    let bucket_start =
+        |i: usize| activity.start + chrono::TimeDelta::minutes(i as i64 * i64::from(activity.bucket_minutes));
+    let width = CHART_WIDTH / buckets as f64;
+    let columns = (0..activity.series[0].counts.len()).map(|i| {
+        let counts = activity
+            .series
+            .iter()
+            .map(|series| format!("{} {}", series.label, series.counts.get(i).copied().unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let from = bucket_start(i);
+        let to = bucket_start(i + 1);
+        let tip = format!("{}–{} UTC: {counts}", from.format("%H:%M"), to.format("%H:%M"));
+        let centre = i as f64 * CHART_WIDTH / (buckets - 1) as f64;
+        let (left, right) = ((centre - width / 2.0).max(0.0), (centre + width / 2.0).min(CHART_WIDTH));
+        view! {
+            <rect
+                class="chart-bucket"
+                x=format!("{left:.1}")
+                y="-4"
+                width=format!("{:.1}", right - left)
+                height=CHART_HEIGHT + 8.0
+            >
+                <title>{tip}</title>
+            </rect>
+        }
+    });
+    let ticks = (0..=4).map(|quarter| {
+        let i = quarter * (buckets - 1) / 4;
+        view! { <span>{bucket_start(i).format("%H:%M").to_string()}</span> }
+    });
     view! {
-        <svg
-            class="activity-chart"
-            viewBox=format!("0 -4 {CHART_WIDTH} {}", CHART_HEIGHT + 8.0)
-            preserveAspectRatio="none"
-            role="img"
-            aria-label=format!("Events per hour; busiest hour: {peak}")
-        >
-            {lines.collect_view()}
-        </svg>
+        <div class="chart-frame">
+            <span class="chart-peak muted">{format!("{peak} per hour")}</span>
+            <svg
+                class="activity-chart"
+                viewBox=format!("0 -4 {CHART_WIDTH} {}", CHART_HEIGHT + 8.0)
+                preserveAspectRatio="none"
+                role="img"
+                aria-label=format!("Events per hour; busiest hour: {peak}")
+            >
+                {lines.collect_view()}
+                {columns.collect_view()}
+            </svg>
+            <div class="chart-axis muted" aria-hidden="true">{ticks.collect_view()}" UTC"</div>
+        </div>
         <ul class="legend">{legend.collect_view()}</ul>
     }
     .into_any()
