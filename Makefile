@@ -44,3 +44,4 @@ bench:
 	cargo bench -p server --bench ingest
 	cargo bench -p server --bench inference
 	BENCH_LLAMA_CPP_PYTHON=$(CURDIR)/.bench-venv/bin/python cargo bench -p server --bench chat
+	cargo bench -p server --bench render

@@ -1,6 +1,7 @@
 // A scripted OpenAI-compatible model server for the browser tests (a test double of a network
 // peer). The last user message picks the reply: `[slow]` streams "w1 … w60" 100 ms apart,
-// `[code]` answers with a fenced Rust block, `[evil]` with HTML and links that must stay inert;
+// `[code]` answers with a fenced Rust block, `[evil]` with HTML and links that must stay inert,
+// `[long]` with a 20 KB Markdown reply in 40-character chunks, 50 a second (the render benchmark);
 // anything else gets a short reply in word chunks.
 import http from 'node:http';
 
@@ -15,7 +16,21 @@ const EVIL = [
 
 const CODE = 'Here is a function:\n\n```rust\nfn add(a: i32, b: i32) -> i32 {\n    // sum\n    a + b\n}\n```\n\nThat is all.';
 
+/** About 20 KB of the Markdown models write: headings, paragraphs, lists, code and tables. */
+export const LONG = Array.from({ length: 32 }, (_, i) => [
+  `## Part ${i + 1}`,
+  `This part explains step ${i + 1} in some detail, with **bold**, *emphasis*, \`inline code\` and a [link](https://example.com/${i}). `.repeat(2),
+  '- the first point of the list\n- a second point, longer than the first one\n- a third point',
+  '```rust\nfn step(input: &str) -> Result<usize, String> {\n    // count the words\n    Ok(input.split_whitespace().count())\n}\n```',
+  '| name | value |\n|------|-------|\n| alpha | 1 |\n| beta | 2 |',
+  'A closing paragraph for this part, so that the reply reads like prose between the blocks.',
+].join('\n\n')).join('\n\n');
+
+/** `text` in pieces of `size` characters. */
+export const pieces = (text, size) => Array.from({ length: Math.ceil(text.length / size) }, (_, i) => text.slice(i * size, (i + 1) * size));
+
 function script(message) {
+  if (message.includes('[long]')) return { words: pieces(LONG, 40), delay: 20 };
   if (message.includes('[slow]')) return { words: Array.from({ length: 60 }, (_, i) => `w${i + 1} `), delay: 100 };
   if (message.includes('[code]')) return { words: CODE.split(/(?<=\n)/), delay: 20 };
   if (message.includes('[evil]')) return { words: EVIL.split(/(?<= )/), delay: 5 };
@@ -24,34 +39,38 @@ function script(message) {
 
 const chunk = (data) => `data: ${JSON.stringify(data)}\n\n`;
 
-http
-  .createServer((request, response) => {
-    if (request.method === 'GET' && request.url === '/v1/models') {
-      response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ object: 'list', data: [{ id: 'fake-model' }] }));
-      return;
-    }
-    if (request.method !== 'POST' || request.url !== '/v1/chat/completions') {
-      response.writeHead(404).end();
-      return;
-    }
-    let body = '';
-    request.on('data', (part) => (body += part));
-    request.on('end', async () => {
-      const messages = JSON.parse(body).messages ?? [];
-      const last = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
-      const { words, delay } = script(last);
-      response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-      let closed = false;
-      response.on('close', () => (closed = true));
-      for (const word of words) {
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        if (closed) return;
-        response.write(chunk({ choices: [{ index: 0, delta: { content: word }, finish_reason: null }] }));
+if (process.argv[1] === new URL(import.meta.url).pathname) serve();
+
+function serve() {
+  http
+    .createServer((request, response) => {
+      if (request.method === 'GET' && request.url === '/v1/models') {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ object: 'list', data: [{ id: 'fake-model' }] }));
+        return;
       }
-      const usage = { prompt_tokens: 9, completion_tokens: words.length };
-      response.write(chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], usage }));
-      response.end('data: [DONE]\n\n');
-    });
-  })
-  .listen(port, '127.0.0.1');
+      if (request.method !== 'POST' || request.url !== '/v1/chat/completions') {
+        response.writeHead(404).end();
+        return;
+      }
+      let body = '';
+      request.on('data', (part) => (body += part));
+      request.on('end', async () => {
+        const messages = JSON.parse(body).messages ?? [];
+        const last = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+        const { words, delay } = script(last);
+        response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+        let closed = false;
+        response.on('close', () => (closed = true));
+        for (const word of words) {
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          if (closed) return;
+          response.write(chunk({ choices: [{ index: 0, delta: { content: word }, finish_reason: null }] }));
+        }
+        const usage = { prompt_tokens: 9, completion_tokens: words.length };
+        response.write(chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], usage }));
+        response.end('data: [DONE]\n\n');
+      });
+    })
+    .listen(port, '127.0.0.1');
+}

@@ -2,7 +2,7 @@
 //! reusable camera components ([`vision`]).
 
 mod alerts;
-mod chat;
+pub mod chat;
 mod common;
 mod live;
 mod pages;

@@ -4,12 +4,114 @@
 
 use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd, html};
 
+/// The Markdown extensions replies may use.
+const OPTIONS: Options =
+    Options::ENABLE_TABLES.union(Options::ENABLE_STRIKETHROUGH).union(Options::ENABLE_TASKLISTS);
+
+/// A reply's Markdown, rendered as it streams in. Text only ever arrives at the end, and a
+/// top-level block (a paragraph, a list, a code block…) followed by another can no longer
+/// change, so each finished block is rendered once and kept: an update renders only the last,
+/// unfinished block, however long the reply has grown.
+#[derive(Clone, Debug, Default)]
+pub struct StreamingMarkdown {
+    /// The source of the finished blocks.
+    done: String,
+    /// The HTML of each finished block.
+    blocks: Vec<String>,
+    /// Counts the times the blocks were rendered anew (the text was not a continuation).
+    generation: u32,
+}
+
+/// What a page shows of a reply: the finished blocks (kept by [`StreamingMarkdown`]) and the
+/// HTML of the last one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rendered {
+    /// Changes when every block was rendered anew: the page must replace, not append.
+    pub generation: u32,
+    /// How many finished blocks there are ([`StreamingMarkdown::block`]).
+    pub blocks: usize,
+    /// The HTML of the unfinished last block.
+    pub tail: String,
+}
+
+impl StreamingMarkdown {
+    /// Renders `markdown`, a continuation of the text seen so far (anything else starts over).
+    pub fn update(&mut self, markdown: &str) -> Rendered {
+        if !markdown.starts_with(&self.done) {
+            self.restart();
+        }
+        let rest = &markdown[self.done.len()..];
+        // A line still being written may yet join the block before it (a table row), so only
+        // whole lines decide which blocks are finished.
+        let whole_lines = rest.rfind('\n').map_or("", |end| &rest[..=end]);
+        let starts = block_starts(whole_lines);
+        if let Some(&last) = starts.last().filter(|_| starts.len() > 1) {
+            let mut from = 0;
+            for &to in &starts[1..] {
+                self.blocks.push(render(&rest[from..to]));
+                from = to;
+            }
+            self.done.push_str(&rest[..last]);
+        }
+        self.rendered(render(&markdown[self.done.len()..]))
+    }
+
+    /// Renders the finished reply: as [`update`](Self::update), unless rendering it whole
+    /// differs (a link whose reference is defined in another block), when it starts over.
+    pub fn finish(&mut self, markdown: &str) -> Rendered {
+        let streamed = self.update(markdown);
+        let whole = render(markdown);
+        if self.blocks.concat() + &streamed.tail == whole {
+            return streamed;
+        }
+        self.restart();
+        self.rendered(whole)
+    }
+
+    /// The HTML of finished block `index`.
+    pub fn block(&self, index: usize) -> &str {
+        self.blocks.get(index).map_or("", String::as_str)
+    }
+
+    fn restart(&mut self) {
+        *self = Self { generation: self.generation + 1, ..Self::default() };
+    }
+
+    fn rendered(&self, tail: String) -> Rendered {
+        Rendered { generation: self.generation, blocks: self.blocks.len(), tail }
+    }
+}
+
+/// Where each top-level block of `markdown` starts, in bytes.
+fn block_starts(markdown: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut depth = 0usize;
+    for (event, range) in Parser::new_ext(markdown, OPTIONS).into_offset_iter() {
+        match event {
+            Event::Start(_) => {
+                if depth == 0 {
+                    starts.push(line_start(markdown, range.start));
+                }
+                depth += 1;
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            _ if depth == 0 => starts.push(line_start(markdown, range.start)),
+            _ => {}
+        }
+    }
+    starts
+}
+
+/// The start of the line `at` is on: a block's indentation belongs to it (indented code).
+fn line_start(text: &str, at: usize) -> usize {
+    text[..at].rfind('\n').map_or(0, |newline| newline + 1)
+}
+
 /// Renders `markdown` to HTML that is safe to insert into the page.
 pub fn render(markdown: &str) -> String {
-    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut events = Vec::new();
     let mut code: Option<(String, String)> = None;
-    for event in Parser::new_ext(markdown, options) {
+    for event in Parser::new_ext(markdown, OPTIONS) {
         match (event, &mut code) {
             (Event::Text(text), Some((_, body))) => body.push_str(&text),
             (Event::End(TagEnd::CodeBlock), Some(_)) => {
@@ -126,7 +228,7 @@ fn code_block(language: &str, body: &str) -> String {
     format!(
         "<div class=\"code-block\"><div class=\"code-head\"><span>{label}</span>\
          <button type=\"button\" class=\"copy-code\">Copy</button></div>\
-         <pre><code class=\"language-{label}\">{}</code></pre></div>",
+         <pre><code class=\"language-{label}\">{}</code></pre></div>\n",
         highlight(language, body)
     )
 }
@@ -209,6 +311,45 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const REPLY: &str = "# Plan\n\nFirst a paragraph\nover two lines, with **bold**.\n\n- one\n- two\n\n  still two\n- three\n\n\
+        Setext heading\n---\n\n```rust\nfn main() {\n    println!(\"hi\");\n}\n```\n\n> a quote\nlazily continued\n\n\
+        | a | b |\n|---|---|\n| 1 | 2 |\n\n1. first\n2. second\n\n***\n\n    indented code\n\nThe end.";
+
+    #[test]
+    fn a_streamed_reply_renders_as_the_whole_text_at_every_step() {
+        let mut streaming = StreamingMarkdown::default();
+        let mut generations = std::collections::BTreeSet::new();
+        for end in (0..=REPLY.len()).filter(|&i| REPLY.is_char_boundary(i)) {
+            let prefix = &REPLY[..end];
+            let rendered = streaming.update(prefix);
+            generations.insert(rendered.generation);
+            let shown = (0..rendered.blocks).map(|i| streaming.block(i)).collect::<String>() + &rendered.tail;
+            assert_eq!(shown, render(prefix), "after {end} bytes: {prefix:?}");
+        }
+        assert_eq!(generations.len(), 1, "a continuation never starts over");
+        assert_eq!(streaming.blocks.len(), 9, "every block but the last is kept");
+    }
+
+    #[test]
+    fn other_text_starts_over_and_references_across_blocks_are_resolved_at_the_end() {
+        let mut streaming = StreamingMarkdown::default();
+        let first = streaming.update("one\n\ntwo\n\nthree");
+        assert_eq!(first.blocks, 1);
+        let other = streaming.update("different\n\ntext\n\nhere");
+        assert_ne!(first.generation, other.generation);
+        assert_eq!(streaming.block(0), render("different\n\n"));
+
+        let text = "See [the docs][d].\n\n[d]: https://example.com\n\nDone.";
+        let mut streaming = StreamingMarkdown::default();
+        for end in 1..=text.len() {
+            streaming.update(&text[..end]);
+        }
+        let done = streaming.finish(text);
+        let shown = (0..done.blocks).map(|i| streaming.block(i)).collect::<String>() + &done.tail;
+        assert_eq!(shown, render(text));
+        assert!(shown.contains(r#"<a href="https://example.com">the docs</a>"#), "{shown}");
+    }
 
     #[test]
     fn markdown_becomes_html() {

@@ -2,7 +2,7 @@
 //! and per-session settings and presets.
 
 mod conversation;
-mod markdown;
+pub mod markdown;
 mod settings;
 mod sidebar;
 
@@ -12,6 +12,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use self::conversation::{Conversation, Entry, Link};
+use self::markdown::StreamingMarkdown;
 use self::settings::{PresetManager, SessionSettings};
 use self::sidebar::Sidebar;
 use crate::api::{chat_health, chat_models, create_chat, get_chat, sync_models};
@@ -241,7 +242,17 @@ fn MessageView(entry: Entry, is_last: Signal<bool>, conversation: Conversation) 
     let message = entry.message;
     let role = message.with_untracked(|m| m.role);
     let status = Memo::new(move |_| message.with(|m| m.status));
-    let html = Memo::new(move |_| message.with(|m| markdown::render(&m.content)));
+    // Finished blocks of the reply are rendered once; each chunk renders only the last block.
+    let markdown = StoredValue::new(StreamingMarkdown::default());
+    let rendered = Memo::new(move |_| {
+        let streaming = status.get() == MessageStatus::Streaming;
+        message.with(|m| {
+            markdown
+                .try_update_value(|md| if streaming { md.update(&m.content) } else { md.finish(&m.content) })
+                .unwrap_or_default()
+        })
+    });
+    let blocks = move || rendered.with(|r| (0..r.blocks).map(|i| (r.generation, i)).collect::<Vec<_>>());
     let thinking = move || status.get() == MessageStatus::Streaming && message.with(|m| m.content.is_empty());
     let idle = move || conversation.streaming.get().is_none() && conversation.link.get() == Link::Online;
     let status_label = move || match status.get() {
@@ -259,7 +270,12 @@ fn MessageView(entry: Entry, is_last: Signal<bool>, conversation: Conversation) 
         >
             <div class="message-role">{if role == Role::User { "You" } else { "Assistant" }}</div>
             {move || thinking().then(|| view! { <p class="thinking muted">"Assistant is thinking…"</p> })}
-            <div class="message-body markdown" inner_html=move || html.get()></div>
+            <div class="message-body markdown">
+                <For each=blocks key=|key| *key let:key>
+                    <div class="md-block" inner_html=markdown.with_value(|md| md.block(key.1).to_owned())></div>
+                </For>
+                <div class="md-block" inner_html=move || rendered.with(|r| r.tail.clone())></div>
+            </div>
             {move || (status.get() == MessageStatus::Error).then(|| view! {
                 <div class="message-error" role="alert">
                     <span>{message.with(|m| m.error.clone().unwrap_or_else(|| "The model failed.".into()))}</span>
