@@ -10,10 +10,11 @@ mod web_runtime;
 
 use app::protocol::{ChatSessionId, EventId, MessageId, PresetId};
 use app::{App, shell};
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::header;
 use axum::middleware;
 use axum::routing::get;
-use axum::{Json, Router};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
@@ -70,7 +71,8 @@ pub fn router(state: AppState) -> Router {
     let leptos = state.leptos.clone();
 
     let (rest, openapi) = rest_api().split_for_parts();
-    let openapi = Json(openapi);
+    // Serialised once: the document does not change while the server runs.
+    let openapi = ([(header::CONTENT_TYPE, "application/json")], openapi.to_json().unwrap_or_default());
     Router::new()
         .merge(rest)
         .route("/openapi.json", get(move || std::future::ready(openapi.clone())))

@@ -59,6 +59,10 @@ impl StreamingMarkdown {
     /// Renders the finished reply: as [`update`](Self::update), unless rendering it whole
     /// differs (a link whose reference is defined in another block), when it starts over.
     pub fn finish(&mut self, markdown: &str) -> Rendered {
+        if self.done.is_empty() {
+            // Nothing was kept while streaming (a stored reply): render it whole, once.
+            return self.rendered(render(markdown));
+        }
         let streamed = self.update(markdown);
         let whole = render(markdown);
         if self.blocks.concat() + &streamed.tail == whole {
