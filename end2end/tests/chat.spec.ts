@@ -61,14 +61,29 @@ test('reloading mid-reply shows the text so far and the reply continues, exactly
 
 test('code blocks are highlighted with a copy button, and a malicious reply stays inert', async ({ page, context }) => {
   await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+  // The grammars are fetched once, when the first code block shows up.
+  const grammarFetches: string[] = [];
+  page.on('request', (request) => {
+    if (request.url().includes('/highlight/grammars-')) grammarFetches.push(request.url());
+  });
   await signUp(page, uniqueName('code'));
   await newChat(page);
+  await send(page, 'hello');
+  await expect(reply(page)).toHaveAttribute('data-status', 'complete');
+  expect(grammarFetches).toHaveLength(0);
   await send(page, '[code] show me');
-  // Once the reply is complete: while it streams, each chunk renders the message anew.
   await expect(reply(page)).toHaveAttribute('data-status', 'complete');
   const block = reply(page).locator('.code-block');
-  await expect(block.locator('.tok-kw').first()).toHaveText('fn');
-  await expect(block.locator('.tok-com')).toHaveText('// sum');
+  const keyword = block.locator('.tok-storage.tok-function').first();
+  await expect(keyword).toHaveText('fn');
+  await expect(keyword).toHaveCSS('color', 'rgb(124, 58, 237)');
+  await expect(block.locator('.tok-entity.tok-name.tok-function')).toHaveText('add');
+  await expect(block.locator('.tok-comment.tok-line')).toHaveText('// sum');
+  expect(grammarFetches).toHaveLength(1);
+  // A stored reply comes highlighted from the server and stays so once the page is live.
+  await page.reload();
+  await hydrated(page);
+  await expect(reply(page).locator('.code-block .tok-comment.tok-line')).toHaveText('// sum');
   await block.getByRole('button', { name: 'Copy' }).click();
   await expect(block.getByRole('button', { name: 'Copied' })).toBeVisible();
   expect(await page.evaluate(() => navigator.clipboard.readText())).toContain('fn add(a: i32, b: i32)');

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use app::backend::chat::ChatConfig;
 use app::backend::chat::providers::UpstreamConfig;
+use app::ui::chat::highlight::grammars;
 use app::ui::chat::markdown::{StreamingMarkdown, render};
 use server::{Application, Config};
 
@@ -64,11 +65,12 @@ fn native(reply: &str) -> (Vec<f64>, Vec<f64>) {
         .iter()
         .map(|&end| {
             let started = Instant::now();
-            std::hint::black_box(render(&reply[..end]));
+            std::hint::black_box(render(&reply[..end], grammars()));
             started.elapsed().as_secs_f64() * 1000.0
         })
         .collect();
     let mut streaming = StreamingMarkdown::default();
+    streaming.highlight_with(grammars());
     let incremental = ends
         .iter()
         .map(|&end| {

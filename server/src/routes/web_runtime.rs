@@ -1,21 +1,24 @@
 //! What the browser runs models with, self-hosted (pages never load from a CDN): onnxruntime-web's
-//! `dist/` and the image model with its labels.
+//! `dist/`, the image model with its labels, and the grammars the chat highlights code with.
 
-use app::backend::ModelAssets;
+use app::backend::{AppError, ModelAssets};
+use app::ui::chat::highlight::{self, GRAMMARS_URL};
 use app::vision;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::HeaderValue;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::OnceCell;
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::startup::AppState;
 
 /// Serves [`ModelAssets::WEB_RUNTIME_DIR`] under [`vision::WEB_RUNTIME_URL`] (`.wasm` as
 /// `application/wasm`, JavaScript as `text/javascript`) and [`ModelAssets::BROWSER_MODELS`] under
-/// [`vision::BROWSER_MODELS_URL`].
+/// [`vision::BROWSER_MODELS_URL`], and the grammars at [`GRAMMARS_URL`].
 pub fn router(assets: &ModelAssets) -> Router<AppState> {
     let files = ServeDir::new(assets.path(ModelAssets::WEB_RUNTIME_DIR));
     let models = ModelAssets::BROWSER_MODELS.iter().fold(Router::new(), |router, &name| {
@@ -26,6 +29,25 @@ pub fn router(assets: &ModelAssets) -> Router<AppState> {
         .nest_service(vision::WEB_RUNTIME_URL, files)
         .layer(middleware::from_fn(javascript_type))
         .merge(models)
+        .route(GRAMMARS_URL, get(grammars))
+}
+
+/// The server's grammars as the browser reads them, written once on first demand. The URL names
+/// the version, so browsers keep them for good.
+async fn grammars() -> Result<Response, AppError> {
+    static DUMP: OnceCell<Vec<u8>> = OnceCell::const_new();
+    let dump = DUMP
+        .get_or_try_init(|| async {
+            let grammars = highlight::grammars().ok_or("no grammars")?;
+            tokio::task::spawn_blocking(|| grammars.dump()).await.map_err(|e| e.to_string())?
+        })
+        .await
+        .map_err(AppError::Internal)?;
+    let headers = [
+        (CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
+        (CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable")),
+    ];
+    Ok((headers, dump.clone()).into_response())
 }
 
 /// Labels `.js`/`.mjs` files with the standard JavaScript type (RFC 9239) rather than the legacy

@@ -4,6 +4,8 @@
 
 use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd, html};
 
+use super::highlight::Grammars;
+
 /// The Markdown extensions replies may use.
 const OPTIONS: Options =
     Options::ENABLE_TABLES.union(Options::ENABLE_STRIKETHROUGH).union(Options::ENABLE_TASKLISTS);
@@ -20,6 +22,8 @@ pub struct StreamingMarkdown {
     blocks: Vec<String>,
     /// Counts the times the blocks were rendered anew (the text was not a continuation).
     generation: u32,
+    /// The grammars code blocks are highlighted with, if they are here.
+    grammars: Option<&'static Grammars>,
 }
 
 /// What a page shows of a reply: the finished blocks (kept by [`StreamingMarkdown`]) and the
@@ -35,6 +39,14 @@ pub struct Rendered {
 }
 
 impl StreamingMarkdown {
+    /// Highlights code with `grammars` from now on: when they arrive, everything is rendered anew.
+    pub fn highlight_with(&mut self, grammars: Option<&'static Grammars>) {
+        if grammars.is_some() != self.grammars.is_some() {
+            self.restart();
+            self.grammars = grammars;
+        }
+    }
+
     /// Renders `markdown`, a continuation of the text seen so far (anything else starts over).
     pub fn update(&mut self, markdown: &str) -> Rendered {
         if !markdown.starts_with(&self.done) {
@@ -48,12 +60,12 @@ impl StreamingMarkdown {
         if let Some(&last) = starts.last().filter(|_| starts.len() > 1) {
             let mut from = 0;
             for &to in &starts[1..] {
-                self.blocks.push(render(&rest[from..to]));
+                self.blocks.push(render(&rest[from..to], self.grammars));
                 from = to;
             }
             self.done.push_str(&rest[..last]);
         }
-        self.rendered(render(&markdown[self.done.len()..]))
+        self.rendered(render(&markdown[self.done.len()..], self.grammars))
     }
 
     /// Renders the finished reply: as [`update`](Self::update), unless rendering it whole
@@ -61,10 +73,10 @@ impl StreamingMarkdown {
     pub fn finish(&mut self, markdown: &str) -> Rendered {
         if self.done.is_empty() {
             // Nothing was kept while streaming (a stored reply): render it whole, once.
-            return self.rendered(render(markdown));
+            return self.rendered(render(markdown, self.grammars));
         }
         let streamed = self.update(markdown);
-        let whole = render(markdown);
+        let whole = render(markdown, self.grammars);
         if self.blocks.concat() + &streamed.tail == whole {
             return streamed;
         }
@@ -78,7 +90,7 @@ impl StreamingMarkdown {
     }
 
     fn restart(&mut self) {
-        *self = Self { generation: self.generation + 1, ..Self::default() };
+        *self = Self { generation: self.generation + 1, grammars: self.grammars, ..Self::default() };
     }
 
     fn rendered(&self, tail: String) -> Rendered {
@@ -111,8 +123,9 @@ fn line_start(text: &str, at: usize) -> usize {
     text[..at].rfind('\n').map_or(0, |newline| newline + 1)
 }
 
-/// Renders `markdown` to HTML that is safe to insert into the page.
-pub fn render(markdown: &str) -> String {
+/// Renders `markdown` to HTML that is safe to insert into the page, code highlighted with
+/// `grammars`.
+pub fn render(markdown: &str, grammars: Option<&Grammars>) -> String {
     let mut events = Vec::new();
     let mut code: Option<(String, String)> = None;
     for event in Parser::new_ext(markdown, OPTIONS) {
@@ -120,7 +133,7 @@ pub fn render(markdown: &str) -> String {
             (Event::Text(text), Some((_, body))) => body.push_str(&text),
             (Event::End(TagEnd::CodeBlock), Some(_)) => {
                 if let Some((language, body)) = code.take() {
-                    events.push(Event::Html(code_block(&language, &body).into()));
+                    events.push(Event::Html(code_block(&language, &body, grammars).into()));
                 }
             }
             (Event::Start(Tag::CodeBlock(kind)), _) => {
@@ -158,143 +171,17 @@ fn is_safe_url(url: &str) -> bool {
     }
 }
 
-/// Keywords of the usual languages (Rust, Python, JavaScript/TypeScript, Go, C, Java, shell).
-const KEYWORDS: &[&str] = &[
-    "as",
-    "async",
-    "await",
-    "break",
-    "case",
-    "catch",
-    "class",
-    "const",
-    "continue",
-    "def",
-    "default",
-    "do",
-    "elif",
-    "else",
-    "enum",
-    "export",
-    "extends",
-    "false",
-    "fi",
-    "finally",
-    "fn",
-    "for",
-    "from",
-    "func",
-    "function",
-    "if",
-    "impl",
-    "import",
-    "in",
-    "interface",
-    "let",
-    "loop",
-    "match",
-    "mod",
-    "mut",
-    "new",
-    "None",
-    "null",
-    "package",
-    "pass",
-    "pub",
-    "raise",
-    "return",
-    "self",
-    "Self",
-    "static",
-    "struct",
-    "switch",
-    "then",
-    "this",
-    "throw",
-    "trait",
-    "True",
-    "False",
-    "true",
-    "try",
-    "type",
-    "use",
-    "var",
-    "void",
-    "where",
-    "while",
-    "with",
-    "yield",
-];
-
-/// A fenced block: a header with the language and a copy button, then the highlighted code.
-fn code_block(language: &str, body: &str) -> String {
+/// A fenced block: a header with the language and a copy button, then the code, highlighted if
+/// the grammars are here and know the language.
+fn code_block(language: &str, body: &str, grammars: Option<&Grammars>) -> String {
     let label = escape(if language.is_empty() { "text" } else { language });
+    let code =
+        grammars.and_then(|grammars| grammars.highlight(language, body)).unwrap_or_else(|| escape(body));
     format!(
         "<div class=\"code-block\"><div class=\"code-head\"><span>{label}</span>\
          <button type=\"button\" class=\"copy-code\">Copy</button></div>\
-         <pre><code class=\"language-{label}\">{}</code></pre></div>\n",
-        highlight(language, body)
+         <pre><code class=\"language-{label}\">{code}</code></pre></div>\n"
     )
-}
-
-/// Wraps comments, strings, numbers and keywords in `<span class="tok-…">`; everything is
-/// escaped.
-fn highlight(language: &str, code: &str) -> String {
-    let hash_comments =
-        matches!(language, "python" | "py" | "sh" | "bash" | "shell" | "zsh" | "ruby" | "toml" | "yaml");
-    let mut out = String::with_capacity(code.len() * 2);
-    let chars: Vec<char> = code.chars().collect();
-    let mut i = 0;
-    let span = |out: &mut String, class: &str, text: &str| {
-        out.push_str(&format!("<span class=\"tok-{class}\">{}</span>", escape(text)));
-    };
-    while i < chars.len() {
-        let c = chars[i];
-        let rest_starts = |s: &str| s.chars().enumerate().all(|(k, sc)| chars.get(i + k) == Some(&sc));
-        let take_until = |from: usize, stop: &dyn Fn(usize) -> bool| {
-            let mut j = from;
-            while j < chars.len() && !stop(j) {
-                j += 1;
-            }
-            j
-        };
-        if rest_starts("//") || (hash_comments && c == '#') {
-            let end = take_until(i, &|j| chars[j] == '\n');
-            span(&mut out, "com", &chars[i..end].iter().collect::<String>());
-            i = end;
-        } else if rest_starts("/*") {
-            let end = take_until(i + 2, &|j| chars[j] == '/' && chars[j - 1] == '*');
-            let end = (end + 1).min(chars.len());
-            span(&mut out, "com", &chars[i..end].iter().collect::<String>());
-            i = end;
-        } else if c == '"' || c == '\'' || c == '`' {
-            let mut j = i + 1;
-            while j < chars.len() && chars[j] != c && chars[j] != '\n' {
-                j += if chars[j] == '\\' { 2 } else { 1 };
-            }
-            let end = (j + 1).min(chars.len());
-            span(&mut out, "str", &chars[i..end].iter().collect::<String>());
-            i = end;
-        } else if c.is_ascii_digit() {
-            let end =
-                take_until(i, &|j| !(chars[j].is_ascii_alphanumeric() || chars[j] == '.' || chars[j] == '_'));
-            span(&mut out, "num", &chars[i..end].iter().collect::<String>());
-            i = end;
-        } else if c.is_alphabetic() || c == '_' {
-            let end = take_until(i, &|j| !(chars[j].is_alphanumeric() || chars[j] == '_'));
-            let word: String = chars[i..end].iter().collect();
-            if KEYWORDS.contains(&word.as_str()) {
-                span(&mut out, "kw", &word);
-            } else {
-                out.push_str(&escape(&word));
-            }
-            i = end;
-        } else {
-            out.push_str(&escape(&c.to_string()));
-            i += 1;
-        }
-    }
-    out
 }
 
 fn escape(text: &str) -> String {
@@ -315,6 +202,14 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ui::chat::highlight::grammars;
+
+    /// A renderer that highlights, as on the server.
+    fn highlighting() -> StreamingMarkdown {
+        let mut streaming = StreamingMarkdown::default();
+        streaming.highlight_with(grammars());
+        streaming
+    }
 
     const REPLY: &str = "# Plan\n\nFirst a paragraph\nover two lines, with **bold**.\n\n- one\n- two\n\n  still two\n- three\n\n\
         Setext heading\n---\n\n```rust\nfn main() {\n    println!(\"hi\");\n}\n```\n\n> a quote\nlazily continued\n\n\
@@ -322,14 +217,14 @@ mod tests {
 
     #[test]
     fn a_streamed_reply_renders_as_the_whole_text_at_every_step() {
-        let mut streaming = StreamingMarkdown::default();
+        let mut streaming = highlighting();
         let mut generations = std::collections::BTreeSet::new();
         for end in (0..=REPLY.len()).filter(|&i| REPLY.is_char_boundary(i)) {
             let prefix = &REPLY[..end];
             let rendered = streaming.update(prefix);
             generations.insert(rendered.generation);
             let shown = (0..rendered.blocks).map(|i| streaming.block(i)).collect::<String>() + &rendered.tail;
-            assert_eq!(shown, render(prefix), "after {end} bytes: {prefix:?}");
+            assert_eq!(shown, render(prefix, grammars()), "after {end} bytes: {prefix:?}");
         }
         assert_eq!(generations.len(), 1, "a continuation never starts over");
         assert_eq!(streaming.blocks.len(), 9, "every block but the last is kept");
@@ -337,21 +232,21 @@ mod tests {
 
     #[test]
     fn other_text_starts_over_and_references_across_blocks_are_resolved_at_the_end() {
-        let mut streaming = StreamingMarkdown::default();
+        let mut streaming = highlighting();
         let first = streaming.update("one\n\ntwo\n\nthree");
         assert_eq!(first.blocks, 1);
         let other = streaming.update("different\n\ntext\n\nhere");
         assert_ne!(first.generation, other.generation);
-        assert_eq!(streaming.block(0), render("different\n\n"));
+        assert_eq!(streaming.block(0), render("different\n\n", grammars()));
 
         let text = "See [the docs][d].\n\n[d]: https://example.com\n\nDone.";
-        let mut streaming = StreamingMarkdown::default();
+        let mut streaming = highlighting();
         for end in 1..=text.len() {
             streaming.update(&text[..end]);
         }
         let done = streaming.finish(text);
         let shown = (0..done.blocks).map(|i| streaming.block(i)).collect::<String>() + &done.tail;
-        assert_eq!(shown, render(text));
+        assert_eq!(shown, render(text, grammars()));
         assert!(shown.contains(r#"<a href="https://example.com">the docs</a>"#), "{shown}");
     }
 
@@ -359,6 +254,7 @@ mod tests {
     fn markdown_becomes_html() {
         let html = render(
             "# Title\n\nSome **bold** and a [link](https://example.com).\n\n| a | b |\n|---|---|\n| 1 | 2 |",
+            grammars(),
         );
         assert!(html.contains("<h1>Title</h1>") && html.contains("<strong>bold</strong>"), "{html}");
         assert!(
@@ -369,11 +265,32 @@ mod tests {
 
     #[test]
     fn code_blocks_are_highlighted_escaped_and_copyable() {
-        let html = render("```rust\nfn main() { let s = \"<b>\"; // note\n}\n```");
-        assert!(html.contains(r#"<span class="tok-kw">fn</span>"#), "{html}");
-        assert!(html.contains(r#"<span class="tok-str">&quot;&lt;b&gt;&quot;</span>"#), "{html}");
-        assert!(html.contains(r#"<span class="tok-com">// note</span>"#), "{html}");
+        let code = "```rust\nfn main() { let s = \"<b>\"; // note\n}\n```";
+        let html = render(code, grammars());
+        assert!(
+            html.contains(r#"<span class="tok-storage tok-type tok-function tok-rust">fn</span>"#),
+            "{html}"
+        );
+        assert!(html.contains("&lt;b&gt;") && !html.contains("<b>"), "{html}");
         assert!(html.contains("copy-code") && html.contains("<span>rust</span>"), "{html}");
+        // Before the grammars are here (in the browser), code is shown plain, still escaped.
+        let plain = render(code, None);
+        assert!(
+            plain.contains("fn main() { let s = &quot;&lt;b&gt;&quot;; // note") && !plain.contains("tok-")
+        );
+        let unknown = render("```klingon\n<b>\n```", grammars());
+        assert!(unknown.contains("&lt;b&gt;") && unknown.contains("<span>klingon</span>"), "{unknown}");
+    }
+
+    #[test]
+    fn arriving_grammars_render_everything_anew() {
+        let mut streaming = StreamingMarkdown::default();
+        let plain = streaming.update("```rust\nfn f() {}\n```\n\nmore\n\nand more");
+        assert!(!streaming.block(0).contains("tok-"));
+        streaming.highlight_with(grammars());
+        let highlighted = streaming.update("```rust\nfn f() {}\n```\n\nmore\n\nand more");
+        assert_ne!(plain.generation, highlighted.generation, "the page replaces what it showed");
+        assert!(streaming.block(0).contains("tok-rust"), "{}", streaming.block(0));
     }
 
     #[test]
@@ -381,6 +298,7 @@ mod tests {
         let html = render(
             "<script>alert(1)</script>\n\n<img src=x onerror=alert(1)> [a](javascript:alert(1)) \
              [b](JaVaScRiPt:alert(1)) ![c](data:text/html,x) <a href=\"javascript:x\">d</a>",
+            grammars(),
         );
         assert!(
             !html.contains("<script") && !html.contains("<img") && !html.contains("<a href=\"javascript"),

@@ -2,6 +2,7 @@
 //! and per-session settings and presets.
 
 mod conversation;
+pub mod highlight;
 pub mod markdown;
 mod settings;
 mod sidebar;
@@ -12,6 +13,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use self::conversation::{Conversation, Entry, Link};
+use self::highlight::Highlighting;
 use self::markdown::StreamingMarkdown;
 use self::settings::{PresetManager, SessionSettings};
 use self::sidebar::Sidebar;
@@ -30,6 +32,7 @@ pub fn ChatPage() -> impl IntoView {
     let current =
         Memo::new(move |_| params.with(|p| p.get("id").and_then(|id| id.parse::<ChatSessionId>().ok())));
     let models = LocalResource::new(chat_models);
+    provide_context(Highlighting::default());
     // On a phone the session list is a drawer; opening a chat closes it.
     let drawer = RwSignal::new(false);
     Effect::new(move |_| {
@@ -244,11 +247,17 @@ fn MessageView(entry: Entry, is_last: Signal<bool>, conversation: Conversation) 
     let status = Memo::new(move |_| message.with(|m| m.status));
     // Finished blocks of the reply are rendered once; each chunk renders only the last block.
     let markdown = StoredValue::new(StreamingMarkdown::default());
+    let highlighting = expect_context::<Highlighting>();
+    Effect::new(move |_| message.with(|m| highlighting.load_for(&m.content)));
     let rendered = Memo::new(move |_| {
         let streaming = status.get() == MessageStatus::Streaming;
+        let grammars = highlighting.ready();
         message.with(|m| {
             markdown
-                .try_update_value(|md| if streaming { md.update(&m.content) } else { md.finish(&m.content) })
+                .try_update_value(|md| {
+                    md.highlight_with(grammars);
+                    if streaming { md.update(&m.content) } else { md.finish(&m.content) }
+                })
                 .unwrap_or_default()
         })
     });
