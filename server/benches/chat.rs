@@ -1,12 +1,13 @@
-//! Chat benchmark, `cargo bench -p server --bench chat` (`-- proxy`, `-- sessions [N]` or
-//! `-- embedded` for one part):
+//! Chat benchmark, `cargo bench -p server --bench chat` (`-- proxy` or `-- sessions [N]` for one
+//! part):
 //!
 //! - proxy: time to first token and per-chunk delivery latency straight from a model server vs
 //!   through the app's websocket, same run, same server (a local OpenAI-compatible stand-in that
 //!   stamps each chunk with the time it was sent);
 //! - sessions: N websocket sessions (1,000 by default) streaming at once; checks that no delta
-//!   is lost or reordered and reports the server's CPU time and memory per stream;
-//! - embedded: prompt and generation tokens per second of the embedded Gemma 3 270M.
+//!   is lost or reordered and reports the server's CPU time and memory per stream.
+//!
+//! The embedded model's speed is the `llm` crate's benchmark (`cargo bench -p llm`).
 //!
 //! The server runs as its own process (the release binary), so its CPU and memory are its own.
 
@@ -14,7 +15,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use app::backend::chat::providers::EmbeddedModel;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -49,9 +49,6 @@ async fn main() {
         if matches!(part, "all" | "sessions") {
             concurrent_sessions(&server, sessions).await;
         }
-    }
-    if matches!(part, "all" | "embedded") {
-        embedded().await;
     }
 }
 
@@ -383,75 +380,4 @@ async fn concurrent_sessions(server: &Server, count: usize) {
         peak_rss as f64 / 1024.0,
         peak_rss.saturating_sub(rss_idle) as f64 / count as f64
     );
-}
-
-// ---- the embedded model ------------------------------------------------------------------------
-
-/// The prompt of the embedded-model benchmark.
-const EMBEDDED_PROMPT: &str = "The history of Paris, its rivers, bridges and museums, and of the people who built \
-                               them over many centuries, begins";
-const EMBEDDED_TOKENS: usize = 128;
-const EMBEDDED_RUNS: usize = 3;
-
-async fn embedded() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/gemma-3-270m-q4_k_m.gguf");
-    let model = EmbeddedModel::new(path.clone(), 1);
-    // Load the model first, outside the measurement.
-    model.measure("Hello", 1, 0.0).await.expect("the model loads");
-    println!(
-        "embedded model: Gemma 3 270M Q4_K_M, greedy, {EMBEDDED_TOKENS} tokens after a short prompt, 2 cores"
-    );
-    println!(" this app (its Gemma decoder on candle's kernels):");
-    let mut rates = Vec::new();
-    for run in 1..=EMBEDDED_RUNS {
-        let speed = model.measure(EMBEDDED_PROMPT, EMBEDDED_TOKENS, 0.0).await.expect("the model generates");
-        let rate = speed.generated_tokens as f64 / speed.generation_time.as_secs_f64();
-        rates.push(rate);
-        println!(
-            "  run {run}: prompt {} tokens at {:.0} tokens/s; generation {} tokens at {:.1} tokens/s",
-            speed.prompt_tokens,
-            speed.prompt_tokens as f64 / speed.prompt_time.as_secs_f64(),
-            speed.generated_tokens,
-            rate
-        );
-    }
-    rates.sort_by(f64::total_cmp);
-    let ours = rates[rates.len() / 2];
-    let sampled = model.measure(EMBEDDED_PROMPT, EMBEDDED_TOKENS, 0.7).await.expect("the model generates");
-    println!(
-        "  as chat replies are made (temperature 0.7, top-p, repeat penalty): generation {:.1} tokens/s",
-        sampled.generated_tokens as f64 / sampled.generation_time.as_secs_f64()
-    );
-    let long = model.measure(&EMBEDDED_PROMPT.repeat(40), 32, 0.0).await.expect("the model generates");
-    println!(
-        "  a long prompt: {} tokens at {:.0} tokens/s; then generation at {:.1} tokens/s",
-        long.prompt_tokens,
-        long.prompt_tokens as f64 / long.prompt_time.as_secs_f64(),
-        long.generated_tokens as f64 / long.generation_time.as_secs_f64()
-    );
-    // The baseline: llama.cpp on the same file, when `make bench` has installed llama-cpp-python.
-    let Ok(python) = std::env::var("BENCH_LLAMA_CPP_PYTHON") else {
-        println!(" llama.cpp baseline: skipped (run `make bench` to install llama-cpp-python and compare)");
-        return;
-    };
-    println!(" llama.cpp (llama-cpp-python), same file, prompt and token count:");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/llama_cpp_baseline.py");
-    let output = Command::new(python)
-        .arg(script)
-        .arg(&path)
-        .arg(EMBEDDED_PROMPT)
-        .arg(EMBEDDED_TOKENS.to_string())
-        .arg(EMBEDDED_RUNS.to_string())
-        .output()
-        .expect("the baseline runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    print!("{text}");
-    let baseline = text.lines().last().and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse::<f64>().ok());
-    match baseline {
-        Some(baseline) if baseline > 0.0 => println!(
-            " generation, median: this app {ours:.1} tokens/s, llama.cpp {baseline:.1} tokens/s: {:.2}× llama.cpp",
-            ours / baseline
-        ),
-        _ => println!(" the baseline failed: {}", String::from_utf8_lossy(&output.stderr)),
-    }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
-pub use embedded::{EMBEDDED_MODEL, EmbeddedModel, Speed};
+pub use embedded::{EMBEDDED_MODEL, EmbeddedModel};
 pub use openai::{ApiKey, OpenAiCompatible, UpstreamConfig};
 
 use crate::protocol::{FinishReason, ModelInfo, ProviderHealth, ProviderKind, Role, Usage};

@@ -1,6 +1,8 @@
-//! Gemma 3's decoder on the CPU. The quantised matrices go through candle's SIMD kernels; the
-//! rest of a step (norms, rotary positions, attention over a growing cache, GeGLU) is plain
-//! Rust over slices, which allocates little and copies nothing per token.
+//! The decoder of Gemma 3 and Qwen2 on the CPU: one transformer whose few differences (norms
+//! around each block, query and key norms, biases, the gated activation, sliding windows) come
+//! from the file's architecture. The quantised matrices go through candle's SIMD kernels; the rest
+//! of a step (norms, rotary positions, attention over a growing cache, the gated activation) is
+//! plain Rust over slices, which allocates little and copies nothing per token.
 
 use std::io::{Read, Seek};
 
@@ -9,42 +11,101 @@ use candle_core::quantized::k_quants::QK_K;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{Device, Module, Result, Tensor};
 
-/// Layers that attend to the whole context: every sixth; the others see a sliding window.
-const GLOBAL_LAYER_EVERY: usize = 6;
-/// Rotary base of the sliding-window layers (the GGUF names only the global one).
-const LOCAL_ROPE_BASE: f32 = 10_000.0;
+/// The architectures this decoder runs, as GGUF names them (`general.architecture`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Architecture {
+    /// Google's Gemma 3: norms before and after each block, query and key norms, GeGLU, scaled
+    /// embeddings, five sliding-window layers to one global.
+    Gemma3,
+    /// Alibaba's Qwen2 (and Qwen2.5): norms before each block, biased query, key and value
+    /// projections, SwiGLU, every layer global.
+    Qwen2,
+}
+
+impl Architecture {
+    fn from_gguf(name: &str) -> Result<Self> {
+        match name {
+            "gemma3" => Ok(Self::Gemma3),
+            "qwen2" => Ok(Self::Qwen2),
+            other => Err(candle_core::Error::Msg(format!(
+                "architecture `{other}` is not supported (gemma3 and qwen2 are)"
+            ))),
+        }
+    }
+
+    /// The GGUF name, the prefix of its metadata keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gemma3 => "gemma3",
+            Self::Qwen2 => "qwen2",
+        }
+    }
+
+    /// Layers attend to the last `window` positions but every `n`-th, with this rotary base
+    /// (the GGUF names only the global one).
+    fn sliding_layers(self) -> Option<(usize, f32)> {
+        match self {
+            Self::Gemma3 => Some((6, 10_000.0)),
+            Self::Qwen2 => None,
+        }
+    }
+
+    /// What token embeddings are multiplied by.
+    fn embedding_scale(self, hidden: usize) -> f32 {
+        match self {
+            Self::Gemma3 => (hidden as f32).sqrt(),
+            Self::Qwen2 => 1.0,
+        }
+    }
+
+    /// The gated activation's function: GELU (tanh approximation) for Gemma, SiLU for Qwen.
+    fn activation(self) -> fn(f32) -> f32 {
+        match self {
+            Self::Gemma3 => gelu,
+            Self::Qwen2 => silu,
+        }
+    }
+}
 
 /// The network's dimensions, from the GGUF metadata.
 #[derive(Clone, Copy, Debug)]
 struct Dimensions {
+    architecture: Architecture,
     layers: usize,
     hidden: usize,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
+    /// Positions a sliding-window layer attends to.
     window: usize,
     eps: f32,
     rope_base: f32,
+    context: usize,
 }
 
 impl Dimensions {
     fn read(content: &gguf_file::Content) -> Result<Self> {
-        let value = |key: &str| {
+        let metadata = |key: &str| {
             content
                 .metadata
-                .get(&format!("gemma3.{key}"))
-                .ok_or_else(|| candle_core::Error::Msg(format!("no gemma3.{key} in the GGUF metadata")))
+                .get(key)
+                .ok_or_else(|| candle_core::Error::Msg(format!("no {key} in the GGUF metadata")))
         };
+        let architecture = Architecture::from_gguf(metadata("general.architecture")?.to_string()?)?;
+        let value = |key: &str| metadata(&format!("{}.{key}", architecture.name()));
         let size = |key: &str| value(key).and_then(|v| v.to_u32()).map(|v| v as usize);
+        let (hidden, heads) = (size("embedding_length")?, size("attention.head_count")?);
         Ok(Self {
+            architecture,
             layers: size("block_count")?,
-            hidden: size("embedding_length")?,
-            heads: size("attention.head_count")?,
+            hidden,
+            heads,
             kv_heads: size("attention.head_count_kv")?,
-            head_dim: size("attention.key_length")?,
-            window: size("attention.sliding_window")?,
+            head_dim: size("attention.key_length").unwrap_or(hidden / heads.max(1)),
+            window: size("attention.sliding_window").unwrap_or(usize::MAX),
             eps: value("attention.layer_norm_rms_epsilon")?.to_f32()?,
             rope_base: value("rope.freq_base")?.to_f32()?,
+            context: size("context_length")?,
         })
     }
 
@@ -57,9 +118,12 @@ impl Dimensions {
     }
 }
 
-/// A weight matrix (one or more of the file's, stacked), applied to rows of activations.
+/// A weight matrix (one or more of the file's, stacked, with their biases if the file has
+/// them), applied to rows of activations.
 struct Matrix {
     weights: QMatMul,
+    /// Added to each output row.
+    bias: Option<Vec<f32>>,
     /// Values per input row.
     inputs: usize,
     /// Columns of the stored matrix: `inputs`, or more when padded with zeros.
@@ -76,8 +140,17 @@ impl Matrix {
     fn read<R: Read + Seek>(content: &gguf_file::Content, reader: &mut R, names: &[String]) -> Result<Self> {
         let mut tensors = Vec::with_capacity(names.len());
         for name in names {
-            tensors.push(content.tensor(reader, name, &Device::Cpu)?);
+            tensors.push(content.tensor(reader, &format!("{name}.weight"), &Device::Cpu)?);
         }
+        let bias = if names.iter().all(|name| content.tensor_infos.contains_key(&format!("{name}.bias"))) {
+            let mut bias = Vec::new();
+            for name in names {
+                bias.extend(vector(content, reader, &format!("{name}.bias"))?);
+            }
+            Some(bias)
+        } else {
+            None
+        };
         let inputs = tensors[0].shape().dims2()?.1;
         if let [one] = tensors.as_slice()
             && matches!(one.dtype(), GgmlDType::Q8_0 | GgmlDType::Q4K | GgmlDType::Q6K)
@@ -85,6 +158,7 @@ impl Matrix {
         {
             return Ok(Self {
                 weights: QMatMul::from_qtensor(tensors.remove(0))?,
+                bias,
                 inputs,
                 stored_inputs: inputs,
             });
@@ -105,7 +179,7 @@ impl Matrix {
             }
         }
         let weights = qtensor_from_ggml(GgmlDType::Q8_0, &bytes, vec![rows, stored_inputs], &Device::Cpu)?;
-        Ok(Self { weights: QMatMul::from_qtensor(weights)?, inputs, stored_inputs })
+        Ok(Self { weights: QMatMul::from_qtensor(weights)?, bias, inputs, stored_inputs })
     }
 
     /// `x` holds rows of `inputs` values; returns a row of outputs for each.
@@ -120,73 +194,93 @@ impl Matrix {
             }
             Tensor::from_vec(padded, (rows, self.stored_inputs), &Device::Cpu)?
         };
-        self.weights.forward(&x)?.flatten_all()?.to_vec1()
+        let mut out: Vec<f32> = self.weights.forward(&x)?.flatten_all()?.to_vec1()?;
+        if let Some(bias) = &self.bias {
+            for row in out.chunks_exact_mut(bias.len()) {
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
+        }
+        Ok(out)
     }
+}
+
+/// A one-dimensional tensor of the file (a norm's weights, a bias), as numbers.
+fn vector<R: Read + Seek>(content: &gguf_file::Content, reader: &mut R, name: &str) -> Result<Vec<f32>> {
+    content.tensor(reader, name, &Device::Cpu)?.dequantize(&Device::Cpu)?.to_vec1()
 }
 
 struct Layer {
     attention_norm: Vec<f32>,
     /// Queries, keys and values stacked.
     qkv: Matrix,
-    query_norm: Vec<f32>,
-    key_norm: Vec<f32>,
+    /// Gemma normalises each head's query and key.
+    query_norm: Option<Vec<f32>>,
+    key_norm: Option<Vec<f32>>,
     attention_output: Matrix,
-    post_attention_norm: Vec<f32>,
+    /// Gemma also normalises each block's output before adding it.
+    post_attention_norm: Option<Vec<f32>>,
     ffn_norm: Vec<f32>,
-    /// The GeGLU's gate and up projections stacked.
+    /// The gated activation's gate and up projections stacked.
     gate_up: Matrix,
     down: Matrix,
-    post_ffn_norm: Vec<f32>,
+    post_ffn_norm: Option<Vec<f32>>,
     /// Attends to the last `window` positions only.
     sliding: bool,
 }
 
-/// Gemma 3's weights, shared by every generation.
-pub struct Gemma {
+/// A model's weights, shared by every generation.
+pub(crate) struct Decoder {
     dims: Dimensions,
-    /// The token embeddings, quantised; also the output projection (the weights are tied).
+    /// The token embeddings, quantised.
     embeddings: Matrix,
+    /// The output projection, when not tied to the embeddings.
+    output: Option<Matrix>,
     layers: Vec<Layer>,
     final_norm: Vec<f32>,
 }
 
 /// One generation's keys and values so far, per layer.
-pub struct Cache {
+pub(crate) struct Cache {
     keys: Vec<Vec<f32>>,
     values: Vec<Vec<f32>>,
     positions: usize,
 }
 
-impl Gemma {
+impl Decoder {
     /// Reads the weights of the GGUF file whose header is `content`.
-    pub fn read<R: Read + Seek>(content: &gguf_file::Content, reader: &mut R) -> Result<Self> {
+    pub(crate) fn read<R: Read + Seek>(content: &gguf_file::Content, reader: &mut R) -> Result<Self> {
         let dims = Dimensions::read(content)?;
-        let norm = |reader: &mut R, name: &str| -> Result<Vec<f32>> {
-            content.tensor(reader, name, &Device::Cpu)?.dequantize(&Device::Cpu)?.to_vec1()
-        };
+        let has = |name: &str| content.tensor_infos.contains_key(&format!("{name}.weight"));
+        let norm = |reader: &mut R, name: &str| vector(content, reader, &format!("{name}.weight"));
+        let optional_norm =
+            |reader: &mut R, name: &str| if has(name) { norm(reader, name).map(Some) } else { Ok(None) };
+        let global_every = dims.architecture.sliding_layers().map_or(1, |(every, _)| every);
         let mut layers = Vec::with_capacity(dims.layers);
         for index in 0..dims.layers {
-            let name = |part: &str| format!("blk.{index}.{part}.weight");
+            let name = |part: &str| format!("blk.{index}.{part}");
             let names = |parts: &[&str]| parts.iter().map(|p| name(p)).collect::<Vec<_>>();
             layers.push(Layer {
                 attention_norm: norm(reader, &name("attn_norm"))?,
                 qkv: Matrix::read(content, reader, &names(&["attn_q", "attn_k", "attn_v"]))?,
-                query_norm: norm(reader, &name("attn_q_norm"))?,
-                key_norm: norm(reader, &name("attn_k_norm"))?,
+                query_norm: optional_norm(reader, &name("attn_q_norm"))?,
+                key_norm: optional_norm(reader, &name("attn_k_norm"))?,
                 attention_output: Matrix::read(content, reader, &names(&["attn_output"]))?,
-                post_attention_norm: norm(reader, &name("post_attention_norm"))?,
+                post_attention_norm: optional_norm(reader, &name("post_attention_norm"))?,
                 ffn_norm: norm(reader, &name("ffn_norm"))?,
                 gate_up: Matrix::read(content, reader, &names(&["ffn_gate", "ffn_up"]))?,
                 down: Matrix::read(content, reader, &names(&["ffn_down"]))?,
-                post_ffn_norm: norm(reader, &name("post_ffw_norm"))?,
-                sliding: (index + 1) % GLOBAL_LAYER_EVERY != 0,
+                post_ffn_norm: optional_norm(reader, &name("post_ffw_norm"))?,
+                sliding: (index + 1) % global_every != 0,
             });
         }
+        let output =
+            if has("output") { Some(Matrix::read(content, reader, &["output".to_owned()])?) } else { None };
         let model = Self {
             dims,
-            embeddings: Matrix::read(content, reader, &["token_embd.weight".to_owned()])?,
+            embeddings: Matrix::read(content, reader, &["token_embd".to_owned()])?,
+            output,
             layers,
-            final_norm: norm(reader, "output_norm.weight")?,
+            final_norm: norm(reader, "output_norm")?,
         };
         // candle lays the weights out for its kernels on first use, once for a batch of
         // positions and once for a single one: do it now rather than in the first reply.
@@ -197,7 +291,7 @@ impl Gemma {
     }
 
     /// An empty cache for a new generation.
-    pub fn cache(&self) -> Cache {
+    pub(crate) fn cache(&self) -> Cache {
         Cache {
             keys: vec![Vec::new(); self.layers.len()],
             values: vec![Vec::new(); self.layers.len()],
@@ -206,26 +300,28 @@ impl Gemma {
     }
 
     /// Reads `tokens` after those already in `cache`; returns the logits of the next token.
-    pub fn forward(&self, tokens: &[u32], cache: &mut Cache) -> Result<Vec<f32>> {
+    pub(crate) fn forward(&self, tokens: &[u32], cache: &mut Cache) -> Result<Vec<f32>> {
         let Dimensions { hidden, head_dim, eps, .. } = self.dims;
         if tokens.is_empty() {
             return Err(candle_core::Error::Msg("no tokens to read".into()));
         }
         let ids = Tensor::from_slice(tokens, tokens.len(), &Device::Cpu)?;
         let rows: Vec<f32> = self.embeddings.weights.embedding(&ids)?.flatten_all()?.to_vec1()?;
-        let scale = (hidden as f32).sqrt();
+        let architecture = self.dims.architecture;
+        let scale = architecture.embedding_scale(hidden);
         let mut x: Vec<f32> = rows
             .chunks_exact(self.embeddings.stored_inputs)
             .flat_map(|row| row[..hidden].iter().map(|v| v * scale))
             .collect();
         let positions = cache.positions..cache.positions + tokens.len();
-        let local = Rotation::new(LOCAL_ROPE_BASE, head_dim, positions.clone());
-        let global = Rotation::new(self.dims.rope_base, head_dim, positions);
+        let global = Rotation::new(self.dims.rope_base, head_dim, positions.clone());
+        let local = architecture.sliding_layers().map(|(_, base)| Rotation::new(base, head_dim, positions));
+        let activation = architecture.activation();
         for (index, layer) in self.layers.iter().enumerate() {
-            let rotation = if layer.sliding { &local } else { &global };
+            let rotation = local.as_ref().filter(|_| layer.sliding).unwrap_or(&global);
             let attended = self.attend(layer, &x, rotation, cache, index)?;
             let out = layer.attention_output.apply(&attended)?;
-            add_normalised(&mut x, out, &layer.post_attention_norm, eps);
+            add_residual(&mut x, out, layer.post_attention_norm.as_deref(), eps);
 
             let mut h = x.clone();
             rms_norm_rows(&mut h, &layer.ffn_norm, eps);
@@ -233,15 +329,25 @@ impl Gemma {
             let width = gate_up.len() / tokens.len() / 2;
             let activated: Vec<f32> = gate_up
                 .chunks_exact(2 * width)
-                .flat_map(|row| row[..width].iter().zip(&row[width..]).map(|(&g, &u)| gelu(g) * u))
+                .flat_map(|row| row[..width].iter().zip(&row[width..]).map(|(&g, &u)| activation(g) * u))
                 .collect();
             let out = layer.down.apply(&activated)?;
-            add_normalised(&mut x, out, &layer.post_ffn_norm, eps);
+            add_residual(&mut x, out, layer.post_ffn_norm.as_deref(), eps);
         }
         cache.positions += tokens.len();
         let mut last = x.split_off(x.len() - hidden);
         rms_norm_rows(&mut last, &self.final_norm, eps);
-        self.embeddings.apply(&last)
+        self.output.as_ref().unwrap_or(&self.embeddings).apply(&last)
+    }
+
+    /// Tokens of context the model was trained on.
+    pub(crate) fn context_length(&self) -> usize {
+        self.dims.context
+    }
+
+    /// The model's architecture.
+    pub(crate) fn architecture(&self) -> Architecture {
+        self.dims.architecture
     }
 
     /// The attention block up to its output projection: each new position attends to the
@@ -268,13 +374,17 @@ impl Gemma {
             let start = queries.len();
             queries.extend_from_slice(query);
             for head in queries[start..].chunks_exact_mut(head_dim) {
-                rms_norm_rows(head, &layer.query_norm, eps);
+                if let Some(norm) = &layer.query_norm {
+                    rms_norm_rows(head, norm, eps);
+                }
                 rotation.apply(head, row);
             }
             let start = keys.len();
             keys.extend_from_slice(key);
             for head in keys[start..].chunks_exact_mut(head_dim) {
-                rms_norm_rows(head, &layer.key_norm, eps);
+                if let Some(norm) = &layer.key_norm {
+                    rms_norm_rows(head, norm, eps);
+                }
                 rotation.apply(head, row);
             }
             values.extend_from_slice(value);
@@ -306,7 +416,8 @@ impl Gemma {
     }
 }
 
-/// Rotary position embedding angles for a run of positions (halves rotated, as in Gemma).
+/// Rotary position embedding angles for a run of positions (halves rotated, as in Gemma and
+/// Qwen).
 struct Rotation {
     /// Per position, `head_dim / 2` cosines then as many sines.
     table: Vec<f32>,
@@ -347,9 +458,11 @@ fn rms_norm_rows(x: &mut [f32], weight: &[f32], eps: f32) {
     }
 }
 
-/// The residual step: `x += rms_norm(update)`.
-fn add_normalised(x: &mut [f32], mut update: Vec<f32>, weight: &[f32], eps: f32) {
-    rms_norm_rows(&mut update, weight, eps);
+/// The residual step: `x += update`, normalised first if the block has a norm after it.
+fn add_residual(x: &mut [f32], mut update: Vec<f32>, norm: Option<&[f32]>, eps: f32) {
+    if let Some(weight) = norm {
+        rms_norm_rows(&mut update, weight, eps);
+    }
     x.iter_mut().zip(&update).for_each(|(v, u)| *v += u);
 }
 
@@ -357,6 +470,11 @@ fn add_normalised(x: &mut [f32], mut update: Vec<f32>, weight: &[f32], eps: f32)
 fn gelu(x: f32) -> f32 {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
     0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).tanh())
+}
+
+/// SiLU (Qwen's activation).
+fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
 }
 
 /// A dot product written so the compiler vectorises it.
