@@ -141,20 +141,22 @@ test('a chat with the embedded offline model, chosen in the settings', async ({ 
   await signUp(page, uniqueName('local'));
   await newChat(page);
   await page.getByText('Settings', { exact: true }).click();
-  await page.getByLabel('Model').selectOption('local/gemma-3-270m');
-  await page.getByLabel('Max tokens per reply').fill('24');
+  await page.getByLabel('Model').selectOption('local/qwen2.5-coder-0.5b');
+  await page.getByLabel('Temperature').fill('0');
+  await page.getByLabel('Max tokens per reply').fill('64');
   await page.getByLabel('Max tokens per reply').blur();
   await page.getByRole('button', { name: 'Save settings' }).click();
   await expect(page.getByText('Settings saved.')).toBeVisible();
   await page.reload();
   await hydrated(page);
-  await expect(page.locator('.chat-model')).toHaveText('local/gemma-3-270m');
-  await expect(page.locator('.model-note')).toContainText('small pre-trained model');
+  await expect(page.locator('.chat-model')).toHaveText('local/qwen2.5-coder-0.5b');
+  await expect(page.locator('.model-note')).toContainText('instruction-tuned');
   await expect(page.getByLabel('Message')).toBeEnabled();
-  await send(page, 'Write one sentence about the sea.');
+  // An instruction the pre-trained model could not follow.
+  await send(page, 'Write a Python function named reverse that reverses a string. Reply with the code only.');
   await expect(reply(page)).toHaveAttribute('data-status', 'complete', { timeout: 90_000 });
-  const text = await reply(page).locator('.message-body').innerText();
-  expect(text.split(/\s+/).filter((word) => /\p{L}/u.test(word)).length).toBeGreaterThan(1);
+  await expect(reply(page).locator('.code-block')).toContainText('def reverse(');
+  await expect(reply(page).locator('.code-block')).toContainText('[::-1]');
   await expect(reply(page).locator('.usage')).toContainText('reply tokens');
 });
 

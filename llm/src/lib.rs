@@ -256,6 +256,32 @@ mod tests {
     }
 
     #[test]
+    fn qwen_continues_text_as_llama_cpp_does_on_the_same_file() {
+        let model = Model::load(&qwen_path()).unwrap();
+        // llama.cpp's greedy continuations of the same prompts with the same GGUF (the first
+        // stops before a near tie: after " Paris." llama.cpp's logits for " The" and " Paris"
+        // are 0.08 apart, which the two programs' rounding decides differently).
+        let expected = [
+            ("The capital of France is", " Paris."),
+            (
+                "def fibonacci(n):",
+                "\n    if n <= 0:\n        return \"Invalid input\"\n    elif n == 1:\n        return ",
+            ),
+        ];
+        for (prompt, continuation) in expected {
+            let prompt = model.tokenizer().encode_prompt(prompt);
+            let tokens: Vec<u32> = model
+                .generate(&prompt, Sampling::greedy())
+                .unwrap()
+                .ignoring_ends()
+                .take(if continuation.starts_with(' ') { 2 } else { 24 })
+                .map(|token| token.unwrap().id)
+                .collect();
+            assert_eq!(model.tokenizer().decode(&tokens), continuation);
+        }
+    }
+
+    #[test]
     fn qwen_answers_a_question_in_its_chat_format() {
         let model = Model::load(&qwen_path()).expect("the set-up places the GGUF in models/");
         assert_eq!((model.architecture(), model.context_length()), (Architecture::Qwen2, 32_768));

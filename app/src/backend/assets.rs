@@ -14,8 +14,12 @@ impl ModelAssets {
     pub const IMAGE_MODEL: &'static str = vision::IMAGE_MODEL_FILE;
     /// The ImageNet class names, a JSON array of 1000 strings.
     pub const IMAGE_LABELS: &'static str = vision::IMAGE_LABELS_FILE;
-    /// The embedded chat model, Gemma 3 270M in GGUF.
+    /// The embedded pre-trained model, Gemma 3 270M in GGUF.
     pub const CHAT_MODEL: &'static str = "gemma-3-270m-q4_k_m.gguf";
+    /// The default embedded model, Qwen2.5 Coder 0.5B Instruct in GGUF.
+    pub const INSTRUCT_MODEL: &'static str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
+    /// The larger embedded instruct model, Qwen2.5 Coder 1.5B Instruct in GGUF.
+    pub const LARGER_INSTRUCT_MODEL: &'static str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
     /// Native ONNX Runtime, loaded at run time.
     pub const RUNTIME_LIBRARY: &'static str = "onnxruntime/libonnxruntime.so";
     /// onnxruntime-web's `dist/`, served to browsers under [`vision::WEB_RUNTIME_URL`].
@@ -23,10 +27,12 @@ impl ModelAssets {
     /// The files served under [`vision::BROWSER_MODELS_URL`]; nothing else in the model directory is.
     pub const BROWSER_MODELS: [&'static str; 2] = [Self::IMAGE_MODEL, Self::IMAGE_LABELS];
 
-    const REQUIRED: [&'static str; 5] = [
+    const REQUIRED: [&'static str; 7] = [
         Self::IMAGE_MODEL,
         Self::IMAGE_LABELS,
         Self::CHAT_MODEL,
+        Self::INSTRUCT_MODEL,
+        Self::LARGER_INSTRUCT_MODEL,
         Self::RUNTIME_LIBRARY,
         Self::WEB_RUNTIME_DIR,
     ];

@@ -171,7 +171,7 @@ pub struct ChatMessage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ChatSettings {
-    /// The model's namespaced id, e.g. `local/gemma-3-270m` or `openai/gpt-4o-mini`.
+    /// The model's namespaced id, e.g. `local/qwen2.5-coder-0.5b` or `openai/gpt-4o-mini`.
     pub model: String,
     /// Sampling temperature, 0 (greedy) to 2.
     pub temperature: f32,

@@ -266,6 +266,50 @@ impl TextStream {
 mod tests {
     use super::*;
 
+    #[test]
+    fn qwen_splits_text_into_llama_cpp_s_tokens() {
+        let tokenizer = tokenizer(&crate::tests::qwen_path());
+        // llama.cpp's token ids for the same strings and file (llama-cpp-python 0.3.36,
+        // `tokenize(text, add_bos=False, special=False)`).
+        let expected: [(&str, &[u32]); 7] = [
+            ("Hello world", &[9707, 1879]),
+            ("def reverse(s):\n    return s[::-1]\n", &[750, 9931, 1141, 982, 262, 470, 274, 62154, 16, 921]),
+            (
+                "naïve café 東京 🦀 Ünïcödé",
+                &[
+                    3376, 37572, 586, 51950, 60596, 109, 46553, 11162, 99, 222, 30512, 77, 37572, 66, 2956,
+                    128505,
+                ],
+            ),
+            (
+                "   leading and  multiple   spaces\t\ttabs\n\n\nnewlines  ",
+                &[256, 6388, 323, 220, 5248, 256, 12621, 197, 3244, 3435, 1406, 931, 7969, 256],
+            ),
+            (
+                "I've can't WE'LL 12345 3.14159 x+=1;",
+                &[
+                    40, 3003, 646, 944, 19677, 6, 4086, 220, 16, 17, 18, 19, 20, 220, 18, 13, 16, 19, 16, 20,
+                    24, 856, 8496, 16, 26,
+                ],
+            ),
+            (
+                "<|im_start|>user <tool_call>{\"a\": 1}</tool_call>",
+                &[27, 91, 318, 4906, 91, 29, 872, 220, 151657, 4913, 64, 788, 220, 16, 92, 151658],
+            ),
+            (
+                "fn main() { println!(\"{}\", \"hi\"); } // 注释",
+                &[8822, 1887, 368, 314, 13751, 79878, 330, 6023, 5038, 335, 442, 62579, 68862],
+            ),
+        ];
+        for (text, ids) in expected {
+            assert_eq!(tokenizer.encode(text), ids, "{text:?}");
+            assert_eq!(tokenizer.decode(ids), text);
+        }
+        let start = tokenizer.control("<|im_start|>").unwrap();
+        assert_eq!(tokenizer.encode_with_controls("<|im_start|>user")[0], start);
+        assert_eq!(tokenizer.encode_prompt("Hi"), tokenizer.encode("Hi"), "Qwen takes no BOS");
+    }
+
     fn tokenizer(path: &std::path::Path) -> Tokenizer {
         let mut file = std::fs::File::open(path).expect("the set-up places the GGUF in models/");
         Tokenizer::from_gguf(&Content::read(&mut file).unwrap()).unwrap()

@@ -24,6 +24,8 @@ async fn readyz_lists_the_database_and_every_model_asset() {
         "efficientnet_lite0.onnx",
         "imagenet_labels.json",
         "gemma-3-270m-q4_k_m.gguf",
+        "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         "onnxruntime/libonnxruntime.so",
         "onnxruntime-web",
     ] {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use self::providers::{EmbeddedModel, ModelProvider, OpenAiCompatible, Providers, UpstreamConfig};
+use self::providers::{EmbeddedModels, ModelProvider, OpenAiCompatible, Providers, UpstreamConfig};
 use super::ModelAssets;
 
 /// The chat's configuration (`[chat]` in the configuration file, `AIC_CHAT__…`).
@@ -53,7 +53,7 @@ impl ChatConfig {
     /// Builds the providers: the embedded model (named `local`) and every configured server.
     /// Fails with a message naming the bad setting.
     pub fn providers(&self, assets: &ModelAssets) -> Result<Providers, String> {
-        let embedded = EmbeddedModel::new(assets.path(ModelAssets::CHAT_MODEL), self.embedded_concurrency);
+        let embedded = EmbeddedModels::new(assets, self.embedded_concurrency);
         let mut providers: Vec<Arc<dyn ModelProvider>> = vec![Arc::new(embedded)];
         for upstream in &self.providers {
             let name = upstream.name.as_str();
@@ -70,7 +70,7 @@ impl ChatConfig {
                 .providers
                 .iter()
                 .find_map(|p| p.models.first().map(|m| format!("{}/{m}", p.name)))
-                .unwrap_or_else(EmbeddedModel::model_id),
+                .unwrap_or_else(EmbeddedModels::default_model_id),
         };
         let providers = Providers::new(providers, default_model);
         providers.resolve(providers.default_model()).map_err(|e| format!("default_model: {e}"))?;

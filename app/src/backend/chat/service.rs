@@ -109,8 +109,8 @@ impl ChatService {
     pub fn warm_up_default_model(&self) {
         let providers = self.providers.clone();
         tokio::spawn(async move {
-            if let Ok((provider, _)) = providers.resolve(providers.default_model())
-                && let Err(e) = provider.warm_up().await
+            if let Ok((provider, model)) = providers.resolve(providers.default_model())
+                && let Err(e) = provider.warm_up(model).await
             {
                 tracing::warn!("the default model is not ready: {e}");
             }

@@ -1,6 +1,6 @@
-//! The embedded model: Gemma 3 270M from the GGUF file, run in-process on the CPU by the
-//! [`llm`] engine, so the app chats offline. It is small and pre-trained (not instruction-tuned):
-//! it continues text more than it follows instructions.
+//! The embedded models, run in-process on the CPU by the [`llm`] engine, so the app chats
+//! offline: Qwen2.5 Coder 0.5B and 1.5B Instruct, which follow instructions in their own chat
+//! format, and Gemma 3 270M, a pre-trained model that continues a transcript.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,29 +8,63 @@ use std::time::Instant;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use llm::chat::Message;
 use llm::{Model, Sampling};
 use tokio::sync::{OnceCell, Semaphore, mpsc};
 
 use super::{ModelProvider, Prompt, ProviderError, ReplyEvent, ReplyStream};
+use crate::backend::ModelAssets;
 use crate::protocol::{FinishReason, ModelInfo, ProviderKind, Role, Usage};
 
-/// The embedded model's id within its provider.
-pub const EMBEDDED_MODEL: &str = "gemma-3-270m";
-/// The provider's name, the prefix of its model id.
+/// The provider's name, the prefix of its model ids.
 const PROVIDER: &str = "local";
 /// Tokens of context a prompt and its reply may fill; older turns are dropped to fit.
 const CONTEXT_TOKENS: usize = 4096;
 /// Penalty on recently repeated tokens: small models loop without it.
-const REPEAT_PENALTY: f32 = 1.15;
+const REPEAT_PENALTY: f32 = 1.1;
 /// Nucleus sampling: the smallest set of tokens holding this much probability.
 const TOP_P: f32 = 0.95;
-/// What the transcript starts with when the session has no system prompt.
+/// What a pre-trained model's transcript starts with when the session has no system prompt.
 const PREAMBLE: &str = "The following is a conversation with a helpful, concise assistant.\n\n";
-/// One exchange that shows the model the format.
+/// One exchange that shows a pre-trained model the format.
 const EXAMPLE: &str = "User: What is the capital of Italy?\nAssistant: The capital of Italy is Rome.\n\n";
-/// Where the reply ends: where the model starts writing the next turn itself, or at a blank line
-/// (past its first paragraph this small model drifts off topic).
+/// Where a pre-trained model's reply ends: where it starts writing the next turn itself, or at
+/// a blank line (past its first paragraph the small model drifts off topic).
 const TURN_MARKERS: [&str; 3] = ["\nUser:", "\nAssistant:", "\n\n"];
+
+/// A model the app embeds: its id, its file, and how the model list presents it.
+#[derive(Debug)]
+struct Offered {
+    id: &'static str,
+    file: &'static str,
+    name: &'static str,
+    note: &'static str,
+}
+
+/// The embedded models, the default first.
+const OFFERED: [Offered; 3] = [
+    Offered {
+        id: "qwen2.5-coder-0.5b",
+        file: ModelAssets::INSTRUCT_MODEL,
+        name: "Qwen2.5 Coder 0.5B Instruct (offline)",
+        note: "A small instruction-tuned model on this server's CPU: answers questions and writes short programs, \
+               quickly. Being small, it gets facts and arithmetic wrong at times.",
+    },
+    Offered {
+        id: "qwen2.5-coder-1.5b",
+        file: ModelAssets::LARGER_INSTRUCT_MODEL,
+        name: "Qwen2.5 Coder 1.5B Instruct (offline)",
+        note: "The larger instruction-tuned model on this server's CPU: better answers and tool use than the 0.5B, \
+               at about half its speed.",
+    },
+    Offered {
+        id: "gemma-3-270m",
+        file: ModelAssets::CHAT_MODEL,
+        name: "Gemma 3 270M (offline)",
+        note: "A small pre-trained model running on this server's CPU: it continues text more than it follows \
+               instructions.",
+    },
+];
 
 /// Cuts the reply where the model starts the next turn. Text that could be the start of a
 /// marker is held back until it is clear; the leading space after `Assistant:` is dropped.
@@ -64,40 +98,54 @@ impl TurnEnd {
     }
 }
 
-/// Gemma 3 270M, in-process.
+/// The embedded models, in-process; each loads on first use.
 #[derive(Clone, Debug)]
-pub struct EmbeddedModel {
+pub struct EmbeddedModels {
     inner: Arc<Embedded>,
 }
 
 #[derive(Debug)]
 struct Embedded {
-    path: PathBuf,
-    loaded: OnceCell<Arc<Model>>,
-    /// Generations running at once; the rest wait their turn.
+    models: Vec<Slot>,
+    /// Generations running at once, over all models; the rest wait their turn.
     slots: Arc<Semaphore>,
 }
 
-impl EmbeddedModel {
-    /// The model in the GGUF file at `path`, loaded on first use; at most `concurrency`
-    /// replies are generated at once (each takes a CPU core).
-    pub fn new(path: PathBuf, concurrency: usize) -> Self {
-        Self {
-            inner: Arc::new(Embedded {
-                path,
-                loaded: OnceCell::new(),
-                slots: Arc::new(Semaphore::new(concurrency.max(1))),
-            }),
-        }
+/// One embedded model and, once loaded, its weights.
+#[derive(Debug)]
+struct Slot {
+    offered: &'static Offered,
+    path: PathBuf,
+    loaded: OnceCell<Arc<Model>>,
+}
+
+impl EmbeddedModels {
+    /// The models in `assets`, each loaded on first use; at most `concurrency` replies are
+    /// generated at once (each takes a CPU core).
+    pub fn new(assets: &ModelAssets, concurrency: usize) -> Self {
+        let models = OFFERED
+            .iter()
+            .map(|offered| Slot { offered, path: assets.path(offered.file), loaded: OnceCell::new() })
+            .collect();
+        Self { inner: Arc::new(Embedded { models, slots: Arc::new(Semaphore::new(concurrency.max(1))) }) }
     }
 
-    /// The namespaced id of the model, e.g. for the default model setting.
-    pub fn model_id() -> String {
-        format!("{PROVIDER}/{EMBEDDED_MODEL}")
+    /// The namespaced id of the default embedded model, e.g. for the default model setting.
+    pub fn default_model_id() -> String {
+        format!("{PROVIDER}/{}", OFFERED[0].id)
     }
 }
 
 impl Embedded {
+    fn slot(&self, model: &str) -> Result<&Slot, ProviderError> {
+        self.models
+            .iter()
+            .find(|slot| slot.offered.id == model)
+            .ok_or_else(|| ProviderError::UnknownModel(format!("{PROVIDER}/{model}")))
+    }
+}
+
+impl Slot {
     async fn load(&self) -> Result<Arc<Model>, ProviderError> {
         self.loaded
             .get_or_try_init(|| async {
@@ -107,7 +155,11 @@ impl Embedded {
                     .await
                     .map_err(|e| ProviderError::Model(e.to_string()))?
                     .map_err(|e| ProviderError::Model(e.to_string()))?;
-                tracing::info!("embedded chat model loaded in {:?}", started.elapsed());
+                tracing::info!(
+                    model = self.offered.id,
+                    "embedded chat model loaded in {:?}",
+                    started.elapsed()
+                );
                 Ok(Arc::new(model))
             })
             .await
@@ -115,12 +167,37 @@ impl Embedded {
     }
 }
 
-/// The conversation as a plain transcript (`User: …` / `Assistant: …` lines after a preamble and
+/// The prompt for an instruction-tuned model: the session's system prompt and the turns in the
+/// model's own chat format. The oldest turns are dropped when the prompt would not leave room for
+/// the reply (the last message is always kept).
+fn chat_tokens(model: &Model, prompt: &Prompt) -> Result<Vec<u32>, llm::Error> {
+    let budget = CONTEXT_TOKENS.saturating_sub(prompt.max_tokens as usize).max(256);
+    let system = prompt.system.trim();
+    let mut from = 0;
+    loop {
+        let mut messages = Vec::with_capacity(prompt.turns.len() + 1);
+        if !system.is_empty() {
+            messages.push(Message::new(llm::chat::Role::System, system));
+        }
+        messages.extend(prompt.turns[from..].iter().map(|(role, text)| {
+            let role =
+                if *role == Role::Assistant { llm::chat::Role::Assistant } else { llm::chat::Role::User };
+            Message::new(role, text.as_str())
+        }));
+        let tokens = model.chat_prompt(&messages, &[])?;
+        if tokens.len() <= budget || from + 1 >= prompt.turns.len() {
+            return Ok(tokens);
+        }
+        from += 1;
+    }
+}
+
+/// The prompt for a pre-trained model: the conversation as a plain transcript (`User: …` / `Assistant: …` lines after a preamble and
 /// one example exchange), ending with `Assistant:` for the model to continue. The pre-trained
 /// model never learned Gemma's turn tokens (given them, it repeats the question); a transcript
 /// is text it has seen plenty of, and it answers. The oldest turns are dropped when the prompt
 /// would not leave room for the reply.
-fn prompt_tokens(model: &Model, prompt: &Prompt) -> Vec<u32> {
+fn transcript_tokens(model: &Model, prompt: &Prompt) -> Vec<u32> {
     let tokenizer = model.tokenizer();
     let preamble = match prompt.system.trim() {
         "" => PREAMBLE.to_owned(),
@@ -158,7 +235,13 @@ fn try_generate(
     prompt: &Prompt,
     replies: &mpsc::Sender<Result<ReplyEvent, ProviderError>>,
 ) -> Result<(), llm::Error> {
-    let tokens = prompt_tokens(model, prompt);
+    // A pre-trained model's reply ends where it starts the next turn; an instruction-tuned one
+    // ends its turn with its end token.
+    let (tokens, mut turn_end) = if model.has_chat_template() {
+        (chat_tokens(model, prompt)?, None)
+    } else {
+        (transcript_tokens(model, prompt), Some(TurnEnd::default()))
+    };
     let sampling = Sampling {
         temperature: prompt.temperature,
         top_p: TOP_P,
@@ -166,7 +249,6 @@ fn try_generate(
         seed: random_seed(),
     };
     let mut generation = model.generate(&tokens, sampling)?;
-    let mut turn_end = TurnEnd::default();
     let mut finish_reason = FinishReason::Stop;
     loop {
         if generation.generated().len() >= prompt.max_tokens as usize {
@@ -174,7 +256,10 @@ fn try_generate(
             break;
         }
         let Some(token) = generation.next().transpose()? else { break };
-        let (piece, ended) = turn_end.push(&token.text);
+        let (piece, ended) = match &mut turn_end {
+            Some(turn_end) => turn_end.push(&token.text),
+            None => (token.text, false),
+        };
         if !piece.is_empty() && replies.blocking_send(Ok(ReplyEvent::Delta(piece))).is_err() {
             return Ok(());
         }
@@ -196,7 +281,7 @@ fn random_seed() -> u64 {
     getrandom::u64().unwrap_or(0x5EED)
 }
 
-impl ModelProvider for EmbeddedModel {
+impl ModelProvider for EmbeddedModels {
     fn name(&self) -> &str {
         PROVIDER
     }
@@ -206,50 +291,63 @@ impl ModelProvider for EmbeddedModel {
     }
 
     fn discover_models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>, ProviderError>> {
-        let model = ModelInfo {
-            id: Self::model_id(),
-            provider: PROVIDER.into(),
-            name: "Gemma 3 270M (offline)".into(),
-            note: Some(
-                "A small pre-trained model running on this server's CPU: it continues text more than it follows \
-                 instructions. Configure an OpenAI-compatible server for a capable assistant."
-                    .into(),
-            ),
-        };
-        async move { Ok(vec![model]) }.boxed()
+        let models = OFFERED
+            .iter()
+            .map(|offered| ModelInfo {
+                id: format!("{PROVIDER}/{}", offered.id),
+                provider: PROVIDER.into(),
+                name: offered.name.into(),
+                note: Some(offered.note.into()),
+            })
+            .collect();
+        async move { Ok(models) }.boxed()
     }
 
     fn check(&self) -> BoxFuture<'_, Result<String, ProviderError>> {
         async move {
-            if self.inner.loaded.initialized() {
-                Ok("loaded in memory".to_owned())
-            } else if self.inner.path.is_file() {
-                Ok(format!("{} present; loads on first use", self.inner.path.display()))
-            } else {
-                Err(ProviderError::Model(format!(
-                    "{} is missing: run `make setup`",
-                    self.inner.path.display()
-                )))
+            let missing: Vec<String> = self
+                .inner
+                .models
+                .iter()
+                .filter(|slot| !slot.path.is_file())
+                .map(|slot| slot.path.display().to_string())
+                .collect();
+            if !missing.is_empty() {
+                return Err(ProviderError::Model(format!(
+                    "{} missing: run `make setup`",
+                    missing.join(", ")
+                )));
             }
+            let loaded: Vec<&str> = self
+                .inner
+                .models
+                .iter()
+                .filter(|slot| slot.loaded.initialized())
+                .map(|slot| slot.offered.id)
+                .collect();
+            Ok(match loaded.as_slice() {
+                [] => format!("{} models present; each loads on first use", self.inner.models.len()),
+                loaded => format!("loaded in memory: {}", loaded.join(", ")),
+            })
         }
         .boxed()
     }
 
-    fn warm_up(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
-        async move { self.inner.load().await.map(drop) }.boxed()
+    fn warm_up(&self, model: &str) -> BoxFuture<'_, Result<(), ProviderError>> {
+        let slot = self.inner.slot(model);
+        async move { slot?.load().await.map(drop) }.boxed()
     }
 
     fn stream(&self, model: &str, prompt: Prompt) -> ReplyStream {
         let (replies, receiver) = mpsc::channel(64);
         let inner = self.inner.clone();
-        let known = model == EMBEDDED_MODEL;
         let model = model.to_owned();
         tokio::spawn(async move {
-            if !known {
-                let _ = replies.send(Err(ProviderError::UnknownModel(format!("{PROVIDER}/{model}")))).await;
-                return;
-            }
-            let loaded = match inner.load().await {
+            let loaded = match inner.slot(&model) {
+                Ok(slot) => slot.load().await,
+                Err(e) => Err(e),
+            };
+            let loaded = match loaded {
                 Ok(loaded) => loaded,
                 Err(e) => {
                     let _ = replies.send(Err(e)).await;
@@ -275,10 +373,21 @@ impl ModelProvider for EmbeddedModel {
 mod tests {
     use super::*;
 
-    fn model_path() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../models")
-            .join(crate::backend::ModelAssets::CHAT_MODEL)
+    fn models() -> EmbeddedModels {
+        EmbeddedModels::new(&ModelAssets::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../models")), 1)
+    }
+
+    /// The reply of `model` to `prompt`: its text, finish reason and usage.
+    async fn reply(model: &str, prompt: Prompt) -> (String, Option<FinishReason>, Option<Usage>) {
+        let mut replies = models().stream(model, prompt);
+        let mut text = String::new();
+        while let Some(event) = replies.recv().await {
+            match event.expect("the model generates") {
+                ReplyEvent::Delta(piece) => text.push_str(&piece),
+                ReplyEvent::Done { finish_reason, usage } => return (text, finish_reason, usage),
+            }
+        }
+        panic!("the reply ended without Done: {text:?}");
     }
 
     #[test]
@@ -294,27 +403,46 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_model_answers_a_short_prompt_with_readable_text() {
-        let model = EmbeddedModel::new(model_path(), 1);
+    async fn the_instruct_model_follows_the_system_prompt_and_ends_its_turn() {
+        let prompt = Prompt {
+            system: "Answer with one word only.".into(),
+            turns: vec![(Role::User, "What is the capital of France?".into())],
+            temperature: 0.0,
+            max_tokens: 24,
+        };
+        let (text, finish_reason, usage) = reply("qwen2.5-coder-0.5b", prompt).await;
+        assert_eq!(text.trim_end_matches('.'), "Paris");
+        assert_eq!(finish_reason, Some(FinishReason::Stop), "it ended its turn itself");
+        assert!(usage.is_some_and(|u| u.prompt_tokens > 10 && u.completion_tokens > 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_pretrained_model_continues_a_transcript_with_readable_text() {
         let prompt = Prompt {
             system: String::new(),
             turns: vec![(Role::User, "What is the capital of France?".into())],
             temperature: 0.0,
             max_tokens: 24,
         };
-        let mut replies = model.stream(EMBEDDED_MODEL, prompt);
-        let mut text = String::new();
-        let mut done = None;
-        while let Some(event) = replies.recv().await {
-            match event.expect("the model generates") {
-                ReplyEvent::Delta(piece) => text.push_str(&piece),
-                ReplyEvent::Done { finish_reason, usage } => done = Some((finish_reason, usage)),
-            }
-        }
-        let (finish_reason, usage) = done.expect("the reply ends with Done");
+        let (text, finish_reason, _) = reply("gemma-3-270m", prompt).await;
         assert!(matches!(finish_reason, Some(FinishReason::Stop | FinishReason::Length)));
-        assert!(usage.is_some_and(|u| u.prompt_tokens > 5 && u.completion_tokens > 0));
         assert!(text.contains("Paris"), "a readable answer, got {text:?}");
         assert!(!text.contains('\u{FFFD}'), "valid text, got {text:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn old_turns_give_way_to_the_reply_and_unknown_models_are_refused() {
+        let model = models().inner.slot("qwen2.5-coder-0.5b").unwrap().load().await.unwrap();
+        let long = "word ".repeat(2000);
+        let turns = vec![(Role::User, long.clone()), (Role::Assistant, long), (Role::User, "Hi".into())];
+        let prompt = Prompt { system: String::new(), turns, temperature: 0.0, max_tokens: 512 };
+        let tokens = chat_tokens(&model, &prompt).unwrap();
+        // The oldest turn gives way; the reply still has its 512 tokens.
+        assert!((2000..=CONTEXT_TOKENS - 512).contains(&tokens.len()), "{} tokens", tokens.len());
+        assert!(model.tokenizer().decode(&tokens).ends_with("user\nHi\nassistant\n"));
+        let mut refused = models().stream("no-such-model", prompt);
+        assert!(
+            matches!(refused.recv().await, Some(Err(ProviderError::UnknownModel(id))) if id == "local/no-such-model")
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Model providers: where replies come from. Each provider has a name that prefixes its model
-//! ids (`local/gemma-3-270m`, `ollama/llama3.2`), so several can be configured at once.
+//! ids (`local/qwen2.5-coder-0.5b`, `ollama/llama3.2`), so several can be configured at once.
 
 mod embedded;
 mod openai;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
-pub use embedded::{EMBEDDED_MODEL, EmbeddedModel};
+pub use embedded::EmbeddedModels;
 pub use openai::{ApiKey, OpenAiCompatible, UpstreamConfig};
 
 use crate::protocol::{FinishReason, ModelInfo, ProviderHealth, ProviderKind, Role, Usage};
@@ -93,8 +93,9 @@ pub trait ModelProvider: Send + Sync + fmt::Debug {
     /// Starts a reply from `model` (the id without the provider prefix) to `prompt`.
     fn stream(&self, model: &str, prompt: Prompt) -> ReplyStream;
 
-    /// Gets ready to answer quickly (an embedded model loads its weights); nothing by default.
-    fn warm_up(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+    /// Gets `model` ready to answer quickly (an embedded model loads its weights); nothing by
+    /// default.
+    fn warm_up(&self, _model: &str) -> BoxFuture<'_, Result<(), ProviderError>> {
         Box::pin(async { Ok(()) })
     }
 }
