@@ -14,15 +14,18 @@
 #![warn(missing_docs)]
 
 pub mod chat;
+mod constraint;
 mod decoder;
 mod sampling;
 mod tokenizer;
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use candle_core::quantized::gguf_file;
 
 use self::chat::{ChatTemplate, Message, Tool};
+use self::constraint::{Constraint, Grammars};
 pub use self::decoder::Architecture;
 use self::decoder::{Cache, Decoder};
 use self::sampling::Sampler;
@@ -50,6 +53,10 @@ pub enum Error {
     /// The model has no chat template (a pre-trained model), or it failed on the conversation.
     #[error("{0}")]
     Chat(String),
+    /// A JSON Schema cannot constrain the output (it is not a schema, or uses what the grammar
+    /// engine does not support), or the constraint failed.
+    #[error("{0}")]
+    Schema(String),
 }
 
 /// A model loaded from a GGUF file: weights, tokenizer, and the tokens that end a reply.
@@ -57,7 +64,9 @@ pub struct Model {
     name: String,
     decoder: Decoder,
     template: Option<ChatTemplate>,
-    tokenizer: Tokenizer,
+    tokenizer: Arc<Tokenizer>,
+    /// The vocabulary indexed for constrained decoding, on first use.
+    grammars: OnceLock<Result<Grammars, String>>,
     /// Tokens that end a generation: end of sequence, end of turn, start of another turn.
     ends: Vec<u32>,
 }
@@ -88,7 +97,14 @@ impl Model {
         let text = |key: &str| content.metadata.get(key).and_then(|v| v.to_string().ok()).cloned();
         let template =
             text("tokenizer.chat_template").map(ChatTemplate::new).transpose().map_err(|e| fail(&e))?;
-        Ok(Self { name: text("general.name").unwrap_or_default(), decoder, template, tokenizer, ends })
+        Ok(Self {
+            name: text("general.name").unwrap_or_default(),
+            decoder,
+            template,
+            tokenizer: Arc::new(tokenizer),
+            grammars: OnceLock::new(),
+            ends,
+        })
     }
 
     /// Whether the model has a chat template: instruction-tuned models do, pre-trained ones do
@@ -146,9 +162,17 @@ impl Model {
             sampler: Sampler::new(sampling),
             generated: Vec::new(),
             text: TextStream::default(),
+            constraint: None,
             stop_at_ends: true,
             ended: false,
         })
+    }
+
+    /// A constraint to documents `schema` accepts, over this model's vocabulary (indexed once,
+    /// on first use).
+    fn constraint(&self, schema: &serde_json::Value) -> Result<Constraint, Error> {
+        let grammars = self.grammars.get_or_init(|| Grammars::new(self.tokenizer.clone()));
+        grammars.as_ref().map_err(|e| Error::Schema(e.clone()))?.json(schema).map_err(Error::Schema)
     }
 }
 
@@ -171,11 +195,20 @@ pub struct Generation<'m> {
     sampler: Sampler,
     generated: Vec<u32>,
     text: TextStream,
+    /// Bound to a JSON Schema: only tokens that keep the output valid may come next.
+    constraint: Option<Constraint>,
     stop_at_ends: bool,
     ended: bool,
 }
 
 impl Generation<'_> {
+    /// Binds the output to `schema` (a JSON Schema): the reply is a JSON document it accepts,
+    /// and ends when the document does.
+    pub fn following_schema(mut self, schema: &serde_json::Value) -> Result<Self, Error> {
+        self.constraint = Some(self.model.constraint(schema)?);
+        Ok(self)
+    }
+
     /// Carries on past end tokens (to measure speed over a fixed number of tokens).
     pub fn ignoring_ends(mut self) -> Self {
         self.stop_at_ends = false;
@@ -191,9 +224,15 @@ impl Generation<'_> {
         if let Some(&last) = self.generated.last() {
             self.logits = self.model.decoder.forward(&[last], &mut self.cache)?;
         }
+        if let Some(constraint) = &mut self.constraint {
+            constraint.mask(&mut self.logits).map_err(Error::Schema)?;
+        }
         let id = self.sampler.next(&mut self.logits, &self.generated);
         if self.stop_at_ends && self.model.ends.contains(&id) {
             return Ok(None);
+        }
+        if let Some(constraint) = &mut self.constraint {
+            constraint.advance(id).map_err(Error::Schema)?;
         }
         self.generated.push(id);
         Ok(Some(Token { id, text: self.text.push(&self.model.tokenizer, id) }))
@@ -299,6 +338,37 @@ mod tests {
             .map(|token| token.unwrap().text)
             .collect();
         assert_eq!(reply, "Paris");
+    }
+
+    #[test]
+    fn a_reply_bound_to_a_schema_is_a_document_the_schema_accepts() {
+        let model = Model::load(&qwen_path()).unwrap();
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "population_millions": {"type": "number"},
+                "landmarks": {"type": "array", "items": {"type": "string"}, "maxItems": 3}
+            },
+            "required": ["city", "population_millions", "landmarks"],
+            "additionalProperties": false
+        });
+        let question = "Tell me about the capital of France.";
+        let prompt = model.chat_prompt(&[Message::new(chat::Role::User, question)], &[]).unwrap();
+        // Sampled, at a high temperature: the constraint, not luck, keeps the output valid.
+        let sampling = Sampling { temperature: 1.2, top_p: 1.0, repeat_penalty: 1.0, seed: 3 };
+        let generation = model.generate(&prompt, sampling).unwrap().following_schema(&schema).unwrap();
+        let text: String = generation.take(200).map(|token| token.unwrap().text).collect();
+        let reply: serde_json::Value = serde_json::from_str(&text).expect("the reply parses");
+        let keys: Vec<&str> = reply.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), 3, "{text}");
+        assert!(reply["city"].is_string() && reply["population_millions"].is_number(), "{text}");
+        assert!(
+            reply["landmarks"].as_array().is_some_and(|l| l.len() <= 3 && l.iter().all(|v| v.is_string()))
+        );
+        let not_a_schema = serde_json::json!({"type": "no such type"});
+        let error = model.generate(&prompt, Sampling::greedy()).unwrap().following_schema(&not_a_schema);
+        assert!(matches!(error, Err(Error::Schema(_))));
     }
 
     #[test]

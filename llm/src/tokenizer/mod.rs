@@ -194,6 +194,18 @@ impl Tokenizer {
         }
     }
 
+    /// Every token as the bytes it stands for in text; control and unused tokens (and any that
+    /// stand for no text) as a 0xFF byte and their name, which no text contains.
+    pub(crate) fn token_bytes(&self) -> Vec<Vec<u8>> {
+        (0u32..)
+            .zip(&self.pieces)
+            .map(|(id, piece)| match self.bytes_of(id) {
+                bytes if !bytes.is_empty() => bytes,
+                _ => [&[0xFF], piece.as_bytes()].concat(),
+            })
+            .collect()
+    }
+
     /// Turns tokens back into text (control tokens stand for none).
     pub fn decode(&self, tokens: &[u32]) -> String {
         let bytes: Vec<u8> = tokens.iter().flat_map(|&t| self.bytes_of(t)).collect();
