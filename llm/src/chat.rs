@@ -55,12 +55,28 @@ pub struct Tool {
 }
 
 /// A call of a tool, as the model wrote it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct ToolCall {
     /// The tool's name.
     pub name: String,
     /// Its arguments, a JSON object.
     pub arguments: serde_json::Value,
+}
+
+/// The JSON Schema of a call of one of `tools`: its name and arguments.
+pub(crate) fn call_schema(tools: &[Tool]) -> serde_json::Value {
+    let calls: Vec<serde_json::Value> = tools
+        .iter()
+        .map(|tool| {
+            serde_json::json!({
+                "type": "object",
+                "properties": {"name": {"const": tool.name}, "arguments": tool.parameters},
+                "required": ["name", "arguments"],
+                "additionalProperties": false,
+            })
+        })
+        .collect();
+    serde_json::json!({ "anyOf": calls })
 }
 
 /// A tool as templates expect it (the Chat Completions shape).

@@ -76,4 +76,10 @@ impl Constraint {
     pub(crate) fn advance(&mut self, token: u32) -> Result<(), String> {
         self.0.consume_token(token).map_err(|e| e.to_string())
     }
+
+    /// Whether what was written so far is a whole document (more may still be allowed, such as
+    /// trailing spaces).
+    pub(crate) fn accepting(&mut self) -> bool {
+        self.0.is_stopped() || self.0.is_accepting().unwrap_or(false)
+    }
 }

@@ -24,7 +24,7 @@ use std::sync::{Arc, OnceLock};
 
 use candle_core::quantized::gguf_file;
 
-use self::chat::{ChatTemplate, Message, Tool};
+use self::chat::{ChatTemplate, Message, Tool, ToolCall};
 use self::constraint::{Constraint, Grammars};
 pub use self::decoder::Architecture;
 use self::decoder::{Cache, Decoder};
@@ -163,6 +163,7 @@ impl Model {
             generated: Vec::new(),
             text: TextStream::default(),
             constraint: None,
+            calls: None,
             stop_at_ends: true,
             ended: false,
         })
@@ -178,12 +179,32 @@ impl Model {
 
 /// One generated token and the text it completes (empty while a character is split across
 /// tokens).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Token {
     /// The token's id.
     pub id: u32,
     /// The text it adds to the reply.
     pub text: String,
+    /// The tool call this token completes, if it does.
+    pub tool_call: Option<ToolCall>,
+}
+
+/// Where a tool call opens in a reply: the template's tag, or a fenced JSON block (what Qwen's
+/// coder models write); the call's JSON follows.
+const FENCE_OPENING: &str = "```json\n";
+/// How a fenced call closes.
+const FENCE_CLOSING: &str = "\n```";
+
+/// A generation's tools: where calls open, the schema their JSON follows, and the call being
+/// written.
+struct Calls {
+    schema: serde_json::Value,
+    /// The reply's text since the last call, to find a fence that opens one.
+    recent: String,
+    /// The call being written: its JSON so far, and the tokens that will close it.
+    open: Option<(String, Vec<u32>)>,
+    /// Tokens written for the model before it goes on: a call's closing.
+    forced: std::collections::VecDeque<u32>,
 }
 
 /// A generation in progress: an iterator over the tokens of the reply. Dropping it stops it.
@@ -197,6 +218,8 @@ pub struct Generation<'m> {
     text: TextStream,
     /// Bound to a JSON Schema: only tokens that keep the output valid may come next.
     constraint: Option<Constraint>,
+    /// The tools the model may call.
+    calls: Option<Calls>,
     stop_at_ends: bool,
     ended: bool,
 }
@@ -206,6 +229,23 @@ impl Generation<'_> {
     /// and ends when the document does.
     pub fn following_schema(mut self, schema: &serde_json::Value) -> Result<Self, Error> {
         self.constraint = Some(self.model.constraint(schema)?);
+        Ok(self)
+    }
+
+    /// Lets the model call `tools` (listed in its prompt by [`Model::chat_prompt`]). Where a call
+    /// opens (the template's `<tool_call>` tag, or a fenced JSON block), its JSON is bound to
+    /// the tools' names and argument schemas, so every call parses and names a tool with the
+    /// arguments it takes; the token that completes it carries the [`ToolCall`], and the call is
+    /// closed for the model, which then goes on.
+    pub fn with_tools(mut self, tools: &[Tool]) -> Result<Self, Error> {
+        let schema = chat::call_schema(tools);
+        self.model.constraint(&schema)?;
+        self.calls = Some(Calls {
+            schema,
+            recent: String::new(),
+            open: None,
+            forced: std::collections::VecDeque::new(),
+        });
         Ok(self)
     }
 
@@ -224,6 +264,10 @@ impl Generation<'_> {
         if let Some(&last) = self.generated.last() {
             self.logits = self.model.decoder.forward(&[last], &mut self.cache)?;
         }
+        if let Some(id) = self.calls.as_mut().and_then(|calls| calls.forced.pop_front()) {
+            self.generated.push(id);
+            return Ok(Some(Token { id, text: self.text.push(&self.model.tokenizer, id), tool_call: None }));
+        }
         if let Some(constraint) = &mut self.constraint {
             constraint.mask(&mut self.logits).map_err(Error::Schema)?;
         }
@@ -235,7 +279,39 @@ impl Generation<'_> {
             constraint.advance(id).map_err(Error::Schema)?;
         }
         self.generated.push(id);
-        Ok(Some(Token { id, text: self.text.push(&self.model.tokenizer, id) }))
+        let text = self.text.push(&self.model.tokenizer, id);
+        let tool_call = self.follow_calls(id, &text)?;
+        Ok(Some(Token { id, text, tool_call }))
+    }
+
+    /// Tool calling after token `id` (which added `text`): opens a call where one starts, and
+    /// returns the call it completes (then queues its closing).
+    fn follow_calls(&mut self, id: u32, text: &str) -> Result<Option<ToolCall>, Error> {
+        let tokenizer = &self.model.tokenizer;
+        let Some(calls) = &mut self.calls else { return Ok(None) };
+        if let Some((json, closing)) = &mut calls.open {
+            json.push_str(text);
+            let complete = self.constraint.as_mut().is_some_and(Constraint::accepting);
+            let Some(call) = complete.then(|| serde_json::from_str::<ToolCall>(json).ok()).flatten() else {
+                return Ok(None);
+            };
+            calls.forced.extend(closing.drain(..));
+            calls.open = None;
+            self.constraint = None;
+            return Ok(Some(call));
+        }
+        calls.recent.push_str(text);
+        let closing = if tokenizer.user_defined("<tool_call>") == Some(id) {
+            tokenizer.user_defined("</tool_call>").into_iter().collect()
+        } else if calls.recent.ends_with(FENCE_OPENING) {
+            tokenizer.encode(FENCE_CLOSING)
+        } else {
+            return Ok(None);
+        };
+        calls.recent.clear();
+        calls.open = Some((String::new(), closing));
+        self.constraint = Some(self.model.constraint(&calls.schema)?);
+        Ok(None)
     }
 }
 
@@ -255,6 +331,7 @@ impl Iterator for Generation<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::{Tool, ToolCall};
 
     /// The Gemma 3 270M file the project's set-up places in `models/`.
     pub(crate) fn gemma_path() -> std::path::PathBuf {
@@ -369,6 +446,52 @@ mod tests {
         let not_a_schema = serde_json::json!({"type": "no such type"});
         let error = model.generate(&prompt, Sampling::greedy()).unwrap().following_schema(&not_a_schema);
         assert!(matches!(error, Err(Error::Schema(_))));
+    }
+
+    #[test]
+    fn tool_calls_parse_and_name_a_tool_with_its_arguments() {
+        let model = Model::load(&qwen_path()).unwrap();
+        let tools = [
+            Tool {
+                name: "get_weather".into(),
+                description: "The current weather in a city".into(),
+                parameters: serde_json::json!({
+                    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]
+                }),
+            },
+            Tool {
+                name: "count_events".into(),
+                description: "How many times the cameras saw a label in the last hours".into(),
+                parameters: serde_json::json!({
+                    "type": "object",
+                    "properties": {"label": {"type": "string"}, "hours": {"type": "integer"}},
+                    "required": ["label", "hours"]
+                }),
+            },
+        ];
+        let cases = [
+            ("What's the weather in Paris?", "get_weather", "city"),
+            ("How many cats did the cameras see in the last 24 hours?", "count_events", "label"),
+        ];
+        // Greedy, and sampled hot (the constraint, not luck, keeps each call well-formed).
+        let hot = Sampling { temperature: 1.0, top_p: 1.0, repeat_penalty: 1.0, seed: 11 };
+        for sampling in [Sampling::greedy(), hot] {
+            for (question, tool, key) in cases {
+                let prompt = model.chat_prompt(&[Message::new(chat::Role::User, question)], &tools).unwrap();
+                let generation = model.generate(&prompt, sampling).unwrap().with_tools(&tools).unwrap();
+                let tokens: Vec<Token> = generation.take(80).map(Result::unwrap).collect();
+                let text: String = tokens.iter().map(|token| token.text.as_str()).collect();
+                let calls: Vec<&ToolCall> =
+                    tokens.iter().filter_map(|token| token.tool_call.as_ref()).collect();
+                let [call] = calls.as_slice() else { panic!("one call expected: {text}") };
+                assert!(tools.iter().any(|t| t.name == call.name), "{text}");
+                if sampling == Sampling::greedy() {
+                    assert_eq!(call.name, tool, "{text}");
+                    assert!(call.arguments.get(key).is_some(), "{text}");
+                }
+                assert!(text.trim_end().ends_with("```") || text.contains("</tool_call>"), "closed: {text}");
+            }
+        }
     }
 
     #[test]

@@ -141,6 +141,11 @@ impl Tokenizer {
         self.control.get(piece).copied()
     }
 
+    /// The id of a user-defined token such as `<tool_call>`.
+    pub fn user_defined(&self, piece: &str) -> Option<u32> {
+        self.user_defined.iter().find(|(text, _)| text == piece).map(|&(_, id)| id)
+    }
+
     /// How many tokens the vocabulary has.
     pub fn len(&self) -> usize {
         self.pieces.len()
