@@ -1,7 +1,8 @@
-//! A language-model engine for the CPU: it reads a GGUF file (Gemma 3), splits text into the
-//! model's tokens, and generates token by token with the usual sampling, on candle's quantised
-//! kernels. It has no web or async dependencies: a caller runs a [`Generation`] on a thread of
-//! its own and stops it by dropping it.
+//! A language-model engine for the CPU: it reads a GGUF file (Gemma 3, Qwen2), splits text into
+//! the model's tokens, renders a conversation with the model's own chat template, and generates
+//! token by token with the usual sampling on candle's quantised kernels, optionally bound to a
+//! JSON Schema or calling tools. It has no web or async dependencies: a caller runs a
+//! [`Generation`] on a thread of its own and stops it by dropping it.
 //!
 //! ```no_run
 //! let model = llm::Model::load("models/gemma-3-270m-q4_k_m.gguf".as_ref())?;
@@ -355,9 +356,21 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
     }
 
+    /// Gemma, loaded once for all the tests.
+    fn gemma() -> &'static Model {
+        static MODEL: OnceLock<Model> = OnceLock::new();
+        MODEL.get_or_init(|| Model::load(&gemma_path()).expect("the set-up places the GGUF in models/"))
+    }
+
+    /// Qwen 0.5B, loaded once for all the tests.
+    fn qwen() -> &'static Model {
+        static MODEL: OnceLock<Model> = OnceLock::new();
+        MODEL.get_or_init(|| Model::load(&qwen_path()).expect("the set-up places the GGUF in models/"))
+    }
+
     #[test]
     fn the_network_continues_text_as_llama_cpp_does_on_the_same_file() {
-        let model = Model::load(&gemma_path()).expect("the set-up places the GGUF in models/");
+        let model = gemma();
         let prompt = model.tokenizer().encode_prompt("The capital of France is");
         let tokens: Vec<u32> = model
             .generate(&prompt, Sampling::greedy())
@@ -372,7 +385,7 @@ mod tests {
 
     #[test]
     fn a_generation_streams_valid_text_and_stops_where_asked() {
-        let model = Model::load(&gemma_path()).unwrap();
+        let model = gemma();
         assert!(matches!(model.generate(&[], Sampling::greedy()), Err(Error::EmptyPrompt)));
         let prompt = model.tokenizer().encode_prompt("Café, naïve, 東京:");
         let sampling = Sampling { temperature: 0.8, top_p: 0.95, repeat_penalty: 1.1, seed: 7 };
@@ -385,7 +398,7 @@ mod tests {
 
     #[test]
     fn qwen_continues_text_as_llama_cpp_does_on_the_same_file() {
-        let model = Model::load(&qwen_path()).unwrap();
+        let model = qwen();
         // llama.cpp's greedy continuations of the same prompts with the same GGUF (the first
         // stops before a near tie: after " Paris." llama.cpp's logits for " The" and " Paris"
         // are 0.08 apart, which the two programs' rounding decides differently).
@@ -411,7 +424,7 @@ mod tests {
 
     #[test]
     fn qwen_answers_a_question_in_its_chat_format() {
-        let model = Model::load(&qwen_path()).expect("the set-up places the GGUF in models/");
+        let model = qwen();
         assert_eq!((model.architecture(), model.context_length()), (Architecture::Qwen2, 32_768));
         let question = "What is the capital of France? Answer in one word.";
         let prompt = model.chat_prompt(&[Message::new(chat::Role::User, question)], &[]).unwrap();
@@ -431,7 +444,7 @@ mod tests {
 
     #[test]
     fn a_reply_bound_to_a_schema_is_a_document_the_schema_accepts() {
-        let model = Model::load(&qwen_path()).unwrap();
+        let model = qwen();
         let schema = serde_json::json!({
             "type": "object",
             "properties": {
@@ -462,7 +475,7 @@ mod tests {
 
     #[test]
     fn tool_calls_parse_and_name_a_tool_with_its_arguments() {
-        let model = Model::load(&qwen_path()).unwrap();
+        let model = qwen();
         let tools = [
             Tool {
                 name: "get_weather".into(),

@@ -135,7 +135,7 @@ fn the_default_model_follows_most_instructions() {
         let answer: String = model
             .generate(&prompt, Sampling::greedy())
             .unwrap()
-            .take(96)
+            .take(64)
             .map(|token| token.unwrap().text)
             .collect();
         if !(case.right)(&answer) {
