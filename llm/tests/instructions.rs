@@ -2,10 +2,10 @@
 //! answers (facts, arithmetic, short code, following a system prompt), asked greedily through
 //! the model's own chat template; Qwen2.5 Coder 0.5B Instruct must answer a stated share right.
 
-use std::path::Path;
+mod common;
 
+use llm::Sampling;
 use llm::chat::{Message, Role};
-use llm::{Model, Sampling};
 
 /// How many of [`CASES`] the 0.5B model must get right. It gets 18 of 22 here (it calls Mars "the
 /// Red dwarf", counts 3 letters in "hello", answers "¡De nada!" and forgets the capitals); the
@@ -121,9 +121,7 @@ const CASES: [Case; 22] = [
 
 #[test]
 fn the_default_model_follows_most_instructions() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
-    let model = Model::load(&path).expect("the set-up places the GGUF in models/");
+    let model = common::default_model();
     let mut wrong = Vec::new();
     for case in &CASES {
         let mut messages = Vec::new();
@@ -142,12 +140,5 @@ fn the_default_model_follows_most_instructions() {
             wrong.push(format!("{:?} → {answer:?}", case.question));
         }
     }
-    let right = CASES.len() - wrong.len();
-    println!("{right} of {} right", CASES.len());
-    assert!(
-        right >= REQUIRED,
-        "{right} of {} right, {REQUIRED} required; wrong:\n{}",
-        CASES.len(),
-        wrong.join("\n")
-    );
+    common::verdict(CASES.len(), REQUIRED, &wrong);
 }

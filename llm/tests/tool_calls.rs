@@ -3,10 +3,10 @@
 //! tool (the constraint sees to that), and the 0.5B must pick the right tool with the right key
 //! arguments for a stated share of them.
 
-use std::path::Path;
+mod common;
 
+use llm::Sampling;
 use llm::chat::{Message, Role, Tool, ToolCall};
-use llm::{Model, Sampling};
 use serde_json::{Value, json};
 
 /// How many of [`CASES`] the 0.5B must answer with the right call. It gets 8 of 8 here, the
@@ -111,9 +111,7 @@ const CASES: [Case; 8] = [
 
 #[test]
 fn the_default_model_calls_the_right_tools() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
-    let model = Model::load(&path).expect("the set-up places the GGUF in models/");
+    let model = common::default_model();
     let tools = tools();
     let mut wrong = Vec::new();
     for case in &CASES {
@@ -128,12 +126,5 @@ fn the_default_model_calls_the_right_tools() {
             wrong.push(format!("{:?} → {text:?}", case.question));
         }
     }
-    let right = CASES.len() - wrong.len();
-    println!("{right} of {} right", CASES.len());
-    assert!(
-        right >= REQUIRED,
-        "{right} of {} right, {REQUIRED} required; wrong:\n{}",
-        CASES.len(),
-        wrong.join("\n")
-    );
+    common::verdict(CASES.len(), REQUIRED, &wrong);
 }
