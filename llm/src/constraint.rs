@@ -72,6 +72,12 @@ impl Constraint {
         Ok(())
     }
 
+    /// An independent copy in this state (of a constraint not yet advanced: a fresh one, without
+    /// compiling the grammar again).
+    pub(crate) fn fresh(&self) -> Self {
+        Self(self.0.deep_clone())
+    }
+
     /// Records the token that came next.
     pub(crate) fn advance(&mut self, token: u32) -> Result<(), String> {
         self.0.consume_token(token).map_err(|e| e.to_string())

@@ -197,10 +197,10 @@ const FENCE_OPENING: &str = "```json\n";
 /// How a fenced call closes.
 const FENCE_CLOSING: &str = "\n```";
 
-/// A generation's tools: where calls open, the schema their JSON follows, and the call being
-/// written.
+/// A generation's tools: where calls open, the constraint their JSON follows (compiled once,
+/// copied fresh for each call), and the call being written.
 struct Calls {
-    schema: serde_json::Value,
+    grammar: Constraint,
     /// The reply's text since the last call, to find a fence that opens one.
     recent: String,
     /// The call being written: its JSON so far, and the tokens that will close it.
@@ -241,10 +241,8 @@ impl Generation<'_> {
     /// arguments it takes; the token that completes it carries the [`ToolCall`], and the call is
     /// closed for the model, which then goes on.
     pub fn with_tools(mut self, tools: &[Tool]) -> Result<Self, Error> {
-        let schema = chat::call_schema(tools);
-        self.model.constraint(&schema)?;
         self.calls = Some(Calls {
-            schema,
+            grammar: self.model.constraint(&chat::call_schema(tools))?,
             recent: String::new(),
             open: None,
             forced: std::collections::VecDeque::new(),
@@ -306,7 +304,7 @@ impl Generation<'_> {
         calls.recent.push_str(text);
         if calls.recent.trim_start().starts_with('{') && calls.recent.trim_start() == text.trim_start() {
             // A bare JSON object as the first thing written: the call has begun with this token.
-            let mut constraint = self.model.constraint(&calls.schema)?;
+            let mut constraint = calls.grammar.fresh();
             if constraint.advance(id).is_ok() {
                 calls.recent.clear();
                 calls.open = Some((text.to_owned(), Vec::new()));
@@ -323,7 +321,7 @@ impl Generation<'_> {
         };
         calls.recent.clear();
         calls.open = Some((String::new(), closing));
-        self.constraint = Some(self.model.constraint(&calls.schema)?);
+        self.constraint = Some(calls.grammar.fresh());
         Ok(None)
     }
 }
