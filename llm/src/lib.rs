@@ -178,11 +178,13 @@ impl Model {
     }
 }
 
-/// One generated token and the text it completes (empty while a character is split across
-/// tokens).
+/// One generated token and the reply text it completes: empty while a character is split
+/// across tokens, and, in a generation with tools, while it may be the start of a tool call's
+/// markup (a call's markup and JSON are not reply text; the call comes whole in `tool_call`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Token {
-    /// The token's id.
+    /// The token's id. The last token of a generation with tools may be the end token, when it
+    /// releases text that was held back.
     pub id: u32,
     /// The text it adds to the reply.
     pub text: String,
@@ -201,12 +203,34 @@ const FENCE_CLOSING: &str = "\n```";
 /// copied fresh for each call), and the call being written.
 struct Calls {
     grammar: Constraint,
-    /// The reply's text since the last call, to find a fence that opens one.
-    recent: String,
+    /// Whether reply text other than white space was written since the last call.
+    wrote: bool,
+    /// Reply text not shown yet: it may be the start of a fence that opens a call.
+    held: String,
     /// The call being written: its JSON so far, and the tokens that will close it.
     open: Option<(String, Vec<u32>)>,
     /// Tokens written for the model before it goes on: a call's closing.
     forced: std::collections::VecDeque<u32>,
+}
+
+impl Calls {
+    /// Adds reply text; returns what can be shown now, and whether a fence opened a call.
+    fn push_text(&mut self, text: &str) -> (String, bool) {
+        self.held.push_str(text);
+        if let Some(before) = self.held.strip_suffix(FENCE_OPENING) {
+            let shown = before.to_owned();
+            self.held.clear();
+            return (shown, true);
+        }
+        let keep = (1..=self.held.len().min(FENCE_OPENING.len()))
+            .rev()
+            .filter(|&n| self.held.is_char_boundary(self.held.len() - n))
+            .find(|&n| FENCE_OPENING.starts_with(&self.held[self.held.len() - n..]))
+            .unwrap_or(0);
+        let shown: String = self.held.drain(..self.held.len() - keep).collect();
+        self.wrote |= !shown.trim().is_empty();
+        (shown, false)
+    }
 }
 
 /// A generation in progress: an iterator over the tokens of the reply. Dropping it stops it.
@@ -236,14 +260,14 @@ impl Generation<'_> {
 
     /// Lets the model call `tools` (listed in its prompt by [`Model::chat_prompt`]). Where a call
     /// opens (the template's `<tool_call>` tag, a fenced JSON block, or a JSON object the reply
-    /// starts with), its JSON is bound to
-    /// the tools' names and argument schemas, so every call parses and names a tool with the
-    /// arguments it takes; the token that completes it carries the [`ToolCall`], and the call is
-    /// closed for the model, which then goes on.
+    /// starts with), its JSON is bound to the tools' names and argument schemas, so every call
+    /// parses and names a tool with the arguments it takes; the token that completes it carries
+    /// the [`ToolCall`], and the call is closed for the model, which then goes on.
     pub fn with_tools(mut self, tools: &[Tool]) -> Result<Self, Error> {
         self.calls = Some(Calls {
             grammar: self.model.constraint(&chat::call_schema(tools))?,
-            recent: String::new(),
+            wrote: false,
+            held: String::new(),
             open: None,
             forced: std::collections::VecDeque::new(),
         });
@@ -266,63 +290,74 @@ impl Generation<'_> {
             self.logits = self.model.decoder.forward(&[last], &mut self.cache)?;
         }
         if let Some(id) = self.calls.as_mut().and_then(|calls| calls.forced.pop_front()) {
+            // A call's closing: markup, not reply text.
             self.generated.push(id);
-            return Ok(Some(Token { id, text: self.text.push(&self.model.tokenizer, id), tool_call: None }));
+            self.text.push(&self.model.tokenizer, id);
+            return Ok(Some(Token { id, text: String::new(), tool_call: None }));
         }
         if let Some(constraint) = &mut self.constraint {
             constraint.mask(&mut self.logits).map_err(Error::Schema)?;
         }
         let id = self.sampler.next(&mut self.logits, &self.generated);
         if self.stop_at_ends && self.model.ends.contains(&id) {
-            return Ok(None);
+            // The reply ends: text held back is reply text after all.
+            let held = self.calls.as_mut().map(|calls| std::mem::take(&mut calls.held)).unwrap_or_default();
+            return Ok((!held.is_empty()).then(|| {
+                self.ended = true;
+                Token { id, text: held, tool_call: None }
+            }));
         }
         if let Some(constraint) = &mut self.constraint {
             constraint.advance(id).map_err(Error::Schema)?;
         }
         self.generated.push(id);
         let text = self.text.push(&self.model.tokenizer, id);
-        let tool_call = self.follow_calls(id, &text)?;
-        Ok(Some(Token { id, text, tool_call }))
+        match self.calls.is_some() {
+            true => self.follow_calls(id, text).map(Some),
+            false => Ok(Some(Token { id, text, tool_call: None })),
+        }
     }
 
     /// Tool calling after token `id` (which added `text`): opens a call where one starts, and
-    /// returns the call it completes (then queues its closing).
-    fn follow_calls(&mut self, id: u32, text: &str) -> Result<Option<ToolCall>, Error> {
+    /// carries the call it completes (then queues its closing). A call's markup and JSON are not
+    /// reply text.
+    fn follow_calls(&mut self, id: u32, text: String) -> Result<Token, Error> {
         let tokenizer = &self.model.tokenizer;
-        let Some(calls) = &mut self.calls else { return Ok(None) };
+        let Some(calls) = &mut self.calls else { return Ok(Token { id, text, tool_call: None }) };
+        let markup = |shown: String| Token { id, text: shown, tool_call: None };
         if let Some((json, closing)) = &mut calls.open {
-            json.push_str(text);
+            json.push_str(&text);
             let complete = self.constraint.as_mut().is_some_and(Constraint::accepting);
             let Some(call) = complete.then(|| serde_json::from_str::<ToolCall>(json).ok()).flatten() else {
-                return Ok(None);
+                return Ok(markup(String::new()));
             };
             calls.forced.extend(closing.drain(..));
             calls.open = None;
+            calls.wrote = false;
             self.constraint = None;
-            return Ok(Some(call));
+            return Ok(Token { id, text: String::new(), tool_call: Some(call) });
         }
-        calls.recent.push_str(text);
-        if calls.recent.trim_start().starts_with('{') && calls.recent.trim_start() == text.trim_start() {
+        if !calls.wrote && calls.held.is_empty() && text.trim_start().starts_with('{') {
             // A bare JSON object as the first thing written: the call has begun with this token.
             let mut constraint = calls.grammar.fresh();
             if constraint.advance(id).is_ok() {
-                calls.recent.clear();
-                calls.open = Some((text.to_owned(), Vec::new()));
+                calls.open = Some((text, Vec::new()));
                 self.constraint = Some(constraint);
+                return Ok(markup(String::new()));
             }
-            return Ok(None);
         }
-        let closing = if tokenizer.user_defined("<tool_call>") == Some(id) {
-            tokenizer.user_defined("</tool_call>").into_iter().collect()
-        } else if calls.recent.ends_with(FENCE_OPENING) {
-            tokenizer.encode(FENCE_CLOSING)
-        } else {
-            return Ok(None);
-        };
-        calls.recent.clear();
-        calls.open = Some((String::new(), closing));
-        self.constraint = Some(calls.grammar.fresh());
-        Ok(None)
+        if tokenizer.user_defined("<tool_call>") == Some(id) {
+            let shown = std::mem::take(&mut calls.held);
+            calls.open = Some((String::new(), tokenizer.user_defined("</tool_call>").into_iter().collect()));
+            self.constraint = Some(calls.grammar.fresh());
+            return Ok(markup(shown));
+        }
+        let (shown, fenced) = calls.push_text(&text);
+        if fenced {
+            calls.open = Some((String::new(), tokenizer.encode(FENCE_CLOSING)));
+            self.constraint = Some(calls.grammar.fresh());
+        }
+        Ok(markup(shown))
     }
 }
 
@@ -334,7 +369,7 @@ impl Iterator for Generation<'_> {
             return None;
         }
         let step = self.step().transpose();
-        self.ended = !matches!(step, Some(Ok(_)));
+        self.ended |= !matches!(step, Some(Ok(_)));
         step
     }
 }
@@ -502,9 +537,18 @@ mod tests {
             for (question, tool, key) in cases {
                 let prompt = model.chat_prompt(&[Message::new(chat::Role::User, question)], &tools).unwrap();
                 let mut generation = model.generate(&prompt, sampling).unwrap().with_tools(&tools).unwrap();
-                let call = generation.by_ref().take(60).find_map(|token| token.unwrap().tool_call);
+                let mut shown = String::new();
+                let call = generation.by_ref().take(60).find_map(|token| {
+                    let token = token.unwrap();
+                    shown.push_str(&token.text);
+                    token.tool_call
+                });
                 let text = model.tokenizer().decode(generation.generated());
                 let call = call.unwrap_or_else(|| panic!("a call expected: {text}"));
+                assert!(
+                    !shown.contains("```") && !shown.contains('{'),
+                    "the call is not reply text: {shown:?}"
+                );
                 assert!(tools.iter().any(|t| t.name == call.name), "{text}");
                 if sampling == Sampling::greedy() {
                     assert_eq!(call.name, tool, "{text}");
@@ -512,6 +556,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn text_that_may_open_a_fenced_call_is_held_until_it_is_clear() {
+        let mut calls = Calls {
+            grammar: qwen().constraint(&serde_json::json!({"type": "object"})).unwrap(),
+            wrote: false,
+            held: String::new(),
+            open: None,
+            forced: Default::default(),
+        };
+        assert_eq!(calls.push_text("Here:\n``"), ("Here:\n".into(), false));
+        assert_eq!(calls.push_text("`js"), (String::new(), false), "still possibly a fence");
+        assert_eq!(calls.push_text("on\n"), (String::new(), true), "a fence opens a call; it is not shown");
+        assert_eq!(calls.push_text("```rust\nfn"), ("```rust\nfn".into(), false), "another fence is text");
     }
 
     #[test]

@@ -136,6 +136,76 @@ impl From<FinishReason> for String {
     }
 }
 
+/// Largest JSON Schema a reply may be asked to follow, in bytes of JSON.
+pub const MAX_SCHEMA_BYTES: usize = 16 * 1024;
+
+/// The shape a reply must have: OpenAI's `response_format`, e.g.
+/// `{"type": "json_schema", "json_schema": {"name": "city", "schema": {…}}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub enum ResponseFormat {
+    /// Any text: the default.
+    Text,
+    /// A JSON object.
+    JsonObject,
+    /// A JSON document that a JSON Schema accepts.
+    JsonSchema {
+        /// The schema and its name.
+        json_schema: JsonSchemaFormat,
+    },
+}
+
+/// A named JSON Schema for a reply.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct JsonSchemaFormat {
+    /// A name for the schema: 1–64 letters, digits, `_` or `-`.
+    pub name: String,
+    /// What the document is, for the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The JSON Schema (an object).
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub schema: serde_json::Value,
+    /// Asks an OpenAI-compatible server to follow the schema exactly; the embedded models
+    /// always do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+impl ResponseFormat {
+    /// Checks the format; `text` is no format at all (`None`).
+    pub fn validate(self) -> Result<Option<Self>, ApiError> {
+        let Self::JsonSchema { json_schema } = &self else {
+            return Ok((self != Self::Text).then_some(self));
+        };
+        let name = &json_schema.name;
+        if !(1..=64).contains(&name.len())
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
+        {
+            return Err(ApiError::bad_request("a schema's name has 1 to 64 letters, digits, `_` or `-`"));
+        }
+        if !json_schema.schema.is_object() {
+            return Err(ApiError::bad_request("a JSON Schema is an object"));
+        }
+        if json_schema.schema.to_string().len() > MAX_SCHEMA_BYTES {
+            return Err(ApiError::bad_request(format!("a JSON Schema has at most {MAX_SCHEMA_BYTES} bytes")));
+        }
+        Ok(Some(self))
+    }
+
+    /// The JSON Schema a reply in this format follows (`{"type": "object"}` for `json_object`);
+    /// none for text.
+    pub fn schema(&self) -> Option<serde_json::Value> {
+        match self {
+            Self::Text => None,
+            Self::JsonObject => Some(serde_json::json!({"type": "object"})),
+            Self::JsonSchema { json_schema } => Some(json_schema.schema.clone()),
+        }
+    }
+}
+
 /// One message of a session.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -165,6 +235,10 @@ pub struct ChatMessage {
     /// The id the client gave a user message, so a re-send is recognised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The shape the reply was asked to have: on a user message, what it asked for; on a reply,
+    /// what it follows (its content is then a JSON document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
 }
 
 /// How a session's replies are generated.
@@ -385,6 +459,9 @@ pub enum ChatRequest {
         /// The client's id for the message (1–64 characters), for safe re-sending.
         #[serde(default)]
         client_id: Option<String>,
+        /// The shape the reply must have (a JSON Schema); text by default.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        response_format: Option<ResponseFormat>,
     },
     /// Stops the reply being generated, keeping its text.
     Stop,
@@ -533,7 +610,22 @@ mod tests {
     fn requests_parse_from_the_documented_json() {
         let send: ChatRequest =
             serde_json::from_str(r#"{"type":"send_message","message":"Hi","client_id":"c1"}"#).unwrap();
-        assert_eq!(send, ChatRequest::SendMessage { message: "Hi".into(), client_id: Some("c1".into()) });
+        assert_eq!(
+            send,
+            ChatRequest::SendMessage {
+                message: "Hi".into(),
+                client_id: Some("c1".into()),
+                response_format: None
+            }
+        );
+        let structured: ChatRequest = serde_json::from_str(
+            r#"{"type":"send_message","message":"Hi","response_format":{"type":"json_schema",
+                "json_schema":{"name":"city","schema":{"type":"object"},"strict":true}}}"#,
+        )
+        .unwrap();
+        let ChatRequest::SendMessage { response_format: Some(format), .. } = structured else { panic!() };
+        assert_eq!(format.clone().validate().unwrap(), Some(format.clone()));
+        assert_eq!(format.schema(), Some(serde_json::json!({"type": "object"})));
         let resume: ChatRequest =
             serde_json::from_str(r#"{"type":"resume","message_id":7,"after_seq":3}"#).unwrap();
         assert_eq!(resume, ChatRequest::Resume { message_id: MessageId(7), after_seq: 3 });
@@ -542,6 +634,19 @@ mod tests {
             serde_json::to_value(&chunk).unwrap(),
             serde_json::json!({"type": "ai_message_chunk", "message_id": 7, "seq": 4, "content": "lo"})
         );
+    }
+
+    #[test]
+    fn response_formats_are_checked() {
+        let schema = |name: &str, schema: serde_json::Value| ResponseFormat::JsonSchema {
+            json_schema: JsonSchemaFormat { name: name.into(), description: None, schema, strict: None },
+        };
+        assert_eq!(ResponseFormat::Text.validate().unwrap(), None, "text is no format");
+        assert!(ResponseFormat::JsonObject.validate().unwrap().is_some());
+        assert!(schema("bad name", serde_json::json!({})).validate().is_err());
+        assert!(schema("ok", serde_json::json!("a string")).validate().is_err());
+        let huge = serde_json::json!({"description": "x".repeat(MAX_SCHEMA_BYTES)});
+        assert!(schema("ok", huge).validate().is_err());
     }
 
     #[test]

@@ -60,9 +60,9 @@ pub use account::{
 };
 pub use chat::{
     ChatMessage, ChatReply, ChatRequest, ChatSession, ChatSettings, ChatStats, FinishReason,
-    MAX_MESSAGE_CHARS, MAX_REPLY_TOKENS, MessagePage, MessageStatus, ModelInfo, ModelList, Preset,
-    PresetDraft, ProviderHealth, ProviderKind, Role, SessionListUpdate, SessionUpdate, Usage,
-    parse_client_id, parse_user_message, title_from,
+    JsonSchemaFormat, MAX_MESSAGE_CHARS, MAX_REPLY_TOKENS, MessagePage, MessageStatus, ModelInfo, ModelList,
+    Preset, PresetDraft, ProviderHealth, ProviderKind, ResponseFormat, Role, SessionListUpdate,
+    SessionUpdate, Usage, parse_client_id, parse_user_message, title_from,
 };
 pub use classification::Category;
 pub use delivery::Unacknowledged;

@@ -5,7 +5,8 @@
 use app::backend::AppError;
 use app::protocol::{
     ApiError, ChatMessage, ChatSession, ChatSessionId, ChatSettings, ChatStats, MessageId, MessagePage,
-    ModelInfo, ModelList, Preset, PresetDraft, PresetId, ProviderHealth, SessionUpdate,
+    MessageStatus, ModelInfo, ModelList, Preset, PresetDraft, PresetId, ProviderHealth, ResponseFormat,
+    SessionUpdate,
 };
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -185,6 +186,10 @@ struct SendMessage {
     /// An id of the client's choosing: sending the same one again answers with the stored exchange.
     #[serde(default)]
     client_id: Option<String>,
+    /// The shape the reply must have, as in OpenAI's Chat Completions: `{"type": "json_schema",
+    /// "json_schema": {"name": …, "schema": {…}}}` or `{"type": "json_object"}`; text by default.
+    #[serde(default)]
+    response_format: Option<ResponseFormat>,
 }
 
 /// The non-streaming answer: the stored message and the reply once it has ended.
@@ -194,6 +199,11 @@ struct Answer {
     user_message: ChatMessage,
     /// The reply, once it has ended; none for a repeated `client_id` whose reply was not kept.
     reply: Option<ChatMessage>,
+    /// The reply's JSON document, parsed, when a JSON format was asked for and the reply is
+    /// complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    data: Option<serde_json::Value>,
 }
 
 #[utoipa::path(
@@ -211,12 +221,17 @@ async fn send_message(
     Body(send): Body<SendMessage>,
 ) -> Result<Json<Answer>, AppError> {
     let chat = &state.context.chat;
-    let exchange = chat.send(me.user.id, id, &send.message, send.client_id.as_deref()).await?;
+    let exchange =
+        chat.send(me.user.id, id, &send.message, send.client_id.as_deref(), send.response_format).await?;
     let reply = match exchange.reply {
         Some(reply) => Some(chat.wait_for(me.user.id, id, reply.id).await?),
         None => None,
     };
-    Ok(Json(Answer { user_message: exchange.user, reply }))
+    let data = reply
+        .as_ref()
+        .filter(|r| r.response_format.is_some() && r.status == MessageStatus::Complete)
+        .and_then(|r| serde_json::from_str(&r.content).ok());
+    Ok(Json(Answer { user_message: exchange.user, reply, data }))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -72,7 +72,7 @@ async fn relay(mut follower: Follower, outbox: Outbox<ChatReply>) {
                 outbox.send(&ChatReply::AiMessageChunk { message_id, seq, content }).await
             }
             Followed::Finished(message) => {
-                send_finished(&outbox, message).await;
+                send_finished(&outbox, *message).await;
                 return;
             }
         };
@@ -135,8 +135,8 @@ impl Endpoint for SessionConnection {
     async fn received(&mut self, request: ChatRequest, outbox: &Outbox<ChatReply>) {
         let (owner, session) = (self.owner_id, self.session_id);
         let outcome = match request {
-            ChatRequest::SendMessage { message, client_id } => {
-                match self.chat.send(owner, session, &message, client_id.as_deref()).await {
+            ChatRequest::SendMessage { message, client_id, response_format } => {
+                match self.chat.send(owner, session, &message, client_id.as_deref(), response_format).await {
                     // A fresh exchange reaches every connection through the session's events.
                     Ok(exchange) if exchange.fresh => Ok(()),
                     Ok(exchange) => {

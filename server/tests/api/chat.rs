@@ -5,7 +5,7 @@ use app::backend::chat::providers::UpstreamConfig;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-use crate::fake_upstream::{self, FakeUpstream, REPLY};
+use crate::fake_upstream::{self, FakeUpstream, JSON_REPLY, REPLY, TOOL_ARGUMENTS};
 use crate::helpers::{TestApp, TestUser, spawn_app_with};
 use crate::sockets::{Socket, connect_as, next_json, send};
 
@@ -323,6 +323,108 @@ async fn the_rest_api_manages_sessions_messages_presets_and_models() {
         204
     );
     assert_eq!(rest(&alice, Method::GET, &format!("sessions/{session}/"), None).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_schema_reply_is_asked_upstream_stored_and_returned_as_json() {
+    use reqwest::Method;
+    let (app, fake) = chat_app(|_| {}).await;
+    let alice = app.sign_up("alice").await;
+    let session = new_session(&alice).await;
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+                        "required": ["city", "country"]});
+    let format =
+        json!({"type": "json_schema", "json_schema": {"name": "place", "schema": schema, "strict": true}});
+
+    // REST: the format goes upstream as given; the answer carries the document parsed.
+    let path = format!("sessions/{session}/send_message/");
+    let ask = json!({"message": "Where is the Eiffel Tower? [json]", "response_format": format});
+    let (status, answer) = rest(&alice, Method::POST, &path, Some(ask)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(fake.seen.last_body.lock().unwrap()["response_format"], format);
+    assert_eq!(answer["data"], json!({"city": "Paris", "country": "France"}));
+    assert_eq!(answer["reply"]["content"], JSON_REPLY);
+    assert_eq!(answer["reply"]["response_format"], format, "the reply says what it follows");
+    assert_eq!(answer["user_message"]["response_format"], format);
+
+    // The websocket: the reply streams as it does for text, and says its format from the start.
+    let mut socket = open_session(&app, &alice, session).await;
+    let frame = json!({"type": "send_message", "message": "Again [json]", "client_id": "j1",
+                       "response_format": {"type": "json_object"}});
+    send(&mut socket, &frame.to_string()).await;
+    assert_eq!(next_json(&mut socket).await["message"]["response_format"]["type"], "json_object");
+    let typing = next_json(&mut socket).await;
+    assert_eq!(typing["message"]["response_format"], json!({"type": "json_object"}), "{typing}");
+    let reply = typing["message"]["id"].as_i64().unwrap();
+    let (text, _) = read_reply(&mut socket, reply, 1).await;
+    assert_eq!(text, JSON_REPLY);
+    assert_eq!(fake.seen.last_body.lock().unwrap()["response_format"], json!({"type": "json_object"}));
+
+    // Regenerating answers in the format the message asked for.
+    send(&mut socket, &json!({"type": "regenerate"}).to_string()).await;
+    let typing = next_json(&mut socket).await;
+    assert_eq!(typing["message"]["response_format"], json!({"type": "json_object"}), "{typing}");
+    read_reply(&mut socket, typing["message"]["id"].as_i64().unwrap(), 1).await;
+    assert_eq!(fake.seen.last_body.lock().unwrap()["response_format"], json!({"type": "json_object"}));
+
+    // A format the server does not know is refused.
+    let unknown = json!({"type": "send_message", "message": "x", "response_format": {"type": "yaml"}});
+    send(&mut socket, &unknown.to_string()).await;
+    let refused = next_json(&mut socket).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    drop(socket);
+
+    // A plain message asks for no format.
+    let (_, plain) = rest(&alice, Method::POST, &path, Some(json!({"message": "Plain"}))).await;
+    assert!(plain.get("data").is_none() && plain["reply"].get("response_format").is_none(), "{plain}");
+    assert!(fake.seen.last_body.lock().unwrap().get("response_format").is_none());
+
+    // A bad format is refused before anything is stored.
+    let bad = json!({"message": "x", "response_format": {"type": "json_schema", "json_schema": {"name": "a b", "schema": {}}}});
+    let (status, error) = rest(&alice, Method::POST, &path, Some(bad)).await;
+    assert_eq!((status, error["code"].as_str()), (400, Some("bad_request")), "{error}");
+    let (_, page) = rest(&alice, Method::GET, &format!("sessions/{session}/messages/"), None).await;
+    assert_eq!(page["messages"].as_array().unwrap().len(), 6, "three exchanges, nothing of the refused ones");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openai_compatible_server_s_tool_calls_stream_in_parts_and_come_together() {
+    use app::backend::chat::providers::{
+        ModelProvider, OpenAiCompatible, Prompt, ReplyEvent, ToolCalls, ToolDefinition, Turn,
+    };
+    let fake = fake_upstream::start().await;
+    let provider = OpenAiCompatible::new(UpstreamConfig::new("fake", &fake.base_url)).unwrap();
+    let tool = ToolDefinition {
+        name: "count_events".into(),
+        description: "How many times the cameras saw a label".into(),
+        parameters: json!({"type": "object", "properties": {"label": {"type": "string"}}}),
+    };
+    let prompt =
+        Prompt { tools: vec![tool], ..Prompt::new(vec![Turn::User("Cats? [tools]".into())], 0.0, 64) };
+    let mut replies = provider.stream("fake-model", prompt);
+    let (mut parts, mut calls) = (0, ToolCalls::default());
+    let finish_reason = loop {
+        match replies.recv().await.expect("the reply ends with Done").expect("no error") {
+            ReplyEvent::ToolCall(part) => {
+                parts += 1;
+                calls.push(part);
+            }
+            ReplyEvent::Delta(text) => panic!("no text expected: {text}"),
+            ReplyEvent::Done { finish_reason, .. } => break finish_reason,
+        }
+    };
+    assert_eq!(parts, 3, "the call streamed as it formed");
+    assert_eq!(finish_reason.map(String::from).as_deref(), Some("tool_calls"));
+    let calls = calls.finish().unwrap();
+    assert_eq!((calls[0].id.as_str(), calls[0].name.as_str()), ("call_fake", "count_events"));
+    assert_eq!(calls[0].arguments, serde_json::from_str::<Value>(TOOL_ARGUMENTS).unwrap());
+    let body = fake.seen.last_body.lock().unwrap().clone();
+    assert_eq!(
+        body["tools"][0],
+        json!({"type": "function", "function": {
+        "name": "count_events", "description": "How many times the cameras saw a label",
+        "parameters": {"type": "object", "properties": {"label": {"type": "string"}}}}})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

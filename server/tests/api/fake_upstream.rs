@@ -1,7 +1,9 @@
 //! A scripted OpenAI-compatible server (a test double of a model server). The last user message
 //! picks the script: plain text gets a short reply in word chunks; `[slow]` streams 100 chunks
 //! 50 ms apart; `[fail]` answers 500; `[429]` answers 429 on its first request, then succeeds;
-//! `[drop]` sends two chunks and cuts the connection; `[silent]` never sends a token.
+//! `[drop]` sends two chunks and cuts the connection; `[silent]` never sends a token; `[json]`
+//! streams the JSON document [`JSON_REPLY`]; `[tools]` calls the first tool offered with
+//! [`TOOL_ARGUMENTS`], in parts, and ends with `tool_calls`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +22,12 @@ use tokio::sync::Notify;
 
 /// The reply to a plain message.
 pub const REPLY: &str = "Hello from the fake upstream, streaming word by word.";
+
+/// The reply to `[json]`, streamed in parts.
+pub const JSON_REPLY: &str = r#"{"city": "Paris", "country": "France"}"#;
+
+/// The arguments of the call that `[tools]` makes, streamed in parts.
+pub const TOOL_ARGUMENTS: &str = r#"{"label": "cat", "hours": 24}"#;
 
 /// What the fake server saw.
 #[derive(Default)]
@@ -135,8 +143,14 @@ async fn completions(State(state): State<FakeState>, Json(body): Json<Value>) ->
         return (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": {"message": "slow down"}})))
             .into_response();
     }
+    if message.contains("[tools]") {
+        let tool = body_tool(&state);
+        return sse_response(futures::stream::iter(tool_call(&tool)).boxed());
+    }
     let (words, delay): (Vec<String>, u64) = if message.contains("[slow]") {
         ((1..=100).map(|i| format!("w{i} ")).collect(), 50)
+    } else if message.contains("[json]") {
+        (JSON_REPLY.split_inclusive(' ').map(str::to_owned).collect(), CHUNK_DELAY_MS)
     } else {
         let words = REPLY.split_inclusive(' ').map(str::to_owned).collect();
         (words, CHUNK_DELAY_MS)
@@ -175,8 +189,33 @@ async fn completions(State(state): State<FakeState>, Json(body): Json<Value>) ->
             Some((Ok::<_, std::io::Error>(chunk), (index + 1, words, watch)))
         },
     );
-    Response::builder()
-        .header("content-type", "text/event-stream")
-        .body(Body::from_stream(chunks.boxed()))
-        .unwrap()
+    sse_response(chunks.boxed())
+}
+
+fn sse_response(chunks: futures::stream::BoxStream<'static, Result<Bytes, std::io::Error>>) -> Response {
+    Response::builder().header("content-type", "text/event-stream").body(Body::from_stream(chunks)).unwrap()
+}
+
+/// The name of the first tool the last request offered.
+fn body_tool(state: &FakeState) -> String {
+    let body = state.seen.last_body.lock().unwrap();
+    body["tools"][0]["function"]["name"].as_str().unwrap_or("no_tool_offered").to_owned()
+}
+
+/// A call of `tool` with [`TOOL_ARGUMENTS`], as a server streams it: the id and name first,
+/// then the arguments in parts.
+fn tool_call(tool: &str) -> Vec<Result<Bytes, std::io::Error>> {
+    let part = |call: Value| json!({"choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": null}]});
+    let (head, tail) = TOOL_ARGUMENTS.split_at(10);
+    let end = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]});
+    [
+        part(json!({"index": 0, "id": "call_fake", "type": "function", "function": {"name": tool, "arguments": ""}})),
+        part(json!({"index": 0, "function": {"arguments": head}})),
+        part(json!({"index": 0, "function": {"arguments": tail}})),
+        end,
+    ]
+    .iter()
+    .map(|chunk| Ok(sse(chunk)))
+    .chain([Ok(Bytes::from_static(b"data: [DONE]\n\n"))])
+    .collect()
 }

@@ -38,7 +38,7 @@ pub enum Followed {
     /// A chunk and its sequence number.
     Chunk(u64, String),
     /// The stored reply, once it ended.
-    Finished(ChatMessage),
+    Finished(Box<ChatMessage>),
 }
 
 impl LiveReply {
@@ -110,7 +110,7 @@ impl Follower {
                 }
                 if let Some(message) = &state.finished {
                     self.done = true;
-                    return Some(Followed::Finished(message.clone()));
+                    return Some(Followed::Finished(Box::new(message.clone())));
                 }
             }
             if self.changes.changed().await.is_err() {
@@ -195,6 +195,7 @@ mod tests {
             model: None,
             error: None,
             client_id: None,
+            response_format: None,
         }
     }
 
@@ -215,7 +216,7 @@ mod tests {
             })
         };
         assert_eq!(late.next().await, Some(Followed::Chunk(3, "!".into())));
-        assert_eq!(late.next().await, Some(Followed::Finished(done)));
+        assert_eq!(late.next().await, Some(Followed::Finished(Box::new(done))));
         assert_eq!(late.next().await, None);
         writer.await.unwrap();
         assert_eq!(reply.text(), "Hello!");

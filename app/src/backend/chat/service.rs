@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use super::providers::{Prompt, ProviderError, Providers, ReplyEvent, ReplyStream};
+use super::providers::{Prompt, ProviderError, Providers, ReplyEvent, ReplyStream, Turn};
 use super::replies::{Followed, LiveReplies, LiveReply};
 use super::store::{ChatStore, MESSAGE_PAGE, ReplyEnd};
 use crate::backend::{AppError, Hub, TaskGuard};
 use crate::protocol::{
     ChatMessage, ChatSession, ChatSettings, ChatStats, LiveUpdate, MessagePage, MessageStatus, ModelInfo,
-    ModelList, Preset, PresetDraft, ProviderHealth, Role, SessionUpdate, parse_client_id, parse_user_message,
-    title_from,
+    ModelList, Preset, PresetDraft, ProviderHealth, ResponseFormat, Role, SessionUpdate, parse_client_id,
+    parse_user_message, title_from,
 };
 
 /// How often a streaming reply's text is saved.
@@ -241,17 +241,20 @@ impl ChatService {
         self.store.message(session_id, message_id).await
     }
 
-    /// Stores a user message and starts the reply. A `client_id` sent before returns the
-    /// stored exchange instead, so re-sending after a reconnect never duplicates.
+    /// Stores a user message and starts the reply, in `format` when one is given (a JSON
+    /// Schema, say). A `client_id` sent before returns the stored exchange instead, so
+    /// re-sending after a reconnect never duplicates.
     pub async fn send(
         &self,
         owner_id: UserId,
         session_id: ChatSessionId,
         text: &str,
         client_id: Option<&str>,
+        format: Option<ResponseFormat>,
     ) -> Result<Exchange, AppError> {
         let text = parse_user_message(text)?;
         let client_id = client_id.map(parse_client_id).transpose()?;
+        let format = format.map(ResponseFormat::validate).transpose()?.flatten();
         let session = self.store.session(owner_id, session_id).await?;
         if let Some(client_id) = &client_id
             && let Some((user, reply)) = self.store.sent_before(session_id, client_id).await?
@@ -265,11 +268,12 @@ impl ChatService {
         let started = async {
             // The model is asked while the exchange is being stored: the first token is not
             // held up by the database (if storing fails, dropping `events` cancels the request).
-            let events =
-                self.providers.stream(&session.settings.model, self.prompt(&session, Some(&text)).await?);
+            let prompt = self.prompt(&session, Some((&text, format))).await?;
+            let format = prompt.response_format.clone();
+            let events = self.providers.stream(&session.settings.model, prompt);
             let title = title_from(&text);
-            let stored =
-                self.store.add_exchange(&session, Some((&text, client_id.as_deref())), &title).await?;
+            let user = Some((text.as_str(), client_id.as_deref()));
+            let stored = self.store.add_exchange(&session, user, &title, format.as_ref()).await?;
             Ok((events, stored))
         }
         .await;
@@ -294,8 +298,10 @@ impl ChatService {
                 Some(_) => {}
                 None => return Err(AppError::Conflict("there is nothing to answer yet".into())),
             }
-            let events = self.providers.stream(&session.settings.model, self.prompt(&session, None).await?);
-            Ok((events, self.store.add_exchange(&session, None, "").await?))
+            let prompt = self.prompt(&session, None).await?;
+            let format = prompt.response_format.clone();
+            let events = self.providers.stream(&session.settings.model, prompt);
+            Ok((events, self.store.add_exchange(&session, None, "", format.as_ref()).await?))
         }
         .await;
         let (events, (_, reply, session)) = self.unclaim_on_error(session_id, started)?;
@@ -358,7 +364,7 @@ impl ChatService {
             let mut follower = reply.follow(u64::MAX);
             while let Some(followed) = follower.next().await {
                 if let Followed::Finished(message) = followed {
-                    return Ok(message);
+                    return Ok(*message);
                 }
             }
         }
@@ -418,23 +424,36 @@ impl ChatService {
         self.replies.release(session.id);
     }
 
-    /// What the model is asked: the session's conversation, and the new message if there is
-    /// one. This is where a session's answer comes from: today a model through its provider.
-    async fn prompt(&self, session: &ChatSession, new_message: Option<&str>) -> Result<Prompt, AppError> {
-        let mut turns: Vec<(Role, String)> = self
-            .store
-            .history(session.id)
-            .await?
+    /// What the model is asked: the session's conversation, and the new message with the
+    /// format of its reply if there is one (else the last message's format, to answer it again).
+    async fn prompt(
+        &self,
+        session: &ChatSession,
+        new_message: Option<(&str, Option<ResponseFormat>)>,
+    ) -> Result<Prompt, AppError> {
+        let history = self.store.history(session.id).await?;
+        let asked =
+            history.iter().rev().find(|m| m.role == Role::User).and_then(|m| m.response_format.clone());
+        let mut turns: Vec<Turn> = history
             .into_iter()
-            .filter(|m| m.role != Role::System && !m.status.is_streaming())
-            .map(|m| (m.role, m.content))
+            .filter(|m| !m.status.is_streaming())
+            .filter_map(|m| match m.role {
+                Role::User => Some(Turn::User(m.content)),
+                Role::Assistant => Some(Turn::assistant(m.content)),
+                Role::System => None,
+            })
             .collect();
-        turns.extend(new_message.map(|text| (Role::User, text.to_owned())));
+        let response_format = match new_message {
+            Some((text, format)) => {
+                turns.push(Turn::User(text.to_owned()));
+                format
+            }
+            None => asked,
+        };
         Ok(Prompt {
             system: session.settings.system_prompt.clone(),
-            turns,
-            temperature: session.settings.temperature,
-            max_tokens: session.settings.max_tokens,
+            response_format,
+            ..Prompt::new(turns, session.settings.temperature, session.settings.max_tokens)
         })
     }
 
@@ -456,6 +475,8 @@ impl ChatService {
                     Some(Ok(ReplyEvent::Delta(text))) => {
                         reply.push(text);
                     }
+                    // A chat session offers the model no tools, so none are called.
+                    Some(Ok(ReplyEvent::ToolCall(_))) => {}
                     Some(Ok(ReplyEvent::Done { finish_reason, usage })) => {
                         return ReplyEnd { status: Some(MessageStatus::Complete), finish_reason, usage, ..ReplyEnd::default() };
                     }

@@ -8,7 +8,7 @@ use sqlx::SqlitePool;
 use crate::backend::AppError;
 use crate::protocol::{
     ChatMessage, ChatSession, ChatSettings, ChatStats, MessagePage, MessageStatus, ModelInfo, Preset,
-    PresetDraft, Role, Usage,
+    PresetDraft, ResponseFormat, Role, Usage,
 };
 
 /// Messages on one page of a transcript.
@@ -17,7 +17,7 @@ pub const MESSAGE_PAGE: i64 = 100;
 const SESSION_COLUMNS: &str =
     "id, title, model, temperature, max_tokens, system_prompt, archived, created_at, updated_at";
 const MESSAGE_COLUMNS: &str = "id, role, content, created_at, status, finish_reason, prompt_tokens, \
-                               completion_tokens, model, error, client_id";
+                               completion_tokens, model, error, client_id, response_format";
 const PRESET_COLUMNS: &str = "p.id, p.name, p.description, p.model, p.temperature, p.max_tokens, \
                               p.system_prompt, p.public, u.username, p.owner_id";
 
@@ -69,6 +69,7 @@ struct MessageRow {
     model: Option<String>,
     error: Option<String>,
     client_id: Option<String>,
+    response_format: Option<String>,
 }
 
 impl From<MessageRow> for ChatMessage {
@@ -92,6 +93,8 @@ impl From<MessageRow> for ChatMessage {
             model: row.model,
             error: row.error,
             client_id: row.client_id,
+            // Written by this program from a checked format: it reads back.
+            response_format: row.response_format.and_then(|format| serde_json::from_str(&format).ok()),
         }
     }
 }
@@ -364,24 +367,29 @@ impl ChatStore {
     }
 
     /// Stores a user message and an empty `streaming` reply after it in one transaction; the
-    /// session gets `title` if it has none yet. Returns both and the session as it is now.
+    /// session gets `title` if it has none yet, and both messages the reply's `format`. Returns
+    /// both and the session as it is now.
     pub async fn add_exchange(
         &self,
         session: &ChatSession,
         text: Option<(&str, Option<&str>)>,
         title: &str,
+        format: Option<&ResponseFormat>,
     ) -> Result<(Option<ChatMessage>, ChatMessage, ChatSession), AppError> {
         let now = Utc::now();
+        let format = format.map(|f| serde_json::to_string(f).unwrap_or_default());
         let mut tx = self.pool.begin().await?;
         let user = match text {
             Some((content, client_id)) => {
                 let row: MessageRow = sqlx::query_as(&format!(
-                    "INSERT INTO chat_messages (session_id, role, content, status, client_id, created_at, updated_at)
-                     VALUES ($1, 'user', $2, 'complete', $3, $4, $4) RETURNING {MESSAGE_COLUMNS}"
+                    "INSERT INTO chat_messages (session_id, role, content, status, client_id, response_format,
+                                                created_at, updated_at)
+                     VALUES ($1, 'user', $2, 'complete', $3, $4, $5, $5) RETURNING {MESSAGE_COLUMNS}"
                 ))
                 .bind(session.id)
                 .bind(content)
                 .bind(client_id)
+                .bind(&format)
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -390,11 +398,12 @@ impl ChatStore {
             None => None,
         };
         let reply: MessageRow = sqlx::query_as(&format!(
-            "INSERT INTO chat_messages (session_id, role, content, status, model, created_at, updated_at)
-             VALUES ($1, 'assistant', '', 'streaming', $2, $3, $3) RETURNING {MESSAGE_COLUMNS}"
+            "INSERT INTO chat_messages (session_id, role, content, status, model, response_format, created_at, updated_at)
+             VALUES ($1, 'assistant', '', 'streaming', $2, $3, $4, $4) RETURNING {MESSAGE_COLUMNS}"
         ))
         .bind(session.id)
         .bind(&session.settings.model)
+        .bind(&format)
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;

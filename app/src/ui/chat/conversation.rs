@@ -79,7 +79,7 @@ impl Conversation {
     /// Sends `request` on the connection (dropped while offline, except messages, which are
     /// kept and sent on reconnect).
     pub fn request(&self, request: ChatRequest) {
-        if let ChatRequest::SendMessage { message, client_id: Some(id) } = &request {
+        if let ChatRequest::SendMessage { message, client_id: Some(id), .. } = &request {
             self.pending.update_value(|p| p.push((id.clone(), message.clone())));
         }
         #[cfg(feature = "hydrate")]
@@ -94,7 +94,11 @@ impl Conversation {
     pub fn send(&self, text: String) {
         let client_id = format!("{}-{}", self.session_id, unique_suffix());
         self.notice.set(None);
-        self.request(ChatRequest::SendMessage { message: text, client_id: Some(client_id) });
+        self.request(ChatRequest::SendMessage {
+            message: text,
+            client_id: Some(client_id),
+            response_format: None,
+        });
     }
 
     /// Replaces the last reply by a new one.
@@ -195,6 +199,7 @@ impl Conversation {
                 .map(|(id, text)| ChatRequest::SendMessage {
                     message: text.clone(),
                     client_id: Some(id.clone()),
+                    response_format: None,
                 })
                 .collect()
         });
@@ -246,6 +251,7 @@ mod tests {
             model: None,
             error: None,
             client_id: None,
+            response_format: None,
         }
     }
 

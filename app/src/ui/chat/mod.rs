@@ -240,6 +240,17 @@ fn usage_line(message: &ChatMessage) -> Option<String> {
     Some(format!("{} prompt + {} reply tokens", usage.prompt_tokens, usage.completion_tokens))
 }
 
+/// The Markdown a message is shown as: its text, or a JSON reply (one asked for a format) as a
+/// JSON code block.
+fn shown_markdown(message: &ChatMessage) -> std::borrow::Cow<'_, str> {
+    match (&message.response_format, message.role) {
+        (Some(_), Role::Assistant) if !message.content.is_empty() => {
+            format!("```json\n{}\n```", message.content).into()
+        }
+        _ => message.content.as_str().into(),
+    }
+}
+
 #[component]
 fn MessageView(entry: Entry, is_last: Signal<bool>, conversation: Conversation) -> impl IntoView {
     let message = entry.message;
@@ -248,15 +259,16 @@ fn MessageView(entry: Entry, is_last: Signal<bool>, conversation: Conversation) 
     // Finished blocks of the reply are rendered once; each chunk renders only the last block.
     let markdown = StoredValue::new(StreamingMarkdown::default());
     let highlighting = expect_context::<Highlighting>();
-    Effect::new(move |_| message.with(|m| highlighting.load_for(&m.content)));
+    Effect::new(move |_| message.with(|m| highlighting.load_for(&shown_markdown(m))));
     let rendered = Memo::new(move |_| {
         let streaming = status.get() == MessageStatus::Streaming;
         let grammars = highlighting.ready();
         message.with(|m| {
+            let source = shown_markdown(m);
             markdown
                 .try_update_value(|md| {
                     md.highlight_with(grammars);
-                    if streaming { md.update(&m.content) } else { md.finish(&m.content) }
+                    if streaming { md.update(&source) } else { md.finish(&source) }
                 })
                 .unwrap_or_default()
         })

@@ -12,9 +12,11 @@ use llm::chat::Message;
 use llm::{Model, Sampling};
 use tokio::sync::{OnceCell, Semaphore, mpsc};
 
-use super::{ModelProvider, Prompt, ProviderError, ReplyEvent, ReplyStream};
+use super::{
+    ModelProvider, Prompt, ProviderError, ReplyEvent, ReplyStream, ToolCallDelta, ToolDefinition, Turn,
+};
 use crate::backend::ModelAssets;
-use crate::protocol::{FinishReason, ModelInfo, ProviderKind, Role, Usage};
+use crate::protocol::{FinishReason, ModelInfo, ProviderKind, ResponseFormat, Usage};
 
 /// The provider's name, the prefix of its model ids.
 const PROVIDER: &str = "local";
@@ -168,24 +170,29 @@ impl Slot {
     }
 }
 
-/// The prompt for an instruction-tuned model: the session's system prompt and the turns in the
-/// model's own chat format. The oldest turns are dropped when the prompt would not leave room for
-/// the reply (the last message is always kept).
-fn chat_tokens(model: &Model, prompt: &Prompt) -> Result<Vec<u32>, llm::Error> {
+/// The prompt for an instruction-tuned model: the session's system prompt (with the reply's
+/// format, when one is asked for), the turns and the tools in the model's own chat format. The
+/// oldest turns are dropped when the prompt would not leave room for the reply (the last one is
+/// always kept).
+fn chat_tokens(model: &Model, prompt: &Prompt, tools: &[llm::chat::Tool]) -> Result<Vec<u32>, llm::Error> {
     let budget = CONTEXT_TOKENS.saturating_sub(prompt.max_tokens as usize).max(256);
-    let system = prompt.system.trim();
+    let system = match prompt.response_format.as_ref().and_then(ResponseFormat::schema) {
+        Some(schema) => format!(
+            "{}\n\nAnswer with a JSON document that this JSON Schema accepts: {schema}",
+            prompt.system
+        )
+        .trim()
+        .to_owned(),
+        None => prompt.system.trim().to_owned(),
+    };
     let mut from = 0;
     loop {
         let mut messages = Vec::with_capacity(prompt.turns.len() + 1);
         if !system.is_empty() {
-            messages.push(Message::new(llm::chat::Role::System, system));
+            messages.push(Message::new(llm::chat::Role::System, system.as_str()));
         }
-        messages.extend(prompt.turns[from..].iter().map(|(role, text)| {
-            let role =
-                if *role == Role::Assistant { llm::chat::Role::Assistant } else { llm::chat::Role::User };
-            Message::new(role, text.as_str())
-        }));
-        let tokens = model.chat_prompt(&messages, &[])?;
+        messages.extend(self::messages(&prompt.turns[from..]));
+        let tokens = model.chat_prompt(&messages, tools)?;
         if tokens.len() <= budget || from + 1 >= prompt.turns.len() {
             return Ok(tokens);
         }
@@ -193,11 +200,65 @@ fn chat_tokens(model: &Model, prompt: &Prompt) -> Result<Vec<u32>, llm::Error> {
     }
 }
 
-/// The prompt for a pre-trained model: the conversation as a plain transcript (`User: …` / `Assistant: …` lines after a preamble and
-/// one example exchange), ending with `Assistant:` for the model to continue. The pre-trained
-/// model never learned Gemma's turn tokens (given them, it repeats the question); a transcript
-/// is text it has seen plenty of, and it answers. The oldest turns are dropped when the prompt
-/// would not leave room for the reply.
+/// A tool as the engine lists it for the model.
+fn engine_tool(tool: &ToolDefinition) -> llm::chat::Tool {
+    llm::chat::Tool {
+        name: tool.name.clone(),
+        description: tool.description.clone(),
+        parameters: tool.parameters.clone(),
+    }
+}
+
+/// The turns as the engine's chat template reads them. Tools' results are told the model in a
+/// user message that asks the question again: given the template's own tool turn, or results
+/// without the question, both Qwen coder models tend to call the same tool again instead of
+/// answering.
+fn messages(turns: &[Turn]) -> Vec<Message> {
+    use llm::chat::Role;
+    let mut messages: Vec<Message> = Vec::with_capacity(turns.len());
+    let mut question = "";
+    let mut results = String::new();
+    for (n, turn) in turns.iter().enumerate() {
+        match turn {
+            Turn::User(text) => {
+                question = text;
+                messages.push(Message::new(Role::User, text.as_str()));
+            }
+            Turn::Assistant { text, tool_calls } => messages.push(Message {
+                tool_calls: tool_calls
+                    .iter()
+                    .map(|call| llm::chat::ToolCall {
+                        name: call.name.clone(),
+                        arguments: call.arguments.clone(),
+                    })
+                    .collect(),
+                ..Message::new(Role::Assistant, text.as_str())
+            }),
+            Turn::ToolResult { name, content, .. } => {
+                results.push_str(&format!("<tool_response>\n{name}: {}\n</tool_response>\n", content.trim()));
+                if !matches!(turns.get(n + 1), Some(Turn::ToolResult { .. })) {
+                    let ask = format!("{results}Using these results, answer in a sentence: {question}");
+                    messages.push(Message::new(Role::User, ask));
+                    results.clear();
+                }
+            }
+        }
+    }
+    messages
+}
+
+/// Whether the model is to answer with tools' results: the conversation ends with them. The
+/// embedded models are then offered no tools (offered them, they call the same tool again), so
+/// they make one round of calls per question.
+fn answering_with_results(prompt: &Prompt) -> bool {
+    matches!(prompt.turns.last(), Some(Turn::ToolResult { .. }))
+}
+
+/// The prompt for a pre-trained model: the conversation as a plain transcript (`User: …` /
+/// `Assistant: …` lines after a preamble and one example exchange), ending with `Assistant:` for
+/// the model to continue. The pre-trained model never learned Gemma's turn tokens (given them,
+/// it repeats the question); a transcript is text it has seen plenty of, and it answers. The
+/// oldest turns are dropped when the prompt would not leave room for the reply.
 fn transcript_tokens(model: &Model, prompt: &Prompt) -> Vec<u32> {
     let tokenizer = model.tokenizer();
     let preamble = match prompt.system.trim() {
@@ -208,10 +269,13 @@ fn transcript_tokens(model: &Model, prompt: &Prompt) -> Vec<u32> {
     let mut tokens = tokenizer.encode_prompt(&format!("{preamble}{EXAMPLE}"));
     let mut turns: Vec<Vec<u32>> = Vec::new();
     let mut used = tokens.len() + 2;
-    for (role, text) in prompt.turns.iter().rev() {
-        let speaker = if *role == Role::Assistant { "Assistant" } else { "User" };
-        let blank = if *role == Role::Assistant { "\n\n" } else { "\n" };
-        let turn = tokenizer.encode(&format!("{speaker}: {}{blank}", text.trim()));
+    for turn in prompt.turns.iter().rev() {
+        let line = match turn {
+            Turn::User(text) => format!("User: {}\n", text.trim()),
+            Turn::Assistant { text, .. } => format!("Assistant: {}\n\n", text.trim()),
+            Turn::ToolResult { name, content, .. } => format!("Tool {name}: {}\n", content.trim()),
+        };
+        let turn = tokenizer.encode(&line);
         if used + turn.len() > budget && !turns.is_empty() {
             break;
         }
@@ -223,8 +287,8 @@ fn transcript_tokens(model: &Model, prompt: &Prompt) -> Vec<u32> {
     tokens
 }
 
-/// Generates a reply, sending each piece of text as it is decoded. Runs on a blocking thread;
-/// returns early when the receiver is gone (the user stopped the reply).
+/// Generates a reply, sending each piece of text and each tool call as it is decoded. Runs on
+/// a blocking thread; returns early when the receiver is gone (the user stopped the reply).
 fn generate(model: &Model, prompt: &Prompt, replies: &mpsc::Sender<Result<ReplyEvent, ProviderError>>) {
     if let Err(e) = try_generate(model, prompt, replies) {
         let _ = replies.blocking_send(Err(ProviderError::Model(e.to_string())));
@@ -236,12 +300,22 @@ fn try_generate(
     prompt: &Prompt,
     replies: &mpsc::Sender<Result<ReplyEvent, ProviderError>>,
 ) -> Result<(), llm::Error> {
-    // A pre-trained model's reply ends where it starts the next turn; an instruction-tuned one
-    // ends its turn with its end token.
+    let schema = prompt.response_format.as_ref().and_then(ResponseFormat::schema);
+    let offered = if answering_with_results(prompt) { &[][..] } else { &prompt.tools };
+    let tools: Vec<llm::chat::Tool> = offered.iter().map(engine_tool).collect();
+    if schema.is_some() && !tools.is_empty() {
+        return Err(llm::Error::Schema(
+            "a reply of the embedded model follows a schema or calls tools, not both".into(),
+        ));
+    }
+    // A pre-trained model's reply ends where it starts the next turn (or where its JSON does);
+    // an instruction-tuned one ends its turn with its end token.
     let (tokens, mut turn_end) = if model.has_chat_template() {
-        (chat_tokens(model, prompt)?, None)
+        (chat_tokens(model, prompt, &tools)?, None)
+    } else if !tools.is_empty() {
+        return Err(llm::Error::Chat(format!("{} cannot call tools", model.name())));
     } else {
-        (transcript_tokens(model, prompt), Some(TurnEnd::default()))
+        (transcript_tokens(model, prompt), schema.is_none().then(TurnEnd::default))
     };
     let sampling = Sampling {
         temperature: prompt.temperature,
@@ -250,7 +324,14 @@ fn try_generate(
         seed: random_seed(),
     };
     let mut generation = model.generate(&tokens, sampling)?;
+    if let Some(schema) = &schema {
+        generation = generation.following_schema(schema)?;
+    }
+    if !tools.is_empty() {
+        generation = generation.with_tools(&tools)?;
+    }
     let mut finish_reason = FinishReason::Stop;
+    let mut calls = 0;
     loop {
         if generation.generated().len() >= prompt.max_tokens as usize {
             finish_reason = FinishReason::Length;
@@ -261,12 +342,25 @@ fn try_generate(
             Some(turn_end) => turn_end.push(&token.text),
             None => (token.text, false),
         };
-        if !piece.is_empty() && replies.blocking_send(Ok(ReplyEvent::Delta(piece))).is_err() {
+        let call = token.tool_call.map(|call| {
+            calls += 1;
+            ReplyEvent::ToolCall(ToolCallDelta {
+                index: calls - 1,
+                id: Some(format!("call_{:016x}", random_seed())),
+                name: Some(call.name),
+                arguments: call.arguments.to_string(),
+            })
+        });
+        let text = (!piece.is_empty()).then_some(ReplyEvent::Delta(piece));
+        if text.into_iter().chain(call).any(|event| replies.blocking_send(Ok(event)).is_err()) {
             return Ok(());
         }
         if ended {
             break;
         }
+    }
+    if calls > 0 && finish_reason == FinishReason::Stop {
+        finish_reason = FinishReason::ToolCalls;
     }
     let usage = Usage {
         prompt_tokens: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
@@ -372,23 +466,40 @@ impl ModelProvider for EmbeddedModels {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{ToolCall, ToolCalls};
     use super::*;
 
     fn models() -> EmbeddedModels {
         EmbeddedModels::new(&ModelAssets::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../models")), 1)
     }
 
-    /// The reply of `model` to `prompt`: its text, finish reason and usage.
-    async fn reply(model: &str, prompt: Prompt) -> (String, Option<FinishReason>, Option<Usage>) {
+    /// A whole reply.
+    struct Reply {
+        text: String,
+        calls: Vec<ToolCall>,
+        finish_reason: Option<FinishReason>,
+        usage: Option<Usage>,
+    }
+
+    /// The reply of `model` to `prompt`.
+    async fn reply(model: &str, prompt: Prompt) -> Reply {
         let mut replies = models().stream(model, prompt);
         let mut text = String::new();
+        let mut calls = ToolCalls::default();
         while let Some(event) = replies.recv().await {
             match event.expect("the model generates") {
                 ReplyEvent::Delta(piece) => text.push_str(&piece),
-                ReplyEvent::Done { finish_reason, usage } => return (text, finish_reason, usage),
+                ReplyEvent::ToolCall(part) => calls.push(part),
+                ReplyEvent::Done { finish_reason, usage } => {
+                    return Reply { text, calls: calls.finish().unwrap(), finish_reason, usage };
+                }
             }
         }
         panic!("the reply ended without Done: {text:?}");
+    }
+
+    fn ask(question: &str, max_tokens: u32) -> Prompt {
+        Prompt::new(vec![Turn::User(question.into())], 0.0, max_tokens)
     }
 
     #[test]
@@ -407,11 +518,9 @@ mod tests {
     async fn the_instruct_model_follows_the_system_prompt_and_ends_its_turn() {
         let prompt = Prompt {
             system: "Answer with one word only.".into(),
-            turns: vec![(Role::User, "What is the capital of France?".into())],
-            temperature: 0.0,
-            max_tokens: 24,
+            ..ask("What is the capital of France?", 24)
         };
-        let (text, finish_reason, usage) = reply("qwen2.5-coder-0.5b", prompt).await;
+        let Reply { text, finish_reason, usage, .. } = reply("qwen2.5-coder-0.5b", prompt).await;
         assert_eq!(text.trim_end_matches('.'), "Paris");
         assert_eq!(finish_reason, Some(FinishReason::Stop), "it ended its turn itself");
         assert!(usage.is_some_and(|u| u.prompt_tokens > 10 && u.completion_tokens > 0));
@@ -419,13 +528,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_pretrained_model_continues_a_transcript_with_readable_text() {
-        let prompt = Prompt {
-            system: String::new(),
-            turns: vec![(Role::User, "What is the capital of France?".into())],
-            temperature: 0.0,
-            max_tokens: 24,
-        };
-        let (text, finish_reason, _) = reply("gemma-3-270m", prompt).await;
+        let Reply { text, finish_reason, .. } =
+            reply("gemma-3-270m", ask("What is the capital of France?", 24)).await;
         assert!(matches!(finish_reason, Some(FinishReason::Stop | FinishReason::Length)));
         assert!(text.contains("Paris"), "a readable answer, got {text:?}");
         assert!(!text.contains('\u{FFFD}'), "valid text, got {text:?}");
@@ -435,15 +539,95 @@ mod tests {
     async fn old_turns_give_way_to_the_reply_and_unknown_models_are_refused() {
         let model = models().inner.slot("qwen2.5-coder-0.5b").unwrap().load().await.unwrap();
         let long = "word ".repeat(2000);
-        let turns = vec![(Role::User, long.clone()), (Role::Assistant, long), (Role::User, "Hi".into())];
-        let prompt = Prompt { system: String::new(), turns, temperature: 0.0, max_tokens: 512 };
-        let tokens = chat_tokens(&model, &prompt).unwrap();
+        let turns = vec![Turn::User(long.clone()), Turn::assistant(long), Turn::User("Hi".into())];
+        let prompt = Prompt::new(turns, 0.0, 512);
+        let tokens = chat_tokens(&model, &prompt, &[]).unwrap();
         // The oldest turn gives way; the reply still has its 512 tokens.
         assert!((2000..=CONTEXT_TOKENS - 512).contains(&tokens.len()), "{} tokens", tokens.len());
         assert!(model.tokenizer().decode(&tokens).ends_with("user\nHi\nassistant\n"));
         let mut refused = models().stream("no-such-model", prompt);
         assert!(
             matches!(refused.recv().await, Some(Err(ProviderError::UnknownModel(id))) if id == "local/no-such-model")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_model_calls_a_tool_then_answers_from_its_result() {
+        let count_events = ToolDefinition {
+            name: "count_events".into(),
+            description: "How many times the cameras saw a label in the last hours".into(),
+            parameters: serde_json::json!({
+                "type": "object",
+                "properties": {"label": {"type": "string"}, "hours": {"type": "integer"}},
+                "required": ["label", "hours"]
+            }),
+        };
+        let question = Turn::User("How many cats did the cameras see in the last 24 hours?".into());
+        let prompt =
+            Prompt { tools: vec![count_events.clone()], ..Prompt::new(vec![question.clone()], 0.0, 80) };
+        let first = reply("qwen2.5-coder-0.5b", prompt).await;
+        assert_eq!(first.finish_reason, Some(FinishReason::ToolCalls), "{:?}", first.text);
+        let [call] = first.calls.as_slice() else { panic!("one call: {:?}", first.calls) };
+        assert_eq!(call.name, "count_events");
+        assert!(call.arguments["label"].as_str().is_some_and(|l| l.contains("cat")), "{}", call.arguments);
+        assert!(!first.text.contains("count_events"), "the call is not reply text: {:?}", first.text);
+        let turns = vec![
+            question,
+            Turn::Assistant { text: first.text, tool_calls: first.calls.clone() },
+            Turn::ToolResult {
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                content: r#"{"count": 17}"#.into(),
+            },
+        ];
+        let prompt = Prompt { tools: vec![count_events], ..Prompt::new(turns, 0.0, 60) };
+        let answer = reply("qwen2.5-coder-0.5b", prompt).await;
+        assert!(
+            answer.text.contains("17"),
+            "it answers from the result: {:?} {:?}",
+            answer.text,
+            answer.calls
+        );
+        assert!(answer.calls.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reply_asked_for_a_json_schema_is_a_document_it_accepts() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+            "required": ["city", "country"],
+            "additionalProperties": false
+        });
+        let format = ResponseFormat::JsonSchema {
+            json_schema: crate::protocol::JsonSchemaFormat {
+                name: "place".into(),
+                description: None,
+                schema,
+                strict: None,
+            },
+        };
+        for model in ["qwen2.5-coder-0.5b", "gemma-3-270m"] {
+            let prompt =
+                Prompt { response_format: Some(format.clone()), ..ask("Where is the Eiffel Tower?", 60) };
+            let Reply { text, finish_reason, .. } = reply(model, prompt).await;
+            let document: serde_json::Value = serde_json::from_str(&text).expect("the reply parses");
+            assert!(document["city"].is_string() && document["country"].is_string(), "{model}: {text}");
+            assert_eq!(document.as_object().unwrap().len(), 2, "{model}: {text}");
+            assert_eq!(finish_reason, Some(FinishReason::Stop), "{model}: it ends with the document");
+        }
+        let bad = ResponseFormat::JsonSchema {
+            json_schema: crate::protocol::JsonSchemaFormat {
+                name: "bad".into(),
+                description: None,
+                schema: serde_json::json!({"type": "no such type"}),
+                strict: None,
+            },
+        };
+        let prompt = Prompt { response_format: Some(bad), ..ask("Hi", 10) };
+        let mut replies = models().stream("qwen2.5-coder-0.5b", prompt);
+        assert!(
+            matches!(replies.recv().await, Some(Err(ProviderError::Model(e))) if e.contains("JSON Schema"))
         );
     }
 }

@@ -15,19 +15,157 @@ use tokio::sync::mpsc;
 pub use embedded::EmbeddedModels;
 pub use openai::{ApiKey, OpenAiCompatible, UpstreamConfig};
 
-use crate::protocol::{FinishReason, ModelInfo, ProviderHealth, ProviderKind, Role, Usage};
+use crate::protocol::{FinishReason, ModelInfo, ProviderHealth, ProviderKind, ResponseFormat, Usage};
 
 /// What a provider is asked to continue.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prompt {
     /// Instructions before the conversation; empty for none.
     pub system: String,
-    /// The conversation so far, oldest first, ending with the user's message.
-    pub turns: Vec<(Role, String)>,
+    /// The conversation so far, oldest first, ending with the user's message (or with the
+    /// results of the tools the model called).
+    pub turns: Vec<Turn>,
     /// Sampling temperature; 0 is greedy.
     pub temperature: f32,
     /// Most tokens to generate.
     pub max_tokens: u32,
+    /// Tools the model may call instead of (or before) answering.
+    pub tools: Vec<ToolDefinition>,
+    /// The shape the reply must have; any text when none.
+    pub response_format: Option<ResponseFormat>,
+}
+
+impl Prompt {
+    /// A prompt of `turns` with no system prompt, tools or format.
+    pub fn new(turns: Vec<Turn>, temperature: f32, max_tokens: u32) -> Self {
+        Self {
+            system: String::new(),
+            turns,
+            temperature,
+            max_tokens,
+            tools: Vec::new(),
+            response_format: None,
+        }
+    }
+}
+
+/// One turn of a conversation, as a model reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Turn {
+    /// What the user wrote.
+    User(String),
+    /// What the model answered: text, and the tools it called.
+    Assistant {
+        /// Its text (empty when it only called tools).
+        text: String,
+        /// The calls it made.
+        tool_calls: Vec<ToolCall>,
+    },
+    /// What a called tool returned.
+    ToolResult {
+        /// The call's id.
+        call_id: String,
+        /// The tool's name.
+        name: String,
+        /// Its result, as text (usually JSON).
+        content: String,
+    },
+}
+
+impl Turn {
+    /// The model's text answer, without tool calls.
+    pub fn assistant(text: impl Into<String>) -> Self {
+        Self::Assistant { text: text.into(), tool_calls: Vec::new() }
+    }
+}
+
+/// A tool a model may call: a function with a name, a description and a JSON Schema of its
+/// arguments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolDefinition {
+    /// The function's name.
+    pub name: String,
+    /// What it does, for the model.
+    pub description: String,
+    /// A JSON Schema (an object) of its arguments.
+    pub parameters: serde_json::Value,
+}
+
+/// A complete call of a tool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolCall {
+    /// The call's id, to answer it with a [`Turn::ToolResult`].
+    pub id: String,
+    /// The tool's name.
+    pub name: String,
+    /// Its arguments, a JSON object.
+    pub arguments: serde_json::Value,
+}
+
+/// Part of a tool call as it forms: a call's first part has its id and name; its arguments
+/// (JSON text) arrive in one or more parts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolCallDelta {
+    /// Which call of the reply (0, 1, …).
+    pub index: usize,
+    /// The call's id, in its first part.
+    pub id: Option<String>,
+    /// The tool's name, in its first part.
+    pub name: Option<String>,
+    /// More of the arguments' JSON text.
+    pub arguments: String,
+}
+
+/// The tool calls of a reply, put together from their parts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ToolCalls {
+    calls: Vec<(String, String, String)>,
+}
+
+impl ToolCalls {
+    /// Adds a part.
+    pub fn push(&mut self, delta: ToolCallDelta) {
+        if self.calls.len() <= delta.index {
+            self.calls.resize(delta.index + 1, Default::default());
+        }
+        let (id, name, arguments) = &mut self.calls[delta.index];
+        if let Some(part) = delta.id {
+            *id = part;
+        }
+        if let Some(part) = delta.name {
+            name.push_str(&part);
+        }
+        arguments.push_str(&delta.arguments);
+    }
+
+    /// The complete calls; an error when one lacks a name or its arguments are not a JSON
+    /// object.
+    pub fn finish(self) -> Result<Vec<ToolCall>, ProviderError> {
+        self.calls
+            .into_iter()
+            .enumerate()
+            .map(|(index, (id, name, arguments))| {
+                if name.is_empty() {
+                    return Err(ProviderError::Protocol(format!("tool call {index} has no name")));
+                }
+                let arguments = match arguments.trim() {
+                    "" => serde_json::Value::Object(serde_json::Map::new()),
+                    text => serde_json::from_str(text).map_err(|e| {
+                        ProviderError::Protocol(format!(
+                            "the arguments of a call of `{name}` are not JSON: {e}"
+                        ))
+                    })?,
+                };
+                if !arguments.is_object() {
+                    return Err(ProviderError::Protocol(format!(
+                        "the arguments of a call of `{name}` are not an object"
+                    )));
+                }
+                let id = if id.is_empty() { format!("call_{index}") } else { id };
+                Ok(ToolCall { id, name, arguments })
+            })
+            .collect()
+    }
 }
 
 /// One step of a streamed reply.
@@ -35,9 +173,11 @@ pub struct Prompt {
 pub enum ReplyEvent {
     /// More text.
     Delta(String),
+    /// Part of a tool call (gather them with [`ToolCalls`]).
+    ToolCall(ToolCallDelta),
     /// The reply is complete.
     Done {
-        /// Why the model stopped (`stop`, `length`, …).
+        /// Why the model stopped (`stop`, `length`, `tool_calls`, …).
         finish_reason: Option<FinishReason>,
         /// Tokens used, when reported.
         usage: Option<Usage>,
@@ -168,3 +308,41 @@ impl Providers {
 
 /// How long a health check may take.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(index: usize, id: Option<&str>, name: Option<&str>, arguments: &str) -> ToolCallDelta {
+        ToolCallDelta {
+            index,
+            id: id.map(Into::into),
+            name: name.map(Into::into),
+            arguments: arguments.into(),
+        }
+    }
+
+    #[test]
+    fn tool_calls_are_put_together_from_their_parts() {
+        let mut calls = ToolCalls::default();
+        calls.push(part(0, Some("a"), Some("count_events"), "{\"lab"));
+        calls.push(part(1, None, Some("now"), ""));
+        calls.push(part(0, None, None, "el\": \"cat\"}"));
+        let calls = calls.finish().unwrap();
+        assert_eq!(
+            calls[0],
+            ToolCall {
+                id: "a".into(),
+                name: "count_events".into(),
+                arguments: serde_json::json!({"label": "cat"})
+            }
+        );
+        assert_eq!((calls[1].id.as_str(), calls[1].arguments.clone()), ("call_1", serde_json::json!({})));
+        let mut broken = ToolCalls::default();
+        broken.push(part(0, Some("a"), Some("f"), "{\"x\": "));
+        assert!(matches!(broken.finish(), Err(ProviderError::Protocol(_))));
+        let mut nameless = ToolCalls::default();
+        nameless.push(part(0, Some("a"), None, "{}"));
+        assert!(nameless.finish().is_err());
+    }
+}

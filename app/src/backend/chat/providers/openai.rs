@@ -268,9 +268,12 @@ impl Upstream {
             if choice.finish_reason.is_some() {
                 finish_reason = choice.finish_reason.map(FinishReason::from);
             }
-            if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
+            let text = choice.delta.content.filter(|t| !t.is_empty()).map(ReplyEvent::Delta);
+            let calls =
+                choice.delta.tool_calls.into_iter().flatten().map(|part| ReplyEvent::ToolCall(part.into()));
+            for event in text.into_iter().chain(calls) {
                 sent_any = true;
-                if replies.send(Ok(ReplyEvent::Delta(text))).await.is_err() {
+                if replies.send(Ok(event)).await.is_err() {
                     return Ok(());
                 }
             }

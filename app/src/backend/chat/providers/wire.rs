@@ -10,8 +10,8 @@ use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use super::Prompt;
-use crate::protocol::{Role, Usage};
+use super::{Prompt, ToolCall, ToolCallDelta, Turn};
+use crate::protocol::{ResponseFormat, Usage};
 
 /// Largest SSE event accepted from a model server; a larger one ends the reply as a protocol
 /// error instead of growing a buffer without end.
@@ -32,15 +32,98 @@ pub struct CompletionRequest<'a> {
     pub temperature: f32,
     /// Most tokens in the reply.
     pub max_tokens: u32,
+    /// The tools the model may call.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<FunctionTool<'a>>,
+    /// The shape the reply must have.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<&'a ResponseFormat>,
 }
 
 /// One message of the conversation.
 #[derive(Debug, PartialEq, Serialize)]
 pub struct Message<'a> {
-    /// Who speaks.
-    pub role: Role,
-    /// What they say.
-    pub content: &'a str,
+    /// Who speaks: `system`, `user`, `assistant` or `tool`.
+    pub role: &'static str,
+    /// What they say (none for an assistant message that only calls tools).
+    pub content: Option<&'a str>,
+    /// The tools an assistant message called.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<CallOut<'a>>,
+    /// The call a tool message answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<&'a str>,
+}
+
+impl<'a> Message<'a> {
+    fn text(role: &'static str, content: &'a str) -> Self {
+        Self { role, content: Some(content), tool_calls: Vec::new(), tool_call_id: None }
+    }
+
+    fn of(turn: &'a Turn) -> Self {
+        match turn {
+            Turn::User(text) => Self::text("user", text),
+            Turn::Assistant { text, tool_calls } => Self {
+                content: (!text.is_empty() || tool_calls.is_empty()).then_some(text.as_str()),
+                tool_calls: tool_calls.iter().map(CallOut::of).collect(),
+                ..Self::text("assistant", text)
+            },
+            Turn::ToolResult { call_id, content, .. } => {
+                Self { tool_call_id: Some(call_id), ..Self::text("tool", content) }
+            }
+        }
+    }
+}
+
+/// A tool call of an earlier assistant message: `{"id", "type": "function", "function":
+/// {"name", "arguments"}}`, the arguments as JSON text.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct CallOut<'a> {
+    /// The call's id.
+    pub id: &'a str,
+    /// Always `function`.
+    pub r#type: &'static str,
+    /// The function and its arguments.
+    pub function: FunctionCall<'a>,
+}
+
+impl<'a> CallOut<'a> {
+    fn of(call: &'a ToolCall) -> Self {
+        Self {
+            id: &call.id,
+            r#type: "function",
+            function: FunctionCall { name: &call.name, arguments: call.arguments.to_string() },
+        }
+    }
+}
+
+/// A called function.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct FunctionCall<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Its arguments, as JSON text.
+    pub arguments: String,
+}
+
+/// A tool offered to the model: `{"type": "function", "function": {…}}`.
+#[derive(Debug, Serialize)]
+pub struct FunctionTool<'a> {
+    /// Always `function`.
+    pub r#type: &'static str,
+    /// The function.
+    pub function: Function<'a>,
+}
+
+/// A function the model may call.
+#[derive(Debug, Serialize)]
+pub struct Function<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// What it does.
+    pub description: &'a str,
+    /// A JSON Schema of its arguments.
+    pub parameters: &'a serde_json::Value,
 }
 
 /// `stream_options`.
@@ -53,17 +136,28 @@ pub struct StreamOptions {
 impl<'a> CompletionRequest<'a> {
     /// The streaming request for `prompt` to `model`.
     pub fn new(model: &'a str, prompt: &'a Prompt) -> Self {
-        let system = (!prompt.system.trim().is_empty())
-            .then_some(Message { role: Role::System, content: prompt.system.as_str() });
-        let turns =
-            prompt.turns.iter().map(|(role, content)| Message { role: *role, content: content.as_str() });
+        let system =
+            (!prompt.system.trim().is_empty()).then(|| Message::text("system", prompt.system.as_str()));
         Self {
             model,
-            messages: system.into_iter().chain(turns).collect(),
+            messages: system.into_iter().chain(prompt.turns.iter().map(Message::of)).collect(),
             stream: true,
             stream_options: StreamOptions { include_usage: true },
             temperature: prompt.temperature,
             max_tokens: prompt.max_tokens,
+            tools: prompt
+                .tools
+                .iter()
+                .map(|tool| FunctionTool {
+                    r#type: "function",
+                    function: Function {
+                        name: &tool.name,
+                        description: &tool.description,
+                        parameters: &tool.parameters,
+                    },
+                })
+                .collect(),
+            response_format: prompt.response_format.as_ref(),
         }
     }
 }
@@ -100,6 +194,46 @@ pub struct Delta {
     /// New text, if any.
     #[serde(default)]
     pub content: Option<String>,
+    /// Parts of tool calls, if any.
+    #[serde(default)]
+    pub tool_calls: Option<Vec<CallPart>>,
+}
+
+/// Part of a tool call: the first part of each call has its id and the function's name.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallPart {
+    /// Which call of the reply.
+    #[serde(default)]
+    pub index: usize,
+    /// The call's id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The function and a part of its arguments.
+    #[serde(default)]
+    pub function: Option<FunctionPart>,
+}
+
+/// A function's name and part of its arguments' JSON text.
+#[derive(Debug, Default, Deserialize)]
+pub struct FunctionPart {
+    /// The function's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// More of its arguments.
+    #[serde(default)]
+    pub arguments: Option<String>,
+}
+
+impl From<CallPart> for ToolCallDelta {
+    fn from(part: CallPart) -> Self {
+        let function = part.function.unwrap_or_default();
+        Self {
+            index: part.index,
+            id: part.id,
+            name: function.name,
+            arguments: function.arguments.unwrap_or_default(),
+        }
+    }
 }
 
 /// Token counts as the server reports them.
@@ -235,17 +369,66 @@ mod tests {
 
     #[test]
     fn the_request_asks_for_a_stream_with_usage() {
-        let prompt = Prompt {
-            system: "Be brief.".into(),
-            turns: vec![(Role::User, "Hi".into())],
-            temperature: 0.5,
-            max_tokens: 64,
-        };
+        let prompt =
+            Prompt { system: "Be brief.".into(), ..Prompt::new(vec![Turn::User("Hi".into())], 0.5, 64) };
         let body = serde_json::to_value(CompletionRequest::new("m", &prompt)).unwrap();
         assert_eq!(body["stream"], true);
         assert_eq!(body["stream_options"]["include_usage"], true);
         assert_eq!(body["messages"][0]["role"], "system");
         assert_eq!(body["messages"][1], serde_json::json!({"role": "user", "content": "Hi"}));
+        assert!(body.get("tools").is_none() && body.get("response_format").is_none(), "{body}");
+    }
+
+    #[test]
+    fn tools_calls_results_and_formats_take_the_chat_completions_shape() {
+        let call = ToolCall {
+            id: "c1".into(),
+            name: "count".into(),
+            arguments: serde_json::json!({"label": "cat"}),
+        };
+        let turns = vec![
+            Turn::User("How many cats?".into()),
+            Turn::Assistant { text: String::new(), tool_calls: vec![call] },
+            Turn::ToolResult { call_id: "c1".into(), name: "count".into(), content: "3".into() },
+        ];
+        let prompt = Prompt {
+            tools: vec![super::super::ToolDefinition {
+                name: "count".into(),
+                description: "Counts sightings".into(),
+                parameters: serde_json::json!({"type": "object"}),
+            }],
+            response_format: Some(ResponseFormat::JsonObject),
+            ..Prompt::new(turns, 0.0, 64)
+        };
+        let body = serde_json::to_value(CompletionRequest::new("m", &prompt)).unwrap();
+        assert_eq!(
+            body["messages"][1],
+            serde_json::json!({"role": "assistant", "content": null, "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "count", "arguments": "{\"label\":\"cat\"}"}}
+            ]})
+        );
+        assert_eq!(
+            body["messages"][2],
+            serde_json::json!({"role": "tool", "content": "3", "tool_call_id": "c1"})
+        );
+        assert_eq!(body["tools"][0]["function"]["name"], "count");
+        assert_eq!(body["tools"][0]["type"], "function");
+        assert_eq!(body["response_format"], serde_json::json!({"type": "json_object"}));
+        let chunk: Chunk = serde_json::from_str(
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c2","type":"function",
+                "function":{"name":"count","arguments":"{\"la"}}]}}]}"#,
+        )
+        .unwrap();
+        let part = chunk.choices.into_iter().next().unwrap().delta.tool_calls.unwrap().remove(0);
+        assert_eq!(
+            ToolCallDelta::from(part),
+            ToolCallDelta {
+                index: 0,
+                id: Some("c2".into()),
+                name: Some("count".into()),
+                arguments: "{\"la".into()
+            }
+        );
     }
 
     #[test]
