@@ -1,5 +1,5 @@
-//! Chat benchmark, `cargo bench -p server --bench chat` (`-- proxy` or `-- sessions [N]` for one
-//! part):
+//! Chat benchmark, `cargo bench -p server --bench chat` (`-- proxy`, `-- sessions [N]` or
+//! `-- embedded` for one part):
 //!
 //! - proxy: time to first token and per-chunk delivery latency straight from a model server vs
 //!   through the app's websocket, same run, same server (a local OpenAI-compatible stand-in that
@@ -7,7 +7,11 @@
 //! - sessions: N websocket sessions (1,000 by default) streaming at once; checks that no delta
 //!   is lost or reordered and reports the server's CPU time and memory per stream.
 //!
-//! The embedded model's speed is the `llm` crate's benchmark (`cargo bench -p llm`).
+//! - embedded: time to the first token of a reply of each embedded instruct model through the
+//!   app's websocket beside the engine alone (in this process, same prompt), and the server's
+//!   memory with the model loaded.
+//!
+//! The embedded model's generation speed is the `llm` crate's benchmark (`cargo bench -p llm`).
 //!
 //! The server runs as its own process (the release binary), so its CPU and memory are its own.
 
@@ -42,13 +46,17 @@ async fn main() {
     let sessions: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1_000);
     if matches!(part, "all" | "proxy" | "sessions") {
         let upstream = start_model_server().await;
-        let server = Server::start(&upstream, sessions + 10).await;
+        let providers = format!(r#"[{{name="bench", base_url="{upstream}", models=["stamped"]}}]"#);
+        let server = Server::start(&[("AIC_CHAT__PROVIDERS", providers)], sessions + 10).await;
         if matches!(part, "all" | "proxy") {
             proxy(&upstream, &server).await;
         }
         if matches!(part, "all" | "sessions") {
             concurrent_sessions(&server, sessions).await;
         }
+    }
+    if matches!(part, "all" | "embedded") {
+        embedded().await;
     }
 }
 
@@ -110,7 +118,8 @@ impl Drop for Server {
 }
 
 impl Server {
-    async fn start(upstream: &str, connections: usize) -> Self {
+    /// The server with the settings in `env`, allowing `connections` websockets per user.
+    async fn start(env: &[(&str, String)], connections: usize) -> Self {
         let port =
             std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
         let data = std::env::temp_dir().join(format!("ai-channels-chat-bench-{}.db", std::process::id()));
@@ -122,10 +131,7 @@ impl Server {
             .env("AIC_MODELS_DIR", root.join("models"))
             .env("AIC_SITE_ROOT", root.join("target/site"))
             .env("AIC_LOG", "warn")
-            .env(
-                "AIC_CHAT__PROVIDERS",
-                format!(r#"[{{name="bench", base_url="{upstream}", models=["stamped"]}}]"#),
-            )
+            .envs(env.iter().map(|(key, value)| (key, value)))
             .env("AIC_WEBSOCKET__CONNECTIONS_PER_USER", connections.to_string())
             .stdout(Stdio::null())
             .spawn()
@@ -144,7 +150,12 @@ impl Server {
 
     /// A new session whose replies have `chunks` chunks, `delay_ms` apart.
     async fn session(&self, chunks: u32, delay_ms: f32) -> i64 {
-        let settings = json!({"model": "bench/stamped", "temperature": delay_ms / 100.0, "max_tokens": chunks, "system_prompt": ""});
+        self.session_with(json!({"model": "bench/stamped", "temperature": delay_ms / 100.0, "max_tokens": chunks, "system_prompt": ""}))
+            .await
+    }
+
+    /// A new session with `settings`.
+    async fn session_with(&self, settings: Value) -> i64 {
         let session: Value = self
             .client
             .post(format!("{}/ai-chat/api/sessions/", self.base))
@@ -174,15 +185,20 @@ impl Server {
             stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
         let ticks: u64 =
             fields.get(11..13).map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let rss_kb = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        (Duration::from_millis(ticks * 10), rss_kb)
+        (Duration::from_millis(ticks * 10), memory_kb(pid, "VmRSS:"))
     }
+}
+
+/// A memory figure of process `pid` in KiB (`VmRSS:` resident now, `VmHWM:` its peak), from
+/// /proc.
+fn memory_kb(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -380,4 +396,87 @@ async fn concurrent_sessions(server: &Server, count: usize) {
         peak_rss as f64 / 1024.0,
         peak_rss.saturating_sub(rss_idle) as f64 / count as f64
     );
+}
+
+// ---- the embedded models through the app --------------------------------------------------------
+
+/// Replies timed per model and path.
+const EMBEDDED_REPLIES: usize = 10;
+/// The question every reply answers (a fresh session each time, so every prompt is the same).
+const QUESTION: &str = "What is the capital of France? Answer in one word.";
+
+async fn embedded() {
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    println!(
+        "embedded models: time to first token, {EMBEDDED_REPLIES} replies each, greedy, a fresh chat each"
+    );
+    println!(
+        "  {:<22} {:>14} {:>18} {:>10} {:>14} {:>14}",
+        "model", "engine alone", "via app websocket", "added", "server RSS", "server peak"
+    );
+    for (id, file) in [
+        ("qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
+        ("qwen2.5-coder-1.5b", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
+    ] {
+        let engine = engine_first_tokens(&models.join(file));
+        let server = Server::start(&[("AIC_CHAT__DEFAULT_MODEL", format!("local/{id}"))], 10).await;
+        let settings =
+            json!({"model": format!("local/{id}"), "temperature": 0.0, "max_tokens": 4, "system_prompt": ""});
+        // The first reply loads the model (when its warm-up at start has not yet).
+        let mut app = Vec::new();
+        for i in 0..=EMBEDDED_REPLIES {
+            let session = server.session_with(settings.clone()).await;
+            let mut socket = server.connect(session).await;
+            let frame = json!({"type": "send_message", "message": QUESTION, "client_id": format!("e{i}")});
+            let sent = Instant::now();
+            socket.send(Message::Text(frame.to_string().into())).await.expect("sent");
+            let mut first = None;
+            loop {
+                let frame = next_json(&mut socket).await;
+                match frame["type"].as_str() {
+                    Some("ai_message_chunk") => {
+                        first.get_or_insert_with(|| sent.elapsed());
+                    }
+                    Some("ai_message_complete") => break,
+                    _ => {}
+                }
+            }
+            if i > 0 {
+                app.push(first.expect("a chunk").as_micros() as u64);
+            }
+        }
+        app.sort_unstable();
+        let pid = server.child.id();
+        let (rss, peak) = (memory_kb(pid, "VmRSS:"), memory_kb(pid, "VmHWM:"));
+        let (engine, app) = (percentile(&engine, 0.5), percentile(&app, 0.5));
+        println!(
+            "  {:<22} {:>11.1} ms {:>15.1} ms {:>7.1} ms {:>10} MiB {:>10} MiB",
+            id,
+            ms(engine),
+            ms(app),
+            ms(app.saturating_sub(engine)),
+            rss / 1024,
+            peak / 1024
+        );
+    }
+}
+
+/// The engine's time to the first token of the same reply, in this process: the prompt rendered
+/// by the template, read, and one token sampled; sorted, in µs.
+fn engine_first_tokens(path: &std::path::Path) -> Vec<u64> {
+    use llm::chat::{Message as ChatMessage, Role};
+    let model = llm::Model::load(path).expect("the set-up places the model in models/");
+    let sampling = llm::Sampling { temperature: 0.0, top_p: 0.95, repeat_penalty: 1.1, seed: 1 };
+    let mut times: Vec<u64> = (0..=EMBEDDED_REPLIES)
+        .map(|_| {
+            let started = Instant::now();
+            let prompt = model.chat_prompt(&[ChatMessage::new(Role::User, QUESTION)], &[]).expect("a prompt");
+            let mut generation = model.generate(&prompt, sampling).expect("a generation");
+            generation.next().expect("a token").expect("no error");
+            started.elapsed().as_micros() as u64
+        })
+        .skip(1)
+        .collect();
+    times.sort_unstable();
+    times
 }
