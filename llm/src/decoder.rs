@@ -277,6 +277,26 @@ pub(crate) struct Cache {
     positions: usize,
 }
 
+impl Cache {
+    /// How many positions it holds.
+    pub(crate) fn positions(&self) -> usize {
+        self.positions
+    }
+
+    /// Forgets the positions from `positions` on.
+    pub(crate) fn truncate(&mut self, positions: usize) {
+        if positions >= self.positions {
+            return;
+        }
+        for (keys, values) in self.keys.iter_mut().zip(&mut self.values) {
+            let width = keys.len() / self.positions;
+            keys.truncate(positions * width);
+            values.truncate(positions * width);
+        }
+        self.positions = positions;
+    }
+}
+
 impl Decoder {
     /// Reads the weights of the GGUF file whose header is `content`.
     pub(crate) fn read<R: Read + Seek>(content: &gguf_file::Content, reader: &mut R) -> Result<Self> {

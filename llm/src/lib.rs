@@ -151,13 +151,37 @@ impl Model {
     /// the model writes an end token (end of sequence or of its turn), unless
     /// [`ignoring_ends`](Generation::ignoring_ends); take as many as a reply may have.
     pub fn generate(&self, prompt: &[u32], sampling: Sampling) -> Result<Generation<'_>, Error> {
+        self.generate_after(None, prompt, sampling)
+    }
+
+    /// As [`generate`](Self::generate), reading only the part of `prompt` that an earlier
+    /// generation of this model did not: `prefix` ([`Generation::into_prefix`]) holds what that
+    /// one computed for its tokens, and the tokens `prompt` starts with are not read again (the
+    /// next turn of a conversation reads only the new turn).
+    pub fn generate_after(
+        &self,
+        prefix: Option<Prefix>,
+        prompt: &[u32],
+        sampling: Sampling,
+    ) -> Result<Generation<'_>, Error> {
         if prompt.is_empty() {
             return Err(Error::EmptyPrompt);
         }
-        let mut cache = self.decoder.cache();
-        let logits = self.decoder.forward(prompt, &mut cache)?;
+        let (mut cache, reused) = match prefix {
+            Some(Prefix { tokens, mut cache }) => {
+                // At least the last token is read, for the logits of the next.
+                let common =
+                    tokens.iter().zip(prompt).take_while(|(a, b)| a == b).count().min(prompt.len() - 1);
+                cache.truncate(common);
+                (cache, common)
+            }
+            None => (self.decoder.cache(), 0),
+        };
+        let logits = self.decoder.forward(&prompt[reused..], &mut cache)?;
         Ok(Generation {
             model: self,
+            prompt: prompt.to_vec(),
+            reused,
             cache,
             logits,
             sampler: Sampler::new(sampling),
@@ -233,9 +257,25 @@ impl Calls {
     }
 }
 
+/// What a generation computed for the tokens it read and wrote, to start the next generation of
+/// the same model sooner ([`Model::generate_after`]).
+pub struct Prefix {
+    tokens: Vec<u32>,
+    cache: Cache,
+}
+
+impl std::fmt::Debug for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prefix").field("tokens", &self.tokens.len()).finish_non_exhaustive()
+    }
+}
+
 /// A generation in progress: an iterator over the tokens of the reply. Dropping it stops it.
 pub struct Generation<'m> {
     model: &'m Model,
+    /// The prompt, and how many of its first tokens an earlier generation had read.
+    prompt: Vec<u32>,
+    reused: usize,
     cache: Cache,
     /// The logits of the next token, once the last one has been read.
     logits: Vec<f32>,
@@ -283,6 +323,21 @@ impl Generation<'_> {
     /// The tokens generated so far.
     pub fn generated(&self) -> &[u32] {
         &self.generated
+    }
+
+    /// How many tokens the prompt starts with that an earlier generation had read (none
+    /// were read again).
+    pub fn reused(&self) -> usize {
+        self.reused
+    }
+
+    /// Ends the generation, keeping what it computed for the next ([`Model::generate_after`]).
+    pub fn into_prefix(self) -> Prefix {
+        let mut tokens = self.prompt;
+        tokens.extend(self.generated);
+        // The last token written is read only when the next one is asked for.
+        tokens.truncate(self.cache.positions());
+        Prefix { tokens, cache: self.cache }
     }
 
     fn step(&mut self) -> Result<Option<Token>, Error> {
@@ -571,6 +626,38 @@ mod tests {
         assert_eq!(calls.push_text("`js"), (String::new(), false), "still possibly a fence");
         assert_eq!(calls.push_text("on\n"), (String::new(), true), "a fence opens a call; it is not shown");
         assert_eq!(calls.push_text("```rust\nfn"), ("```rust\nfn".into(), false), "another fence is text");
+    }
+
+    #[test]
+    fn a_conversation_s_next_turn_reads_only_what_is_new_and_answers_the_same() {
+        let model = qwen();
+        let first = [Message::new(chat::Role::User, "What is the capital of France?")];
+        let prompt = model.chat_prompt(&first, &[]).unwrap();
+        let mut generation = model.generate(&prompt, Sampling::greedy()).unwrap();
+        let reply: String = generation.by_ref().map(|token| token.unwrap().text).collect();
+        let prefix = generation.into_prefix();
+        let next = [
+            first[0].clone(),
+            Message::new(chat::Role::Assistant, reply),
+            Message::new(chat::Role::User, "And of Italy?"),
+        ];
+        let prompt = model.chat_prompt(&next, &[]).unwrap();
+        let fresh: Vec<u32> =
+            model.generate(&prompt, Sampling::greedy()).unwrap().take(12).map(|t| t.unwrap().id).collect();
+        let mut reusing = model.generate_after(Some(prefix), &prompt, Sampling::greedy()).unwrap();
+        assert!(
+            reusing.reused() > prompt.len() / 2,
+            "{} of {} tokens reused",
+            reusing.reused(),
+            prompt.len()
+        );
+        let reused: Vec<u32> = reusing.by_ref().take(12).map(|t| t.unwrap().id).collect();
+        assert_eq!(model.tokenizer().decode(&reused), model.tokenizer().decode(&fresh));
+        // A prompt that shares nothing reads everything.
+        let other = model.tokenizer().encode_prompt("Once upon a time");
+        let unrelated =
+            model.generate_after(Some(reusing.into_prefix()), &other, Sampling::greedy()).unwrap();
+        assert_eq!(unrelated.reused(), 0);
     }
 
     #[test]

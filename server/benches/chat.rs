@@ -446,6 +446,7 @@ async fn embedded() {
             }
         }
         app.sort_unstable();
+        let (follow_up_fresh, follow_up_app) = follow_ups(&server, &models.join(file), &settings).await;
         let pid = server.child.id();
         let (rss, peak) = (memory_kb(pid, "VmRSS:"), memory_kb(pid, "VmHWM:"));
         let (engine, app) = (percentile(&engine, 0.5), percentile(&app, 0.5));
@@ -458,7 +459,73 @@ async fn embedded() {
             rss / 1024,
             peak / 1024
         );
+        println!(
+            "  {:<22} {:>11.1} ms {:>15.1} ms   (a follow-up after a {LONG_LINES}-line message: read whole / the new turn only)",
+            "",
+            ms(follow_up_fresh),
+            ms(follow_up_app)
+        );
     }
+}
+
+/// Lines of the long first message of a chat.
+const LONG_LINES: usize = 80;
+
+/// The time to the first token of a follow-up question in a chat whose first message is long:
+/// the engine alone reading the whole conversation, and the app (which reads only the new turn);
+/// medians of 5, in µs.
+async fn follow_ups(server: &Server, model: &std::path::Path, settings: &Value) -> (u64, u64) {
+    use llm::chat::{Message as ChatMessage, Role};
+    const FOLLOW_UP: &str = "Which camera saw the most cats?";
+    let long: String = (0..LONG_LINES)
+        .map(|i| {
+            format!("{:02}:{:02} camera {} saw a cat\n", i / 60, i % 60, ["door", "yard", "garage"][i % 3])
+        })
+        .collect::<String>()
+        + "Summarise this log in one sentence.";
+    let engine = llm::Model::load(model).expect("the model");
+    let sampling = llm::Sampling { temperature: 0.0, top_p: 0.95, repeat_penalty: 1.1, seed: 1 };
+    let conversation = [
+        ChatMessage::new(Role::User, long.as_str()),
+        ChatMessage::new(Role::Assistant, "The cameras saw cats."),
+        ChatMessage::new(Role::User, FOLLOW_UP),
+    ];
+    let mut fresh: Vec<u64> = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            let prompt = engine.chat_prompt(&conversation, &[]).expect("a prompt");
+            engine.generate(&prompt, sampling).expect("a generation").next();
+            started.elapsed().as_micros() as u64
+        })
+        .collect();
+    drop(engine);
+    let mut app = Vec::new();
+    for i in 0..5 {
+        let session = server.session_with(settings.clone()).await;
+        let mut socket = server.connect(session).await;
+        let mut first_token = Vec::new();
+        for (n, message) in [long.as_str(), FOLLOW_UP].into_iter().enumerate() {
+            let frame = json!({"type": "send_message", "message": message, "client_id": format!("f{i}-{n}")});
+            let sent = Instant::now();
+            socket.send(Message::Text(frame.to_string().into())).await.expect("sent");
+            let mut first = None;
+            loop {
+                let frame = next_json(&mut socket).await;
+                match frame["type"].as_str() {
+                    Some("ai_message_chunk") => {
+                        first.get_or_insert_with(|| sent.elapsed());
+                    }
+                    Some("ai_message_complete") => break,
+                    _ => {}
+                }
+            }
+            first_token.push(first.expect("a chunk").as_micros() as u64);
+        }
+        app.push(first_token[1]);
+    }
+    fresh.sort_unstable();
+    app.sort_unstable();
+    (percentile(&fresh, 0.5), percentile(&app, 0.5))
 }
 
 /// The engine's time to the first token of the same reply, in this process: the prompt rendered

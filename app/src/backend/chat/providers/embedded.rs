@@ -114,12 +114,17 @@ struct Embedded {
     slots: Arc<Semaphore>,
 }
 
+/// What a model computed for the last conversation it answered: the next turn of that
+/// conversation reads only the new turn (one conversation per model is kept).
+type LastConversation = Arc<std::sync::Mutex<Option<llm::Prefix>>>;
+
 /// One embedded model and, once loaded, its weights.
 #[derive(Debug)]
 struct Slot {
     offered: &'static Offered,
     path: PathBuf,
     loaded: OnceCell<Arc<Model>>,
+    last: LastConversation,
 }
 
 impl EmbeddedModels {
@@ -128,7 +133,12 @@ impl EmbeddedModels {
     pub fn new(assets: &ModelAssets, concurrency: usize) -> Self {
         let models = OFFERED
             .iter()
-            .map(|offered| Slot { offered, path: assets.path(offered.file), loaded: OnceCell::new() })
+            .map(|offered| Slot {
+                offered,
+                path: assets.path(offered.file),
+                loaded: OnceCell::new(),
+                last: LastConversation::default(),
+            })
             .collect();
         Self { inner: Arc::new(Embedded { models, slots: Arc::new(Semaphore::new(concurrency.max(1))) }) }
     }
@@ -289,8 +299,13 @@ fn transcript_tokens(model: &Model, prompt: &Prompt) -> Vec<u32> {
 
 /// Generates a reply, sending each piece of text and each tool call as it is decoded. Runs on
 /// a blocking thread; returns early when the receiver is gone (the user stopped the reply).
-fn generate(model: &Model, prompt: &Prompt, replies: &mpsc::Sender<Result<ReplyEvent, ProviderError>>) {
-    if let Err(e) = try_generate(model, prompt, replies) {
+fn generate(
+    model: &Model,
+    prompt: &Prompt,
+    replies: &mpsc::Sender<Result<ReplyEvent, ProviderError>>,
+    last: &LastConversation,
+) {
+    if let Err(e) = try_generate(model, prompt, replies, last) {
         let _ = replies.blocking_send(Err(ProviderError::Model(e.to_string())));
     }
 }
@@ -299,6 +314,7 @@ fn try_generate(
     model: &Model,
     prompt: &Prompt,
     replies: &mpsc::Sender<Result<ReplyEvent, ProviderError>>,
+    last: &LastConversation,
 ) -> Result<(), llm::Error> {
     let schema = prompt.response_format.as_ref().and_then(ResponseFormat::schema);
     let offered = if answering_with_results(prompt) { &[][..] } else { &prompt.tools };
@@ -310,7 +326,7 @@ fn try_generate(
     }
     // A pre-trained model's reply ends where it starts the next turn (or where its JSON does);
     // an instruction-tuned one ends its turn with its end token.
-    let (tokens, mut turn_end) = if model.has_chat_template() {
+    let (tokens, turn_end) = if model.has_chat_template() {
         (chat_tokens(model, prompt, &tools)?, None)
     } else if !tools.is_empty() {
         return Err(llm::Error::Chat(format!("{} cannot call tools", model.name())));
@@ -323,17 +339,41 @@ fn try_generate(
         repeat_penalty: REPEAT_PENALTY,
         seed: random_seed(),
     };
-    let mut generation = model.generate(&tokens, sampling)?;
+    let earlier = last.lock().ok().and_then(|mut last| last.take());
+    let mut generation = model.generate_after(earlier, &tokens, sampling)?;
     if let Some(schema) = &schema {
         generation = generation.following_schema(schema)?;
     }
     if !tools.is_empty() {
         generation = generation.with_tools(&tools)?;
     }
+    let streamed = stream(&mut generation, prompt.max_tokens, turn_end, replies);
+    let generated = generation.generated().len();
+    if let Ok(mut last) = last.lock() {
+        *last = Some(generation.into_prefix());
+    }
+    let Some(finish_reason) = streamed? else { return Ok(()) };
+    let usage = Usage {
+        prompt_tokens: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
+        completion_tokens: u32::try_from(generated).unwrap_or(u32::MAX),
+    };
+    let _ = replies
+        .blocking_send(Ok(ReplyEvent::Done { finish_reason: Some(finish_reason), usage: Some(usage) }));
+    Ok(())
+}
+
+/// Sends the reply's text and tool calls as `generation` writes them, up to `max_tokens`; returns
+/// why it ended, or none when the receiver is gone (the user stopped the reply).
+fn stream(
+    generation: &mut llm::Generation,
+    max_tokens: u32,
+    mut turn_end: Option<TurnEnd>,
+    replies: &mpsc::Sender<Result<ReplyEvent, ProviderError>>,
+) -> Result<Option<FinishReason>, llm::Error> {
     let mut finish_reason = FinishReason::Stop;
     let mut calls = 0;
     loop {
-        if generation.generated().len() >= prompt.max_tokens as usize {
+        if generation.generated().len() >= max_tokens as usize {
             finish_reason = FinishReason::Length;
             break;
         }
@@ -353,7 +393,7 @@ fn try_generate(
         });
         let text = (!piece.is_empty()).then_some(ReplyEvent::Delta(piece));
         if text.into_iter().chain(call).any(|event| replies.blocking_send(Ok(event)).is_err()) {
-            return Ok(());
+            return Ok(None);
         }
         if ended {
             break;
@@ -362,13 +402,7 @@ fn try_generate(
     if calls > 0 && finish_reason == FinishReason::Stop {
         finish_reason = FinishReason::ToolCalls;
     }
-    let usage = Usage {
-        prompt_tokens: u32::try_from(tokens.len()).unwrap_or(u32::MAX),
-        completion_tokens: u32::try_from(generation.generated().len()).unwrap_or(u32::MAX),
-    };
-    let _ = replies
-        .blocking_send(Ok(ReplyEvent::Done { finish_reason: Some(finish_reason), usage: Some(usage) }));
-    Ok(())
+    Ok(Some(finish_reason))
 }
 
 /// A seed for sampling that differs between replies (a fixed one if the system has none).
@@ -439,24 +473,24 @@ impl ModelProvider for EmbeddedModels {
         let model = model.to_owned();
         tokio::spawn(async move {
             let loaded = match inner.slot(&model) {
-                Ok(slot) => slot.load().await,
+                Ok(slot) => slot.load().await.map(|loaded| (loaded, slot.last.clone())),
                 Err(e) => Err(e),
             };
-            let loaded = match loaded {
+            let (loaded, last) = match loaded {
                 Ok(loaded) => loaded,
                 Err(e) => {
                     let _ = replies.send(Err(e)).await;
                     return;
                 }
             };
-            let slot = tokio::select! {
-                slot = inner.slots.clone().acquire_owned() => slot,
+            let permit = tokio::select! {
+                permit = inner.slots.clone().acquire_owned() => permit,
                 () = replies.closed() => return,
             };
-            let Ok(slot) = slot else { return };
+            let Ok(permit) = permit else { return };
             let _ = tokio::task::spawn_blocking(move || {
-                let _slot = slot;
-                generate(&loaded, &prompt, &replies);
+                let _permit = permit;
+                generate(&loaded, &prompt, &replies, &last);
             })
             .await;
         });
