@@ -402,13 +402,18 @@ async fn concurrent_sessions(server: &Server, count: usize) {
 
 /// Replies timed per model and path.
 const EMBEDDED_REPLIES: usize = 10;
-/// The question every reply answers (a fresh session each time, so every prompt is the same).
-const QUESTION: &str = "What is the capital of France? Answer in one word.";
+/// The questions replies answer, one per fresh chat.
+const COUNTRIES: [&str; 11] =
+    ["France", "Italy", "Spain", "Japan", "Peru", "Kenya", "Norway", "Chile", "Egypt", "Canada", "India"];
+
+fn question(n: usize) -> String {
+    format!("What is the capital of {}? Answer in one word.", COUNTRIES[n % COUNTRIES.len()])
+}
 
 async fn embedded() {
     let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
     println!(
-        "embedded models: time to first token, {EMBEDDED_REPLIES} replies each, greedy, a fresh chat each"
+        "embedded models: time to first token, {EMBEDDED_REPLIES} replies each, greedy, a fresh chat for each question"
     );
     println!(
         "  {:<22} {:>14} {:>18} {:>10} {:>14} {:>14}",
@@ -427,7 +432,7 @@ async fn embedded() {
         for i in 0..=EMBEDDED_REPLIES {
             let session = server.session_with(settings.clone()).await;
             let mut socket = server.connect(session).await;
-            let frame = json!({"type": "send_message", "message": QUESTION, "client_id": format!("e{i}")});
+            let frame = json!({"type": "send_message", "message": question(i), "client_id": format!("e{i}")});
             let sent = Instant::now();
             socket.send(Message::Text(frame.to_string().into())).await.expect("sent");
             let mut first = None;
@@ -528,19 +533,25 @@ async fn follow_ups(server: &Server, model: &std::path::Path, settings: &Value) 
     (percentile(&fresh, 0.5), percentile(&app, 0.5))
 }
 
-/// The engine's time to the first token of the same reply, in this process: the prompt rendered
-/// by the template, read, and one token sampled; sorted, in µs.
+/// The engine's time to the first token of the same replies, in this process: each prompt
+/// rendered by the template, read after what the previous one computed (as the app does), and
+/// one token sampled; sorted, in µs.
 fn engine_first_tokens(path: &std::path::Path) -> Vec<u64> {
     use llm::chat::{Message as ChatMessage, Role};
     let model = llm::Model::load(path).expect("the set-up places the model in models/");
     let sampling = llm::Sampling { temperature: 0.0, top_p: 0.95, repeat_penalty: 1.1, seed: 1 };
+    let mut prefix = None;
     let mut times: Vec<u64> = (0..=EMBEDDED_REPLIES)
-        .map(|_| {
+        .map(|i| {
             let started = Instant::now();
-            let prompt = model.chat_prompt(&[ChatMessage::new(Role::User, QUESTION)], &[]).expect("a prompt");
-            let mut generation = model.generate(&prompt, sampling).expect("a generation");
+            let prompt =
+                model.chat_prompt(&[ChatMessage::new(Role::User, question(i))], &[]).expect("a prompt");
+            let mut generation =
+                model.generate_after(prefix.take(), &prompt, sampling).expect("a generation");
             generation.next().expect("a token").expect("no error");
-            started.elapsed().as_micros() as u64
+            let elapsed = started.elapsed().as_micros() as u64;
+            prefix = Some(generation.into_prefix());
+            elapsed
         })
         .skip(1)
         .collect();
