@@ -7,7 +7,7 @@
 use std::io::{Read, Seek};
 
 use candle_core::quantized::ggml_file::qtensor_from_ggml;
-use candle_core::quantized::k_quants::QK_K;
+use candle_core::quantized::k_quants::{BlockQ4K, BlockQ8K, GgmlType, QK_K};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{Device, Module, Result, Tensor};
 
@@ -132,8 +132,8 @@ struct Matrix {
 
 impl Matrix {
     /// The named tensors stacked into one matrix, so a step runs one parallel kernel instead of
-    /// several. A single tensor of a fast type whose rows are whole 256-value blocks is kept as
-    /// it is: candle lays those out for its AVX-512 VNNI kernels. The others are brought to Q8_0
+    /// several. Tensors of one fast type whose rows are whole 256-value blocks keep their type:
+    /// candle lays those out for its AVX-512 VNNI kernels. The others are brought to Q8_0
     /// ([`q8_0_blocks`]: exactly, for the Q4_0, Q5_0 and Q8_0 weights of the usual files) and
     /// each row is padded with zero blocks to a multiple of 256 values, so that they get those
     /// kernels too: the padding costs a fifth more bytes and still nearly halves the time of a
@@ -153,12 +153,25 @@ impl Matrix {
             None
         };
         let inputs = tensors[0].shape().dims2()?.1;
-        if let [one] = tensors.as_slice()
-            && matches!(one.dtype(), GgmlDType::Q8_0 | GgmlDType::Q4K | GgmlDType::Q6K)
+        let dtype = tensors[0].dtype();
+        if matches!(dtype, GgmlDType::Q8_0 | GgmlDType::Q4K | GgmlDType::Q6K)
+            && tensors.iter().all(|tensor| tensor.dtype() == dtype)
             && inputs.is_multiple_of(QK_K)
         {
+            let weights = match tensors.as_slice() {
+                [_] => tensors.remove(0),
+                _ => {
+                    // Rows are whole blocks: the stacked matrix is the tensors' bytes one after another.
+                    let (mut bytes, mut rows) = (Vec::new(), 0);
+                    for tensor in &tensors {
+                        rows += tensor.shape().dims2()?.0;
+                        bytes.extend_from_slice(&tensor.data()?);
+                    }
+                    qtensor_from_ggml(dtype, &bytes, vec![rows, inputs], &Device::Cpu)?
+                }
+            };
             return Ok(Self {
-                weights: QMatMul::from_qtensor(tensors.remove(0))?,
+                weights: QMatMul::from_qtensor(weights)?,
                 bias,
                 inputs,
                 stored_inputs: inputs,
@@ -191,7 +204,12 @@ impl Matrix {
             }
             Tensor::from_vec(padded, (rows, self.stored_inputs), &Device::Cpu)?
         };
-        let mut out: Vec<f32> = self.weights.forward(&x)?.flatten_all()?.to_vec1()?;
+        let mut out = match (rows, &self.weights) {
+            (1, QMatMul::QTensor(weights)) if weights.dtype() == GgmlDType::Q4K => {
+                q4k_times_row(&weights.data()?, x.flatten_all()?.to_vec1()?.as_slice())?
+            }
+            _ => self.weights.forward(&x)?.flatten_all()?.to_vec1()?,
+        };
         if let Some(bias) = &self.bias {
             for row in out.chunks_exact_mut(bias.len()) {
                 row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
@@ -199,6 +217,39 @@ impl Matrix {
         }
         Ok(out)
     }
+}
+
+/// A Q4_K matrix (its bytes: rows of whole blocks) times one row `x`, on the stored blocks. For
+/// one row at a time this reads a third fewer bytes than candle's AVX-512 kernels, which read
+/// the matrix unpacked into tiles; the dot products are candle's (ggml's) own.
+fn q4k_times_row(matrix: &[u8], x: &[f32]) -> Result<Vec<f32>> {
+    let (block_bytes, blocks_per_row) = (std::mem::size_of::<BlockQ4K>(), x.len() / QK_K);
+    if blocks_per_row == 0
+        || !x.len().is_multiple_of(QK_K)
+        || !matrix.len().is_multiple_of(block_bytes * blocks_per_row)
+        || !(matrix.as_ptr() as usize).is_multiple_of(std::mem::align_of::<BlockQ4K>())
+    {
+        return Err(candle_core::Error::Msg("a Q4_K matrix that is not whole aligned blocks".into()));
+    }
+    // SAFETY: `BlockQ4K` is `repr(C)` plain data (an f16 pair and byte arrays, any bit pattern
+    // valid) of `block_bytes` bytes; the bytes are whole, aligned blocks (checked above) that
+    // live as long as `matrix`.
+    let blocks =
+        unsafe { std::slice::from_raw_parts(matrix.as_ptr().cast::<BlockQ4K>(), matrix.len() / block_bytes) };
+    let mut quantized = vec![BlockQ8K::zeros(); blocks_per_row];
+    BlockQ8K::from_float(x, &mut quantized);
+    let rows = blocks.len() / blocks_per_row;
+    // Each row's result, written by whichever of candle's worker threads (those its own kernels
+    // run on) takes the row.
+    let out: Vec<std::sync::atomic::AtomicU32> = (0..rows).map(|_| Default::default()).collect();
+    candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
+        for row in range {
+            let dot =
+                BlockQ4K::vec_dot(x.len(), &blocks[row * blocks_per_row..][..blocks_per_row], &quantized);
+            out[row].store(dot.to_bits(), std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    Ok(out.into_iter().map(|bits| f32::from_bits(bits.into_inner())).collect())
 }
 
 /// `tensor`'s values as Q8_0 blocks (32 values: an f16 scale, then 32 signed bytes). Q4_0 and
@@ -570,5 +621,46 @@ mod tests {
                 (a.flatten_all().unwrap().to_vec1().unwrap(), b.flatten_all().unwrap().to_vec1().unwrap());
             assert_eq!(a, b, "{dtype:?}");
         }
+    }
+
+    #[test]
+    fn a_q4k_product_for_one_row_equals_the_product_of_the_stored_values() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/gemma-3-270m-q4_k_m.gguf");
+        let mut file = std::fs::File::open(path).unwrap();
+        let content = gguf_file::Content::read(&mut file).unwrap();
+        let name = (0..18)
+            .flat_map(|n| {
+                ["ffn_down", "ffn_gate", "ffn_up", "attn_q", "attn_output"]
+                    .map(|m| format!("blk.{n}.{m}.weight"))
+            })
+            .find(|name| content.tensor_infos[name].ggml_dtype == GgmlDType::Q4K)
+            .expect("a Q4_K matrix");
+        let matrix = content.tensor(&mut file, &name, &Device::Cpu).unwrap();
+        assert_eq!(matrix.dtype(), GgmlDType::Q4K);
+        let (rows, inputs) = matrix.shape().dims2().unwrap();
+        let x: Vec<f32> = (0..inputs).map(|i| ((i * 7919 % 2003) as f32 / 1001.5 - 1.0) * 3.0).collect();
+        let weights: Vec<f32> =
+            matrix.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let exact: Vec<f32> =
+            weights.chunks_exact(inputs).map(|row| row.iter().zip(&x).map(|(w, v)| w * v).sum()).collect();
+        let ours = q4k_times_row(&matrix.data().unwrap(), &x).unwrap();
+        let theirs: Vec<f32> = QMatMul::from_qtensor(matrix)
+            .unwrap()
+            .forward(&Tensor::from_slice(&x, (1, inputs), &Device::Cpu).unwrap())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let error = |got: &[f32]| got.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let scale = exact.iter().map(|v| v.abs()).fold(0f32, f32::max);
+        eprintln!("rows {rows}, scale {scale}, ours {} candle {}", error(&ours), error(&theirs));
+        assert!(
+            error(&ours) <= error(&theirs) * 1.5 + 1e-3,
+            "ours {} candle {}",
+            error(&ours),
+            error(&theirs)
+        );
     }
 }
