@@ -432,22 +432,9 @@ async fn embedded() {
         for i in 0..=EMBEDDED_REPLIES {
             let session = server.session_with(settings.clone()).await;
             let mut socket = server.connect(session).await;
-            let frame = json!({"type": "send_message", "message": question(i), "client_id": format!("e{i}")});
-            let sent = Instant::now();
-            socket.send(Message::Text(frame.to_string().into())).await.expect("sent");
-            let mut first = None;
-            loop {
-                let frame = next_json(&mut socket).await;
-                match frame["type"].as_str() {
-                    Some("ai_message_chunk") => {
-                        first.get_or_insert_with(|| sent.elapsed());
-                    }
-                    Some("ai_message_complete") => break,
-                    _ => {}
-                }
-            }
+            let first = first_token(&mut socket, &question(i), &format!("e{i}")).await;
             if i > 0 {
-                app.push(first.expect("a chunk").as_micros() as u64);
+                app.push(first);
             }
         }
         app.sort_unstable();
@@ -471,6 +458,26 @@ async fn embedded() {
             ms(follow_up_app)
         );
     }
+}
+
+/// Sends `message` on a session's socket and reads the reply to its end; returns the time to
+/// its first chunk, in µs.
+async fn first_token(socket: &mut Socket, message: &str, client_id: &str) -> u64 {
+    let frame = json!({"type": "send_message", "message": message, "client_id": client_id});
+    let sent = Instant::now();
+    socket.send(Message::Text(frame.to_string().into())).await.expect("sent");
+    let mut first = None;
+    loop {
+        let frame = next_json(socket).await;
+        match frame["type"].as_str() {
+            Some("ai_message_chunk") => {
+                first.get_or_insert_with(|| sent.elapsed());
+            }
+            Some("ai_message_complete") => break,
+            _ => {}
+        }
+    }
+    first.expect("a chunk").as_micros() as u64
 }
 
 /// Lines of the long first message of a chat.
@@ -508,25 +515,8 @@ async fn follow_ups(server: &Server, model: &std::path::Path, settings: &Value) 
     for i in 0..5 {
         let session = server.session_with(settings.clone()).await;
         let mut socket = server.connect(session).await;
-        let mut first_token = Vec::new();
-        for (n, message) in [long.as_str(), FOLLOW_UP].into_iter().enumerate() {
-            let frame = json!({"type": "send_message", "message": message, "client_id": format!("f{i}-{n}")});
-            let sent = Instant::now();
-            socket.send(Message::Text(frame.to_string().into())).await.expect("sent");
-            let mut first = None;
-            loop {
-                let frame = next_json(&mut socket).await;
-                match frame["type"].as_str() {
-                    Some("ai_message_chunk") => {
-                        first.get_or_insert_with(|| sent.elapsed());
-                    }
-                    Some("ai_message_complete") => break,
-                    _ => {}
-                }
-            }
-            first_token.push(first.expect("a chunk").as_micros() as u64);
-        }
-        app.push(first_token[1]);
+        first_token(&mut socket, &long, &format!("f{i}-0")).await;
+        app.push(first_token(&mut socket, FOLLOW_UP, &format!("f{i}-1")).await);
     }
     fresh.sort_unstable();
     app.sort_unstable();
