@@ -7,7 +7,7 @@
 use std::io::{Read, Seek};
 
 use candle_core::quantized::ggml_file::qtensor_from_ggml;
-use candle_core::quantized::k_quants::{BlockQ4K, BlockQ8K, GgmlType, QK_K};
+use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8_0, GgmlType, QK_K};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{Device, Module, Result, Tensor};
 
@@ -135,9 +135,10 @@ impl Matrix {
     /// several. Tensors of one fast type whose rows are whole 256-value blocks keep their type:
     /// candle lays those out for its AVX-512 VNNI kernels. The others are brought to Q8_0
     /// ([`q8_0_blocks`]: exactly, for the Q4_0, Q5_0 and Q8_0 weights of the usual files) and
-    /// each row is padded with zero blocks to a multiple of 256 values, so that they get those
-    /// kernels too: the padding costs a fifth more bytes and still nearly halves the time of a
-    /// step, and the products are the ones llama.cpp computes on the stored types.
+    /// each row is padded with zero blocks to a multiple of 256 values, so that prompts get those
+    /// kernels too (five times faster than candle's Q5_0 products); one token at a time reads
+    /// the rows without their padding ([`times_row`]). The products are the ones llama.cpp
+    /// computes on the stored types.
     fn read<R: Read + Seek>(content: &gguf_file::Content, reader: &mut R, names: &[String]) -> Result<Self> {
         let mut tensors = Vec::with_capacity(names.len());
         for name in names {
@@ -195,20 +196,19 @@ impl Matrix {
     /// `x` holds rows of `inputs` values; returns a row of outputs for each.
     fn apply(&self, x: &[f32]) -> Result<Vec<f32>> {
         let rows = x.len() / self.inputs;
-        let x = if self.stored_inputs == self.inputs {
-            Tensor::from_slice(x, (rows, self.inputs), &Device::Cpu)?
-        } else {
-            let mut padded = vec![0.0; rows * self.stored_inputs];
-            for (to, from) in padded.chunks_exact_mut(self.stored_inputs).zip(x.chunks_exact(self.inputs)) {
-                to[..self.inputs].copy_from_slice(from);
-            }
-            Tensor::from_vec(padded, (rows, self.stored_inputs), &Device::Cpu)?
+        // One row at a time the work is reading the weights: read only the stored blocks.
+        let stored = match (rows, &self.weights) {
+            (1, QMatMul::QTensor(weights)) => match weights.dtype() {
+                GgmlDType::Q4K => Some(times_row::<BlockQ4K>(&weights.data()?, self.stored_inputs, x)),
+                GgmlDType::Q6K => Some(times_row::<BlockQ6K>(&weights.data()?, self.stored_inputs, x)),
+                GgmlDType::Q8_0 => Some(times_row::<BlockQ8_0>(&weights.data()?, self.stored_inputs, x)),
+                _ => None,
+            },
+            _ => None,
         };
-        let mut out = match (rows, &self.weights) {
-            (1, QMatMul::QTensor(weights)) if weights.dtype() == GgmlDType::Q4K => {
-                q4k_times_row(&weights.data()?, x.flatten_all()?.to_vec1()?.as_slice())?
-            }
-            _ => self.weights.forward(&x)?.flatten_all()?.to_vec1()?,
+        let mut out = match stored {
+            Some(out) => out?,
+            None => self.weights.forward(&self.padded(x, rows)?)?.flatten_all()?.to_vec1()?,
         };
         if let Some(bias) = &self.bias {
             for row in out.chunks_exact_mut(bias.len()) {
@@ -217,35 +217,53 @@ impl Matrix {
         }
         Ok(out)
     }
+
+    /// `rows` rows of `x` as a tensor whose rows are as long as the stored ones (zeros after).
+    fn padded(&self, x: &[f32], rows: usize) -> Result<Tensor> {
+        if self.stored_inputs == self.inputs {
+            return Tensor::from_slice(x, (rows, self.inputs), &Device::Cpu);
+        }
+        let mut padded = vec![0.0; rows * self.stored_inputs];
+        for (to, from) in padded.chunks_exact_mut(self.stored_inputs).zip(x.chunks_exact(self.inputs)) {
+            to[..self.inputs].copy_from_slice(from);
+        }
+        Tensor::from_vec(padded, (rows, self.stored_inputs), &Device::Cpu)
+    }
 }
 
-/// A Q4_K matrix (its bytes: rows of whole blocks) times one row `x`, on the stored blocks. For
-/// one row at a time this reads a third fewer bytes than candle's AVX-512 kernels, which read
-/// the matrix unpacked into tiles; the dot products are candle's (ggml's) own.
-fn q4k_times_row(matrix: &[u8], x: &[f32]) -> Result<Vec<f32>> {
-    let (block_bytes, blocks_per_row) = (std::mem::size_of::<BlockQ4K>(), x.len() / QK_K);
-    if blocks_per_row == 0
-        || !x.len().is_multiple_of(QK_K)
-        || !matrix.len().is_multiple_of(block_bytes * blocks_per_row)
-        || !(matrix.as_ptr() as usize).is_multiple_of(std::mem::align_of::<BlockQ4K>())
+/// A matrix of `T` blocks (its bytes: rows of `stored_inputs` values, whole blocks) times one row
+/// `x`, on the stored blocks, leaving out the zero blocks that pad rows past `x`'s length. For one
+/// row at a time this reads fewer bytes than candle's AVX-512 kernels (kept for prompts), which
+/// read Q4_K unpacked into tiles a third larger and Q8_0 rows padded; the dot products are
+/// candle's (ggml's) own, on candle's worker threads.
+fn times_row<T: GgmlType>(matrix: &[u8], stored_inputs: usize, x: &[f32]) -> Result<Vec<f32>> {
+    let block_bytes = std::mem::size_of::<T>();
+    let (stored_blocks, blocks) = (stored_inputs / T::BLCK_SIZE, x.len() / T::BLCK_SIZE);
+    let dot_block = <T::VecDotType as GgmlType>::BLCK_SIZE;
+    if blocks == 0
+        || !x.len().is_multiple_of(T::BLCK_SIZE.max(dot_block))
+        || stored_inputs < x.len()
+        || !matrix.len().is_multiple_of(block_bytes * stored_blocks)
+        || !(matrix.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>())
     {
-        return Err(candle_core::Error::Msg("a Q4_K matrix that is not whole aligned blocks".into()));
+        return Err(candle_core::Error::Msg(format!(
+            "a {:?} matrix that is not whole aligned blocks",
+            T::DTYPE
+        )));
     }
-    // SAFETY: `BlockQ4K` is `repr(C)` plain data (an f16 pair and byte arrays, any bit pattern
-    // valid) of `block_bytes` bytes; the bytes are whole, aligned blocks (checked above) that
-    // live as long as `matrix`.
-    let blocks =
-        unsafe { std::slice::from_raw_parts(matrix.as_ptr().cast::<BlockQ4K>(), matrix.len() / block_bytes) };
-    let mut quantized = vec![BlockQ8K::zeros(); blocks_per_row];
-    BlockQ8K::from_float(x, &mut quantized);
-    let rows = blocks.len() / blocks_per_row;
-    // Each row's result, written by whichever of candle's worker threads (those its own kernels
-    // run on) takes the row.
+    // SAFETY: candle's block types are `repr(C)` plain data (f16 scales and byte arrays, any bit
+    // pattern valid) of `block_bytes` bytes; the bytes are whole, aligned blocks (checked above)
+    // that live as long as `matrix`.
+    let matrix =
+        unsafe { std::slice::from_raw_parts(matrix.as_ptr().cast::<T>(), matrix.len() / block_bytes) };
+    let mut quantized = vec![T::VecDotType::zeros(); x.len() / dot_block];
+    T::VecDotType::from_float(x, &mut quantized);
+    let rows = matrix.len() / stored_blocks;
+    // Each row's result, written by whichever worker takes the row.
     let out: Vec<std::sync::atomic::AtomicU32> = (0..rows).map(|_| Default::default()).collect();
     candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
         for row in range {
-            let dot =
-                BlockQ4K::vec_dot(x.len(), &blocks[row * blocks_per_row..][..blocks_per_row], &quantized);
+            let dot = T::vec_dot(x.len(), &matrix[row * stored_blocks..][..blocks], &quantized);
             out[row].store(dot.to_bits(), std::sync::atomic::Ordering::Relaxed);
         }
     });
@@ -644,7 +662,7 @@ mod tests {
             matrix.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
         let exact: Vec<f32> =
             weights.chunks_exact(inputs).map(|row| row.iter().zip(&x).map(|(w, v)| w * v).sum()).collect();
-        let ours = q4k_times_row(&matrix.data().unwrap(), &x).unwrap();
+        let ours = times_row::<BlockQ4K>(&matrix.data().unwrap(), inputs, &x).unwrap();
         let theirs: Vec<f32> = QMatMul::from_qtensor(matrix)
             .unwrap()
             .forward(&Tensor::from_slice(&x, (1, inputs), &Device::Cpu).unwrap())
