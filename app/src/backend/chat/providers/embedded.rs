@@ -50,15 +50,15 @@ const OFFERED: [Offered; 3] = [
         file: ModelAssets::INSTRUCT_MODEL,
         name: "Qwen2.5 Coder 0.5B Instruct (offline)",
         note: "A small instruction-tuned model on this server's CPU: answers questions and writes short programs, \
-               quickly (about 33 tokens a second on two cores). Being small, it gets facts and arithmetic wrong at \
+               quickly (about 43 tokens a second on two cores). Being small, it gets facts and arithmetic wrong at \
                times.",
     },
     Offered {
         id: "qwen2.5-coder-1.5b",
         file: ModelAssets::LARGER_INSTRUCT_MODEL,
         name: "Qwen2.5 Coder 1.5B Instruct (offline)",
-        note: "The larger instruction-tuned model on this server's CPU: better answers than the 0.5B, at about two \
-               thirds of its speed (about 21 tokens a second on two cores) and twice its memory.",
+        note: "The larger instruction-tuned model on this server's CPU: better answers than the 0.5B, at about half \
+               its speed (about 24 tokens a second on two cores) and twice its memory.",
     },
     Offered {
         id: "gemma-3-270m",
