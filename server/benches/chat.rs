@@ -314,9 +314,13 @@ const STREAM_CHUNKS: u32 = 50;
 const STREAM_DELAY_MS: f32 = 20.0;
 
 async fn concurrent_sessions(server: &Server, count: usize) {
-    let mut sockets = Vec::with_capacity(count);
+    let mut sessions = Vec::with_capacity(count);
     for _ in 0..count {
-        let session = server.session(STREAM_CHUNKS, STREAM_DELAY_MS).await;
+        sessions.push(server.session(STREAM_CHUNKS, STREAM_DELAY_MS).await);
+    }
+    let (_, rss_closed) = server.usage();
+    let mut sockets = Vec::with_capacity(count);
+    for session in sessions {
         sockets.push(server.connect(session).await);
     }
     let (cpu_before, rss_idle) = server.usage();
@@ -391,8 +395,11 @@ async fn concurrent_sessions(server: &Server, count: usize) {
         cpu.as_secs_f64() * 1000.0 / (count as f64 * f64::from(STREAM_CHUNKS))
     );
     println!(
-        "  server memory: {:.1} MiB idle with the sockets open, {:.1} MiB peak; {:.1} KiB per streaming session",
+        "  server memory: {:.1} MiB before the sockets open, {:.1} MiB idle with them open ({:.1} KiB per idle socket), \
+         {:.1} MiB peak; {:.1} KiB per streaming session",
+        rss_closed as f64 / 1024.0,
         rss_idle as f64 / 1024.0,
+        rss_idle.saturating_sub(rss_closed) as f64 / count as f64,
         peak_rss as f64 / 1024.0,
         peak_rss.saturating_sub(rss_idle) as f64 / count as f64
     );

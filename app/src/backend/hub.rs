@@ -14,17 +14,26 @@ const BACKLOG: usize = 256;
 #[derive(Debug)]
 pub struct Hub<T = LiveUpdate, K = UserId> {
     channels: Arc<Mutex<HashMap<K, broadcast::Sender<T>>>>,
+    /// Updates each key's channel holds for its slowest subscriber.
+    backlog: usize,
 }
 
 impl<T, K> Clone for Hub<T, K> {
     fn clone(&self) -> Self {
-        Self { channels: self.channels.clone() }
+        Self { channels: self.channels.clone(), backlog: self.backlog }
     }
 }
 
 impl<T, K> Default for Hub<T, K> {
     fn default() -> Self {
-        Self { channels: Arc::default() }
+        Self::with_backlog(BACKLOG)
+    }
+}
+
+impl<T, K> Hub<T, K> {
+    /// A hub whose channels hold `backlog` updates (each key's channel allocates them all).
+    pub fn with_backlog(backlog: usize) -> Self {
+        Self { channels: Arc::default(), backlog: backlog.max(1) }
     }
 }
 
@@ -32,7 +41,7 @@ impl<T: Clone, K: Eq + Hash> Hub<T, K> {
     /// Receives every update published to `key` from now on.
     pub fn subscribe(&self, key: K) -> broadcast::Receiver<T> {
         let mut channels = self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        channels.entry(key).or_insert_with(|| broadcast::channel(BACKLOG).0).subscribe()
+        channels.entry(key).or_insert_with(|| broadcast::channel(self.backlog).0).subscribe()
     }
 
     /// Sends `update` to `key`'s subscribers, if any.

@@ -113,9 +113,11 @@ impl Endpoint for SessionConnection {
         self.forwarder = Some(TaskGuard::spawn(async move {
             loop {
                 let reply = match events.recv().await {
-                    Ok(SessionEvent::UserMessage(message)) => ChatReply::UserMessage { message },
+                    Ok(SessionEvent::UserMessage(message)) => {
+                        ChatReply::UserMessage { message: (*message).clone() }
+                    }
                     Ok(SessionEvent::ReplyStarted(reply, message)) => {
-                        outbox.send(&ChatReply::AiTyping { message }).await;
+                        outbox.send(&ChatReply::AiTyping { message: (*message).clone() }).await;
                         follow(&follower, reply.follow(0), &outbox);
                         continue;
                     }

@@ -64,6 +64,9 @@ impl<T: Serialize> Outbox<T> {
     }
 }
 
+/// Most bytes a connection reads from its socket at once.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// Upgrades an admitted request and runs `endpoint` on the connection.
 pub fn serve<E: Endpoint>(
     upgrade: WebSocketUpgrade,
@@ -78,6 +81,12 @@ pub fn serve<E: Endpoint>(
     upgrade
         .max_message_size(hard_limit)
         .max_frame_size(hard_limit)
+        // An idle connection holds its read buffer; the default (128 KiB) is most of what an open
+        // socket costs. Larger messages are read in several reads.
+        .read_buffer_size(limits.max_message_bytes.clamp(1024, READ_BUFFER_BYTES))
+        // Each reply is written at once (the connection flushes after every one anyway), so the
+        // write buffer never has to hold more than the message being written.
+        .write_buffer_size(0)
         .on_upgrade(move |socket| run(socket, admission, limits, context, endpoint))
 }
 

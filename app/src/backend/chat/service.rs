@@ -21,6 +21,10 @@ use crate::protocol::{
     parse_user_message, title_from,
 };
 
+/// Events a session's slowest connection may fall behind by (each open session's channel
+/// allocates them all; a session has few events: messages, replies starting, typing).
+const SESSION_BACKLOG: usize = 32;
+
 /// How often a streaming reply's text is saved.
 const SAVE_EVERY: Duration = Duration::from_millis(250);
 
@@ -28,9 +32,9 @@ const SAVE_EVERY: Duration = Duration::from_millis(250);
 #[derive(Clone, Debug)]
 pub enum SessionEvent {
     /// A user message was stored.
-    UserMessage(ChatMessage),
+    UserMessage(Arc<ChatMessage>),
     /// A reply started.
-    ReplyStarted(Arc<LiveReply>, ChatMessage),
+    ReplyStarted(Arc<LiveReply>, Arc<ChatMessage>),
     /// The user started or stopped typing on the connection `origin`.
     Typing {
         /// Started (true) or stopped.
@@ -83,7 +87,7 @@ impl ChatService {
             providers,
             defaults: Arc::new(defaults),
             replies: LiveReplies::default(),
-            sessions: Hub::default(),
+            sessions: Hub::with_backlog(SESSION_BACKLOG),
             users,
         }
     }
@@ -279,7 +283,7 @@ impl ChatService {
         .await;
         let (events, (user, reply, session)) = self.unclaim_on_error(session_id, started)?;
         let user = user.ok_or_else(|| AppError::Internal("the user message was not stored".into()))?;
-        self.sessions.publish(session_id, SessionEvent::UserMessage(user.clone()));
+        self.sessions.publish(session_id, SessionEvent::UserMessage(Arc::new(user.clone())));
         self.begin_reply(owner_id, session, reply.clone(), events);
         Ok(Exchange { user, reply: Some(reply), fresh: true })
     }
@@ -388,7 +392,8 @@ impl ChatService {
 
     fn begin_reply(&self, owner_id: UserId, session: ChatSession, message: ChatMessage, events: ReplyStream) {
         let reply = self.replies.start(session.id, message.id);
-        self.sessions.publish(session.id, SessionEvent::ReplyStarted(reply.clone(), message.clone()));
+        self.sessions
+            .publish(session.id, SessionEvent::ReplyStarted(reply.clone(), Arc::new(message.clone())));
         self.session_changed(owner_id, &session);
         let service = self.clone();
         tokio::spawn(async move { service.write_reply(owner_id, session, reply, message, events).await });
