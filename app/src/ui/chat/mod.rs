@@ -384,3 +384,37 @@ fn Composer(conversation: Conversation) -> impl IntoView {
         </form>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{MessageId, MessageStatus, ResponseFormat};
+
+    fn message(role: Role, content: &str, response_format: Option<ResponseFormat>) -> ChatMessage {
+        ChatMessage {
+            id: MessageId(1),
+            role,
+            content: content.into(),
+            created_at: chrono::Utc::now(),
+            status: MessageStatus::Complete,
+            finish_reason: None,
+            usage: None,
+            model: None,
+            error: None,
+            client_id: None,
+            response_format,
+        }
+    }
+
+    #[test]
+    fn a_json_reply_is_shown_as_a_json_block_and_other_messages_as_written() {
+        let json = Some(ResponseFormat::JsonObject);
+        let reply = message(Role::Assistant, r#"{"city": "Paris"}"#, json.clone());
+        assert_eq!(shown_markdown(&reply), "```json\n{\"city\": \"Paris\"}\n```");
+        assert!(markdown::render(&shown_markdown(&reply), None).contains("<pre"), "a code block");
+        let asked = message(Role::User, "Where is the **Eiffel Tower**?", json.clone());
+        assert_eq!(shown_markdown(&asked), "Where is the **Eiffel Tower**?", "the question stays Markdown");
+        assert_eq!(shown_markdown(&message(Role::Assistant, "", json)), "", "nothing yet: no empty block");
+        assert_eq!(shown_markdown(&message(Role::Assistant, "*hi*", None)), "*hi*");
+    }
+}

@@ -180,13 +180,18 @@ impl Slot {
     }
 }
 
-/// The prompt for an instruction-tuned model: the session's system prompt (with the reply's
-/// format, when one is asked for), the turns and the tools in the model's own chat format. The
-/// oldest turns are dropped when the prompt would not leave room for the reply (the last one is
-/// always kept).
-fn chat_tokens(model: &Model, prompt: &Prompt, tools: &[llm::chat::Tool]) -> Result<Vec<u32>, llm::Error> {
+/// The prompt for an instruction-tuned model: the session's system prompt (with `schema`, the
+/// JSON Schema of the reply, when one is asked for), the turns and the tools in the model's own
+/// chat format. The oldest turns are dropped when the prompt would not leave room for the reply
+/// (the last one is always kept).
+fn chat_tokens(
+    model: &Model,
+    prompt: &Prompt,
+    schema: Option<&serde_json::Value>,
+    tools: &[llm::chat::Tool],
+) -> Result<Vec<u32>, llm::Error> {
     let budget = CONTEXT_TOKENS.saturating_sub(prompt.max_tokens as usize).max(256);
-    let system = match prompt.response_format.as_ref().and_then(ResponseFormat::schema) {
+    let system = match schema {
         Some(schema) => format!(
             "{}\n\nAnswer with a JSON document that this JSON Schema accepts: {schema}",
             prompt.system
@@ -327,7 +332,7 @@ fn try_generate(
     // A pre-trained model's reply ends where it starts the next turn (or where its JSON does);
     // an instruction-tuned one ends its turn with its end token.
     let (tokens, turn_end) = if model.has_chat_template() {
-        (chat_tokens(model, prompt, &tools)?, None)
+        (chat_tokens(model, prompt, schema.as_ref(), &tools)?, None)
     } else if !tools.is_empty() {
         return Err(llm::Error::Chat(format!("{} cannot call tools", model.name())));
     } else {
@@ -575,7 +580,7 @@ mod tests {
         let long = "word ".repeat(2000);
         let turns = vec![Turn::User(long.clone()), Turn::assistant(long), Turn::User("Hi".into())];
         let prompt = Prompt::new(turns, 0.0, 512);
-        let tokens = chat_tokens(&model, &prompt, &[]).unwrap();
+        let tokens = chat_tokens(&model, &prompt, None, &[]).unwrap();
         // The oldest turn gives way; the reply still has its 512 tokens.
         assert!((2000..=CONTEXT_TOKENS - 512).contains(&tokens.len()), "{} tokens", tokens.len());
         assert!(model.tokenizer().decode(&tokens).ends_with("user\nHi\nassistant\n"));
