@@ -2,6 +2,8 @@
 // peer). The last user message picks the reply: `[slow]` streams "w1 … w60" 100 ms apart,
 // `[code]` answers with a fenced Rust block, `[evil]` with HTML and links that must stay inert,
 // `[long]` with a 20 KB Markdown reply in 40-character chunks, 50 a second (the render benchmark);
+// `[call NAME {…}]` calls the tool NAME with those arguments (when tools are offered); a
+// conversation that ends with a tool's result is answered "The tool said: " and the result;
 // anything else gets a short reply in word chunks.
 import http from 'node:http';
 
@@ -29,7 +31,14 @@ export const LONG = Array.from({ length: 32 }, (_, i) => [
 /** `text` in pieces of `size` characters. */
 export const pieces = (text, size) => Array.from({ length: Math.ceil(text.length / size) }, (_, i) => text.slice(i * size, (i + 1) * size));
 
-function script(message) {
+/** The tool call a `[call NAME {…}]` message asks for, if any. */
+function scriptedCall(message) {
+  const found = message.match(/\[call (\w+) (\{.*\})\]/s);
+  return found && { name: found[1], arguments: found[2] };
+}
+
+function script(message, lastMessage) {
+  if (lastMessage?.role === 'tool') return { words: `The tool said: ${lastMessage.content}`.split(/(?<= )/), delay: 20 };
   if (message.includes('[long]')) return { words: pieces(LONG, 40), delay: 20 };
   if (message.includes('[slow]')) return { words: Array.from({ length: 60 }, (_, i) => `w${i + 1} `), delay: 100 };
   if (message.includes('[code]')) return { words: CODE.split(/(?<=\n)/), delay: 20 };
@@ -56,10 +65,19 @@ function serve() {
       let body = '';
       request.on('data', (part) => (body += part));
       request.on('end', async () => {
-        const messages = JSON.parse(body).messages ?? [];
+        const request = JSON.parse(body);
+        const messages = request.messages ?? [];
         const last = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
-        const { words, delay } = script(last);
+        const call = request.tools?.length && messages.at(-1)?.role === 'user' && scriptedCall(last);
         response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+        if (call) {
+          const toolCall = { index: 0, id: `call_${Date.now()}`, type: 'function', function: { name: call.name, arguments: call.arguments } };
+          response.write(chunk({ choices: [{ index: 0, delta: { tool_calls: [toolCall] }, finish_reason: null }] }));
+          response.write(chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] }));
+          response.end('data: [DONE]\n\n');
+          return;
+        }
+        const { words, delay } = script(last, messages.at(-1));
         let closed = false;
         response.on('close', () => (closed = true));
         for (const word of words) {

@@ -61,6 +61,7 @@ export default defineConfig({
       AIC_LOG: 'warn',
       // Revoked sessions lose their websockets within a second, so the tests need not wait.
       AIC_WEBSOCKET__CREDENTIAL_CHECK_SECS: '1',
+      AIC_AGENT_EXAMPLES: 'true',
       AIC_CHAT__PROVIDERS: `[{name="fake", base_url="http://127.0.0.1:${upstreamPort}/v1", models=["fake-model"]}]`,
     },
   }],

@@ -314,6 +314,24 @@ impl Generation<'_> {
         Ok(self)
     }
 
+    /// Makes the reply a call of one of the tools given to [`Generation::with_tools`] from its
+    /// first token (OpenAI's `tool_choice: "required"`): the call's opening is written for the
+    /// model, and its JSON is bound to the tools at once.
+    pub fn calling_first(mut self) -> Self {
+        let tokenizer = &self.model.tokenizer;
+        let Some(calls) = &mut self.calls else { return self };
+        let closing = match tokenizer.user_defined("<tool_call>") {
+            Some(opening) => {
+                calls.forced.push_back(opening);
+                tokenizer.user_defined("</tool_call>").into_iter().collect()
+            }
+            None => Vec::new(),
+        };
+        calls.open = Some((String::new(), closing));
+        self.constraint = Some(calls.grammar.fresh());
+        self
+    }
+
     /// Carries on past end tokens (to measure speed over a fixed number of tokens).
     pub fn ignoring_ends(mut self) -> Self {
         self.stop_at_ends = false;

@@ -48,6 +48,9 @@ pub struct Config {
     pub event_retention_days: u32,
     /// The chat's model providers and the settings of new sessions (`[chat]`, `AIC_CHAT__…`).
     pub chat: ChatConfig,
+    /// Registers the example agents of the README's guide, `echo`, `support` and `sales`
+    /// (`AIC_AGENT_EXAMPLES`).
+    pub agent_examples: bool,
 }
 
 /// Limits every websocket connection is held to.
@@ -125,6 +128,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             websocket: WebsocketConfig::default(),
             event_retention_days: 30,
+            agent_examples: false,
             chat: ChatConfig::default(),
         }
     }

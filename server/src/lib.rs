@@ -12,4 +12,4 @@ pub mod telemetry;
 mod ws;
 
 pub use config::{Config, ConfigError, LogFormat, WebsocketConfig, WsEndpoint};
-pub use startup::{Application, StartupError};
+pub use startup::{Application, Extensions, StartupError};

@@ -3,6 +3,7 @@ use std::net::SocketAddr;
 
 use std::time::Duration;
 
+use app::backend::agents::AgentsBuilder;
 use app::backend::events::EventHandlers;
 use app::backend::{AppContext, Database, DatabaseError, ModelAssets, SecuritySettings};
 use axum::Router;
@@ -61,6 +62,17 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
+/// What an application adds to the server at start-up.
+#[derive(Default)]
+pub struct Extensions {
+    /// [`EventHandler`]s that see every stored classification event after the built-in ones.
+    ///
+    /// [`EventHandler`]: app::backend::events::EventHandler
+    pub handlers: EventHandlers,
+    /// Agents, registered by path beside the built-in `chat` and `cameras`.
+    pub agents: AgentsBuilder,
+}
+
 /// A server that is bound to its port and ready to run.
 pub struct Application {
     listener: TcpListener,
@@ -72,14 +84,11 @@ impl Application {
     /// Opens the database (applying migrations), binds the listening socket (port 0 picks a free
     /// one) and builds the router.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        Self::build_with_handlers(config, Vec::new()).await
+        Self::build_with(config, Extensions::default()).await
     }
 
-    /// Like [`Application::build`], with the application's own [`EventHandler`]s, which see
-    /// every stored classification event after the built-in ones.
-    ///
-    /// [`EventHandler`]: app::backend::events::EventHandler
-    pub async fn build_with_handlers(config: Config, handlers: EventHandlers) -> Result<Self, StartupError> {
+    /// Like [`Application::build`], with the application's own event handlers and agents.
+    pub async fn build_with(config: Config, extensions: Extensions) -> Result<Self, StartupError> {
         let db = Database::connect(&config.database_url).await?;
         let security = SecuritySettings {
             guest_mode: config.guest_mode,
@@ -89,7 +98,12 @@ impl Application {
         };
         let assets = ModelAssets::new(&config.models_dir);
         let providers = config.chat.providers(&assets).map_err(StartupError::Chat)?;
-        let context = AppContext::new(db, assets, security, (providers, config.chat.defaults()), handlers);
+        let mut agents = extensions.agents;
+        if config.agent_examples {
+            agents = app::backend::agents::examples::register(agents);
+        }
+        let chat = (providers, config.chat.defaults());
+        let context = AppContext::new(db, assets, security, chat, (extensions.handlers, agents));
         context.chat.start().await.map_err(|e| StartupError::Chat(e.to_string()))?;
         if config.event_retention_days > 0 {
             let retention = chrono::TimeDelta::days(i64::from(config.event_retention_days));

@@ -7,8 +7,11 @@ use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
 use super::server::{context, require_identity};
+#[cfg(feature = "ssr")]
+use crate::backend::chat::SessionStart;
 use crate::protocol::{
-    ApiError, ChatSession, MessagePage, ModelList, Preset, PresetDraft, ProviderHealth, SessionUpdate,
+    AgentList, AgentPath, ApiError, ChatSession, MessagePage, ModelList, Preset, PresetDraft, ProviderHealth,
+    SessionUpdate,
 };
 
 /// The user's sessions, most recent first: the archived ones or the others, optionally only
@@ -28,14 +31,21 @@ pub async fn get_chat(id: ChatSessionId) -> Result<ChatSession, ApiError> {
     Ok(context.chat.session(me.user.id, id).await?)
 }
 
-/// Starts a session: with the default settings, or a preset's.
+/// Starts a session: with a preset's settings, or with an agent (`chat` by default) and the
+/// default settings.
 #[server(endpoint = "chat/create")]
-pub async fn create_chat(preset_id: Option<PresetId>) -> Result<ChatSession, ApiError> {
+pub async fn create_chat(
+    preset_id: Option<PresetId>,
+    agent: Option<AgentPath>,
+) -> Result<ChatSession, ApiError> {
     let context = context()?;
     let me = require_identity(&context).await?;
     Ok(match preset_id {
-        Some(preset) => context.chat.create_session_from_preset(me.user.id, preset).await?,
-        None => context.chat.create_session(me.user.id, None).await?,
+        None if agent.is_some() => {
+            context.chat.create_session(&me.user, SessionStart { agent, ..SessionStart::default() }).await?
+        }
+        Some(preset) => context.chat.create_session_from_preset(&me.user, preset).await?,
+        None => context.chat.create_session(&me.user, SessionStart::default()).await?,
     })
 }
 
@@ -61,6 +71,14 @@ pub async fn chat_messages(id: ChatSessionId, before: Option<MessageId>) -> Resu
     let context = context()?;
     let me = require_identity(&context).await?;
     Ok(context.chat.messages(me.user.id, id, before).await?)
+}
+
+/// The agents to choose from.
+#[server(endpoint = "chat/agents")]
+pub async fn chat_agents() -> Result<AgentList, ApiError> {
+    let context = context()?;
+    require_identity(&context).await?;
+    Ok(context.chat.agents())
 }
 
 /// The models to choose from.

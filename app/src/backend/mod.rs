@@ -2,6 +2,7 @@
 //! the websockets call. Compiled only with the `ssr` feature.
 
 pub mod accounts;
+pub mod agents;
 mod assets;
 pub mod chat;
 mod classify;
@@ -25,6 +26,7 @@ pub use task::TaskGuard;
 pub use throttle::FailureThrottle;
 
 use self::accounts::Accounts;
+use self::agents::{AgentsBuilder, CameraAssistant};
 use self::chat::{ChatDefaults, ChatService, ChatStore, providers::Providers};
 use self::events::{
     AlertEngine, EventHandlers, EventStore, Ingest, LiveFeed, Rules, WebhookPolicy, Webhooks,
@@ -83,13 +85,14 @@ pub struct AppContext {
 impl AppContext {
     /// Wires the services over an open database; starts the event writer and the alert engine
     /// (so call it within a Tokio runtime). Stored events go to the live feed, the alert rules,
-    /// then to `custom_handlers`. Chat replies come from `providers`.
+    /// then to `custom_handlers`. Chat sessions are answered by `custom_agents` and the built-in
+    /// `chat` (with `providers`) and `cameras`.
     pub fn new(
         db: Database,
         assets: ModelAssets,
         security: SecuritySettings,
-        (providers, chat_defaults): (Providers, ChatDefaults),
-        custom_handlers: EventHandlers,
+        chat: (Providers, ChatDefaults),
+        (custom_handlers, custom_agents): (EventHandlers, AgentsBuilder),
     ) -> Self {
         let accounts = Accounts::new(db.pool().clone(), security.session_lifetime);
         let labels = match assets.labels() {
@@ -106,12 +109,16 @@ impl AppContext {
             Arc::new(AlertEngine::start(rules.clone(), hub.clone())),
         ];
         handlers.extend(custom_handlers);
+        let events = EventStore::new(db.pool().clone());
+        let agents = custom_agents
+            .register_builtin("cameras", CameraAssistant::new(events.clone(), rules.clone()))
+            .build();
         Self {
-            chat: ChatService::new(ChatStore::new(db.pool().clone()), providers, chat_defaults, hub.clone()),
+            chat: ChatService::new(ChatStore::new(db.pool().clone()), chat, agents, hub.clone()),
             ingest: Ingest::start(db.pool().clone(), handlers),
             hub,
             rules,
-            events: EventStore::new(db.pool().clone()),
+            events,
             classifier: ServerClassifier::new(assets.clone()),
             db,
             assets,

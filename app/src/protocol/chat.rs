@@ -4,7 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ChatSessionId, ErrorCode, MessageId, PresetId};
+use super::{
+    AgentPath, ApiError, ApprovalPart, ChatSessionId, ErrorCode, MessageId, PlacedPart, PresetId, ReplyPart,
+    ToolCallPart, ToolResultPart, WidgetPart,
+};
 
 /// Longest user message accepted, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 32_000;
@@ -239,6 +242,34 @@ pub struct ChatMessage {
     /// what it follows (its content is then a JSON document).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_format: Option<ResponseFormat>,
+    /// On a reply: its tool calls, their results and its widgets, each in its place in the text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PlacedPart>,
+    /// On a user message: the values of a submitted form, as the agent receives them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
+    pub values: Option<serde_json::Value>,
+}
+
+impl ChatMessage {
+    /// A message as the server first stores it, before any reply text or parts.
+    pub fn new(id: MessageId, role: Role, content: String, status: MessageStatus) -> Self {
+        Self {
+            id,
+            role,
+            content,
+            created_at: Utc::now(),
+            status,
+            finish_reason: None,
+            usage: None,
+            model: None,
+            error: None,
+            client_id: None,
+            response_format: None,
+            parts: Vec::new(),
+            values: None,
+        }
+    }
 }
 
 /// How a session's replies are generated.
@@ -285,6 +316,9 @@ pub struct ChatSession {
     pub id: ChatSessionId,
     /// Set from the first message; the owner may rename it.
     pub title: String,
+    /// The agent that answers.
+    #[serde(default)]
+    pub agent: AgentPath,
     /// How replies are generated.
     #[serde(flatten)]
     pub settings: ChatSettings,
@@ -450,6 +484,7 @@ pub struct ChatStats {
 /// What the client sends on a session's websocket.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant, reason = "a request lives only while it is handled")]
 pub enum ChatRequest {
     /// Sends a message and starts a reply. A repeated `client_id` is not stored twice: the
     /// server answers with the message it already has.
@@ -462,6 +497,16 @@ pub enum ChatRequest {
         /// The shape the reply must have (a JSON Schema); text by default.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         response_format: Option<ResponseFormat>,
+        /// The values of a submitted form (an object), for the agent; `message` says them for people.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        values: Option<serde_json::Value>,
+    },
+    /// Answers an `approval_request`: runs the call (true) or refuses it.
+    Approve {
+        /// The call waiting.
+        call_id: String,
+        /// Whether to run it.
+        approved: bool,
     },
     /// Stops the reply being generated, keeping its text.
     Stop,
@@ -514,6 +559,46 @@ pub enum ChatReply {
         /// The new text.
         content: String,
     },
+    /// The reply's agent called a tool.
+    ToolCall {
+        /// The reply.
+        message_id: MessageId,
+        /// Numbered with the reply's chunks.
+        seq: u64,
+        /// The call.
+        #[serde(flatten)]
+        call: ToolCallPart,
+    },
+    /// A tool answered.
+    ToolResult {
+        /// The reply.
+        message_id: MessageId,
+        /// Numbered with the reply's chunks.
+        seq: u64,
+        /// The result.
+        #[serde(flatten)]
+        result: ToolResultPart,
+    },
+    /// A call waits for the user: send `approve`.
+    ApprovalRequest {
+        /// The reply.
+        message_id: MessageId,
+        /// Numbered with the reply's chunks.
+        seq: u64,
+        /// What waits.
+        #[serde(flatten)]
+        approval: ApprovalPart,
+    },
+    /// The reply shows a widget.
+    Widget {
+        /// The reply.
+        message_id: MessageId,
+        /// Numbered with the reply's chunks.
+        seq: u64,
+        /// The widget.
+        #[serde(flatten)]
+        widget: WidgetPart,
+    },
     /// A reply ended (complete, stopped or failed): the whole stored message.
     AiMessageComplete {
         /// The stored reply.
@@ -533,6 +618,34 @@ pub enum ChatReply {
         /// A human-readable explanation.
         message: String,
     },
+}
+
+impl ChatReply {
+    /// The message that carries a reply's part.
+    pub fn part(message_id: MessageId, seq: u64, part: ReplyPart) -> Self {
+        match part {
+            ReplyPart::ToolCall(call) => Self::ToolCall { message_id, seq, call },
+            ReplyPart::ToolResult(result) => Self::ToolResult { message_id, seq, result },
+            ReplyPart::ApprovalRequest(approval) => Self::ApprovalRequest { message_id, seq, approval },
+            ReplyPart::Widget(widget) => Self::Widget { message_id, seq, widget },
+        }
+    }
+
+    /// The reply's part this message carries, with the reply and the sequence number; none for
+    /// other messages.
+    pub fn into_part(self) -> Option<(MessageId, u64, ReplyPart)> {
+        match self {
+            Self::ToolCall { message_id, seq, call } => Some((message_id, seq, ReplyPart::ToolCall(call))),
+            Self::ToolResult { message_id, seq, result } => {
+                Some((message_id, seq, ReplyPart::ToolResult(result)))
+            }
+            Self::ApprovalRequest { message_id, seq, approval } => {
+                Some((message_id, seq, ReplyPart::ApprovalRequest(approval)))
+            }
+            Self::Widget { message_id, seq, widget } => Some((message_id, seq, ReplyPart::Widget(widget))),
+            _ => None,
+        }
+    }
 }
 
 /// What the server sends on the session-list websocket (which takes `ping`, as `/ws/live` does).
@@ -615,7 +728,8 @@ mod tests {
             ChatRequest::SendMessage {
                 message: "Hi".into(),
                 client_id: Some("c1".into()),
-                response_format: None
+                response_format: None,
+                values: None,
             }
         );
         let structured: ChatRequest = serde_json::from_str(

@@ -43,6 +43,7 @@ macro_rules! text_column {
 use text_column;
 
 mod account;
+mod agents;
 mod chat;
 mod classification;
 mod delivery;
@@ -57,6 +58,10 @@ mod status;
 pub use account::{
     ApiTokenInfo, NewApiToken, Password, SessionInfo, SessionState, TokenName, UserInfo, UserSummary,
     Username, safe_next,
+};
+pub use agents::{
+    AgentInfo, AgentList, AgentPath, ApprovalPart, PlacedPart, ReplyPart, ToolCallPart, ToolResultPart,
+    WidgetData, WidgetPart,
 };
 pub use chat::{
     ChatMessage, ChatReply, ChatRequest, ChatSession, ChatSettings, ChatStats, FinishReason,

@@ -2,6 +2,7 @@
 //! reusable camera components ([`vision`]).
 
 mod alerts;
+mod chart;
 pub mod chat;
 mod common;
 mod live;

@@ -3,10 +3,11 @@
 //! then calls the chat service that the pages and websockets use too.
 
 use app::backend::AppError;
+use app::backend::chat::{NewMessage, SessionStart};
 use app::protocol::{
-    ApiError, ChatMessage, ChatSession, ChatSessionId, ChatSettings, ChatStats, MessageId, MessagePage,
-    MessageStatus, ModelInfo, ModelList, Preset, PresetDraft, PresetId, ProviderHealth, ResponseFormat,
-    SessionUpdate,
+    AgentList, AgentPath, ApiError, ChatMessage, ChatSession, ChatSessionId, ChatSettings, ChatStats,
+    MessageId, MessagePage, MessageStatus, ModelInfo, ModelList, Preset, PresetDraft, PresetId,
+    ProviderHealth, ResponseFormat, SessionUpdate,
 };
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -27,6 +28,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_sessions, create_session))
         .routes(routes!(get_session, update_session, delete_session))
         .routes(routes!(send_message))
+        .routes(routes!(approve))
+        .routes(routes!(agents))
         .routes(routes!(messages))
         .routes(routes!(stop))
         .routes(routes!(models))
@@ -81,10 +84,18 @@ async fn list_sessions(
     Ok(Json(sessions))
 }
 
-/// A new session: the default settings, or the given ones.
+/// A new session: answered by an agent (`chat` when absent) that builds its context from the
+/// start arguments, with the default model settings or the given ones.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewSession {
+    /// The agent's path, e.g. `cameras` or `sales/premium` (`GET /ai-chat/api/agents/` lists them).
+    #[serde(default)]
+    agent: Option<AgentPath>,
+    /// The agent's start arguments, as its `start_schema` describes them.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    context: Option<serde_json::Value>,
     /// The session's settings; the server's defaults when absent.
     #[serde(default)]
     settings: Option<ChatSettings>,
@@ -103,7 +114,9 @@ async fn create_session(
     Authenticated(me): Authenticated,
     Body(new): Body<NewSession>,
 ) -> Result<(StatusCode, Json<ChatSession>), AppError> {
-    let session = state.context.chat.create_session(me.user.id, new.settings).await?;
+    let start =
+        SessionStart { agent: new.agent, context: new.context.unwrap_or_default(), settings: new.settings };
+    let session = state.context.chat.create_session(&me.user, start).await?;
     Ok((StatusCode::CREATED, Json(session)))
 }
 
@@ -190,6 +203,10 @@ struct SendMessage {
     /// "json_schema": {"name": …, "schema": {…}}}` or `{"type": "json_object"}`; text by default.
     #[serde(default)]
     response_format: Option<ResponseFormat>,
+    /// Structured values for the agent (an object), e.g. a submitted form's.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    values: Option<serde_json::Value>,
 }
 
 /// The non-streaming answer: the stored message and the reply once it has ended.
@@ -221,8 +238,13 @@ async fn send_message(
     Body(send): Body<SendMessage>,
 ) -> Result<Json<Answer>, AppError> {
     let chat = &state.context.chat;
-    let exchange =
-        chat.send(me.user.id, id, &send.message, send.client_id.as_deref(), send.response_format).await?;
+    let message = NewMessage {
+        text: send.message,
+        client_id: send.client_id,
+        format: send.response_format,
+        values: send.values,
+    };
+    let exchange = chat.send(me.user.id, id, message).await?;
     let reply = match exchange.reply {
         Some(reply) => Some(chat.wait_for(me.user.id, id, reply.id).await?),
         None => None,
@@ -232,6 +254,47 @@ async fn send_message(
         .filter(|r| r.response_format.is_some() && r.status == MessageStatus::Complete)
         .and_then(|r| serde_json::from_str(&r.content).ok());
     Ok(Json(Answer { user_message: exchange.user, reply, data }))
+}
+
+/// The user's answer to a call waiting for approval.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Approval {
+    /// The call (from its `approval_request`).
+    call_id: String,
+    /// Run it (true) or refuse it.
+    approved: bool,
+}
+
+/// Approves or refuses a tool call that the session's reply is waiting on.
+#[utoipa::path(
+    post,
+    path = "/ai-chat/api/sessions/{id}/approve/",
+    tag = "chat",
+    params(("id" = ChatSessionId, Path, description = "the session")), request_body = Approval,
+    responses((status = 204, description = "the reply goes on"), (status = 401, description = "not signed in", body = ApiError), (status = 404, description = "absent, or not yours", body = ApiError), (status = 409, description = "no such call is waiting", body = ApiError), (status = 422, body = ApiError)),
+    security(("token" = []))
+)]
+async fn approve(
+    State(state): State<AppState>,
+    Authenticated(me): Authenticated,
+    Path(id): Path<ChatSessionId>,
+    Body(approval): Body<Approval>,
+) -> Result<StatusCode, AppError> {
+    state.context.chat.approve(me.user.id, id, &approval.call_id, approval.approved).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The agents a session can be started with, and their start arguments.
+#[utoipa::path(
+    get,
+    path = "/ai-chat/api/agents/",
+    tag = "chat",
+    responses((status = 200, body = AgentList), (status = 401, description = "not signed in", body = ApiError)),
+    security(("token" = []))
+)]
+async fn agents(State(state): State<AppState>, _: Authenticated) -> Json<AgentList> {
+    Json(state.context.chat.agents())
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -413,7 +476,7 @@ async fn session_from_preset(
     Authenticated(me): Authenticated,
     Path(id): Path<PresetId>,
 ) -> Result<(StatusCode, Json<ChatSession>), AppError> {
-    Ok((StatusCode::CREATED, Json(state.context.chat.create_session_from_preset(me.user.id, id).await?)))
+    Ok((StatusCode::CREATED, Json(state.context.chat.create_session_from_preset(&me.user, id).await?)))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use app::backend::AppError;
-use app::backend::chat::{ChatService, Followed, Follower, SessionEvent};
+use app::backend::chat::{ChatService, Chunk, Followed, Follower, NewMessage, SessionEvent};
 use app::protocol::{
     ApiError, ChatMessage, ChatReply, ChatRequest, ChatSessionId, ErrorCode, LiveUpdate, MessageStatus,
     SessionListUpdate, UserId,
@@ -67,9 +67,12 @@ struct SessionConnection {
 async fn relay(mut follower: Follower, outbox: Outbox<ChatReply>) {
     while let Some(followed) = follower.next().await {
         let delivered = match followed {
-            Followed::Chunk(seq, content) => {
+            Followed::Chunk(seq, Chunk::Text(content)) => {
                 let message_id = follower.message_id();
                 outbox.send(&ChatReply::AiMessageChunk { message_id, seq, content }).await
+            }
+            Followed::Chunk(seq, Chunk::Part(part)) => {
+                outbox.send(&ChatReply::part(follower.message_id(), seq, part)).await
             }
             Followed::Finished(message) => {
                 send_finished(&outbox, *message).await;
@@ -137,8 +140,9 @@ impl Endpoint for SessionConnection {
     async fn received(&mut self, request: ChatRequest, outbox: &Outbox<ChatReply>) {
         let (owner, session) = (self.owner_id, self.session_id);
         let outcome = match request {
-            ChatRequest::SendMessage { message, client_id, response_format } => {
-                match self.chat.send(owner, session, &message, client_id.as_deref(), response_format).await {
+            ChatRequest::SendMessage { message, client_id, response_format, values } => {
+                let message = NewMessage { text: message, client_id, format: response_format, values };
+                match self.chat.send(owner, session, message).await {
                     // A fresh exchange reaches every connection through the session's events.
                     Ok(exchange) if exchange.fresh => Ok(()),
                     Ok(exchange) => {
@@ -157,6 +161,9 @@ impl Endpoint for SessionConnection {
                 Err(e) => Err(e),
             },
             ChatRequest::Regenerate => self.chat.regenerate(owner, session).await.map(drop),
+            ChatRequest::Approve { call_id, approved } => {
+                self.chat.approve(owner, session, &call_id, approved).await
+            }
             ChatRequest::Typing | ChatRequest::StopTyping => {
                 self.chat.typing(session, request == ChatRequest::Typing, self.id);
                 Ok(())

@@ -3,7 +3,9 @@
 //! 50 ms apart; `[fail]` answers 500; `[429]` answers 429 on its first request, then succeeds;
 //! `[drop]` sends two chunks and cuts the connection; `[silent]` never sends a token; `[json]`
 //! streams the JSON document [`JSON_REPLY`]; `[tools]` calls the first tool offered with
-//! [`TOOL_ARGUMENTS`], in parts, and ends with `tool_calls`.
+//! [`TOOL_ARGUMENTS`], in parts, and ends with `tool_calls`; `[call NAME {…}]` calls the tool
+//! `NAME` with those arguments; `[loop]` calls the first tool offered whenever tools are offered.
+//! A conversation that ends with a tool's result is answered "The tool said: " and the result.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -143,11 +145,25 @@ async fn completions(State(state): State<FakeState>, Json(body): Json<Value>) ->
         return (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": {"message": "slow down"}})))
             .into_response();
     }
-    if message.contains("[tools]") {
-        let tool = body_tool(&state);
-        return sse_response(futures::stream::iter(tool_call(&tool)).boxed());
+    let offered = body_tool(&state);
+    if message.contains("[loop]") && offered != "no_tool_offered" {
+        return sse_response(futures::stream::iter(tool_call(&offered, TOOL_ARGUMENTS)).boxed());
     }
-    let (words, delay): (Vec<String>, u64) = if message.contains("[slow]") {
+    let last = state.seen.last_body.lock().unwrap()["messages"].as_array().and_then(|m| m.last().cloned());
+    let tool_said = last
+        .filter(|m| m["role"] == "tool")
+        .map(|m| format!("The tool said: {}", m["content"].as_str().unwrap_or_default()));
+    if tool_said.is_none() {
+        if message.contains("[tools]") {
+            return sse_response(futures::stream::iter(tool_call(&offered, TOOL_ARGUMENTS)).boxed());
+        }
+        if let Some((name, arguments)) = scripted_call(&message) {
+            return sse_response(futures::stream::iter(tool_call(&name, &arguments)).boxed());
+        }
+    }
+    let (words, delay): (Vec<String>, u64) = if let Some(said) = tool_said {
+        (said.split_inclusive(' ').map(str::to_owned).collect(), CHUNK_DELAY_MS)
+    } else if message.contains("[slow]") {
         ((1..=100).map(|i| format!("w{i} ")).collect(), 50)
     } else if message.contains("[json]") {
         (JSON_REPLY.split_inclusive(' ').map(str::to_owned).collect(), CHUNK_DELAY_MS)
@@ -202,14 +218,24 @@ fn body_tool(state: &FakeState) -> String {
     body["tools"][0]["function"]["name"].as_str().unwrap_or("no_tool_offered").to_owned()
 }
 
-/// A call of `tool` with [`TOOL_ARGUMENTS`], as a server streams it: the id and name first,
-/// then the arguments in parts.
-fn tool_call(tool: &str) -> Vec<Result<Bytes, std::io::Error>> {
+/// Numbers the calls made, so each has its own id.
+static CALLS: AtomicUsize = AtomicUsize::new(1);
+
+/// The tool and arguments of a `[call NAME {…}]` script.
+fn scripted_call(message: &str) -> Option<(String, String)> {
+    let rest = &message[message.find("[call ")? + 6..];
+    let (name, arguments) = rest.split_once(' ')?;
+    Some((name.to_owned(), arguments.trim_end().strip_suffix(']')?.to_owned()))
+}
+
+/// A call of `tool` with `arguments`, as a server streams it: the id and name first, then the
+/// arguments in parts.
+fn tool_call(tool: &str, arguments: &str) -> Vec<Result<Bytes, std::io::Error>> {
     let part = |call: Value| json!({"choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": null}]});
-    let (head, tail) = TOOL_ARGUMENTS.split_at(10);
+    let (head, tail) = arguments.split_at(arguments.len().min(10));
     let end = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]});
     [
-        part(json!({"index": 0, "id": "call_fake", "type": "function", "function": {"name": tool, "arguments": ""}})),
+        part(json!({"index": 0, "id": format!("call_fake_{}", CALLS.fetch_add(1, Ordering::Relaxed)), "type": "function", "function": {"name": tool, "arguments": ""}})),
         part(json!({"index": 0, "function": {"arguments": head}})),
         part(json!({"index": 0, "function": {"arguments": tail}})),
         end,

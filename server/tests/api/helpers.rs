@@ -1,11 +1,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use app::backend::events::EventHandlers;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
-use server::{Application, Config};
+use server::{Application, Config, Extensions};
 use tempfile::TempDir;
 
 /// The password every test user gets.
@@ -130,18 +129,18 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the server after `adjust` has changed the test configuration.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-    spawn_app_with_handlers(adjust, Vec::new()).await
+    spawn_app_extended(adjust, Extensions::default()).await
 }
 
-/// Starts the server with the application's own event `handlers`.
-pub async fn spawn_app_with_handlers(adjust: impl FnOnce(&mut Config), handlers: EventHandlers) -> TestApp {
+/// Starts the server with the application's own event handlers and agents.
+pub async fn spawn_app_extended(adjust: impl FnOnce(&mut Config), extensions: Extensions) -> TestApp {
     if let Ok(filter) = std::env::var("TEST_LOG") {
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     }
     let data_dir = tempfile::tempdir().expect("a temporary directory");
     let mut config = test_config(data_dir.path());
     adjust(&mut config);
-    let app = Application::build_with_handlers(config, handlers).await.expect("the server starts");
+    let app = Application::build_with(config, extensions).await.expect("the server starts");
     let address = format!("http://{}", app.local_addr());
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp { address, client: reqwest::Client::new(), data_dir }

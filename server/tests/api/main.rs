@@ -1,6 +1,7 @@
 //! Integration tests: the real server on port 0 with a fresh SQLite file, driven over HTTP.
 
 mod accounts;
+mod agents;
 mod chat;
 mod classify;
 mod events;

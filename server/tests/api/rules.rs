@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::events::event;
-use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_with_handlers};
+use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_extended, spawn_app_with};
 use crate::sockets::{Socket, connect_as, next_json, send};
+use server::Extensions;
 
 /// Form fields of a rule on stream `cam0` for cats.
 fn cat_rule<'a>(cooldown: &'a str, webhook: &'a str) -> Vec<(&'a str, &'a str)> {
@@ -154,7 +155,7 @@ async fn a_failing_webhook_is_retried_until_it_accepts_the_alert() {
     let hook = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, receiver).await });
 
-    let app = spawn_app_with_handlers(allow_loopback, Vec::new()).await;
+    let app = spawn_app_with(allow_loopback).await;
     let alice = app.sign_up("alice").await;
     alice.call_ok("rules/save", &cat_rule("0", &hook)).await;
     let mut socket = camera(&app, &alice).await;
@@ -223,11 +224,9 @@ async fn a_webhook_redirected_to_an_internal_address_is_not_followed() {
     let hook = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, redirector).await });
 
-    let app = spawn_app_with_handlers(
-        |config| config.webhook_allow = vec!["127.0.0.2".to_owned()].try_into().unwrap(),
-        Vec::new(),
-    )
-    .await;
+    let app =
+        spawn_app_with(|config| config.webhook_allow = vec!["127.0.0.2".to_owned()].try_into().unwrap())
+            .await;
     let alice = app.sign_up("alice").await;
     alice.call_ok("rules/save", &cat_rule("0", &hook)).await;
     let mut socket = camera(&app, &alice).await;
@@ -261,7 +260,11 @@ impl EventHandler for Recorder {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_handlers_see_each_stored_event_once() {
     let (seen, mut events) = mpsc::unbounded_channel();
-    let app = spawn_app_with_handlers(|_| {}, vec![Arc::new(Recorder(seen))]).await;
+    let app = spawn_app_extended(
+        |_| {},
+        Extensions { handlers: vec![Arc::new(Recorder(seen))], ..Extensions::default() },
+    )
+    .await;
     let alice = app.sign_up("alice").await;
     let mut socket = camera(&app, &alice).await;
     send_events(&mut socket, 1..=2, 0.7).await;

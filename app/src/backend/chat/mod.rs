@@ -6,8 +6,8 @@ mod replies;
 mod service;
 mod store;
 
-pub use replies::{Followed, Follower, LiveReply};
-pub use service::{ChatDefaults, ChatService, Exchange, SessionEvent};
+pub use replies::{Chunk, Followed, Follower, LiveReply};
+pub use service::{ChatDefaults, ChatService, Exchange, NewMessage, SessionEvent, SessionStart};
 pub use store::ChatStore;
 
 use std::sync::Arc;

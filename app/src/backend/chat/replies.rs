@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::protocol::ChatMessage;
+use crate::protocol::{ChatMessage, PlacedPart, ReplyPart};
 
 /// A reply in progress.
 #[derive(Debug)]
@@ -28,15 +28,24 @@ pub struct LiveReply {
 #[derive(Debug, Default)]
 struct ReplyState {
     /// Chunk `n` has sequence number `n + 1`.
-    chunks: Vec<String>,
+    chunks: Vec<Chunk>,
     finished: Option<ChatMessage>,
+}
+
+/// A step of a reply: text, or a part (a tool call, its result, an approval request, a widget).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Chunk {
+    /// More text.
+    Text(String),
+    /// A part, after the text so far.
+    Part(ReplyPart),
 }
 
 /// What a follower gets next.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Followed {
     /// A chunk and its sequence number.
-    Chunk(u64, String),
+    Chunk(u64, Chunk),
     /// The stored reply, once it ended.
     Finished(Box<ChatMessage>),
 }
@@ -47,7 +56,7 @@ impl LiveReply {
     }
 
     /// Adds a chunk; returns its sequence number.
-    pub fn push(&self, chunk: String) -> u64 {
+    pub fn push(&self, chunk: Chunk) -> u64 {
         let seq = {
             let mut state = self.state();
             state.chunks.push(chunk);
@@ -64,7 +73,19 @@ impl LiveReply {
 
     /// The text so far.
     pub fn text(&self) -> String {
-        self.state().chunks.concat()
+        self.content().0
+    }
+
+    /// The text so far and the parts in their places.
+    pub fn content(&self) -> (String, Vec<PlacedPart>) {
+        let (mut text, mut parts) = (String::new(), Vec::new());
+        for chunk in &self.state().chunks {
+            match chunk {
+                Chunk::Text(more) => text.push_str(more),
+                Chunk::Part(part) => parts.push(PlacedPart { at: text.len(), part: part.clone() }),
+            }
+        }
+        (text, parts)
     }
 
     /// Marks the reply as ended with its stored form.
@@ -144,12 +165,17 @@ impl LiveReplies {
         self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&session_id);
     }
 
-    /// Registers a new reply.
-    pub fn start(&self, session_id: ChatSessionId, message_id: MessageId) -> Arc<LiveReply> {
+    /// Registers a new reply, stopped by `cancel`.
+    pub fn start(
+        &self,
+        session_id: ChatSessionId,
+        message_id: MessageId,
+        cancel: CancellationToken,
+    ) -> Arc<LiveReply> {
         let reply = Arc::new(LiveReply {
             message_id,
             session_id,
-            cancel: CancellationToken::new(),
+            cancel,
             state: Mutex::default(),
             version: watch::channel(0).0,
         });
@@ -184,42 +210,42 @@ mod tests {
     use crate::protocol::{MessageStatus, Role};
 
     fn message(id: MessageId, content: &str) -> ChatMessage {
-        ChatMessage {
-            id,
-            role: Role::Assistant,
-            content: content.into(),
-            created_at: chrono::Utc::now(),
-            status: MessageStatus::Complete,
-            finish_reason: None,
-            usage: None,
-            model: None,
-            error: None,
-            client_id: None,
-            response_format: None,
-        }
+        ChatMessage::new(id, Role::Assistant, content.into(), MessageStatus::Complete)
+    }
+
+    fn text(text: &str) -> Chunk {
+        Chunk::Text(text.into())
     }
 
     #[tokio::test]
     async fn a_late_follower_replays_what_it_missed_then_follows_live() {
         let replies = LiveReplies::default();
-        let reply = replies.start(ChatSessionId(1), MessageId(10));
-        reply.push("Hel".into());
-        reply.push("lo".into());
+        let reply = replies.start(ChatSessionId(1), MessageId(10), CancellationToken::new());
+        reply.push(text("Hel"));
+        reply.push(text("lo"));
         let mut late = reply.follow(1);
-        assert_eq!(late.next().await, Some(Followed::Chunk(2, "lo".into())));
+        assert_eq!(late.next().await, Some(Followed::Chunk(2, text("lo"))));
         let done = message(MessageId(10), "Hello!");
         let writer = {
             let (reply, done) = (reply.clone(), done.clone());
             tokio::spawn(async move {
-                reply.push("!".into());
+                reply.push(text("!"));
                 reply.finish(done);
             })
         };
-        assert_eq!(late.next().await, Some(Followed::Chunk(3, "!".into())));
+        assert_eq!(late.next().await, Some(Followed::Chunk(3, text("!"))));
         assert_eq!(late.next().await, Some(Followed::Finished(Box::new(done))));
         assert_eq!(late.next().await, None);
         writer.await.unwrap();
         assert_eq!(reply.text(), "Hello!");
+        let widget =
+            ReplyPart::Widget(crate::protocol::WidgetPart { kind: "image".into(), data: "x".into() });
+        reply.push(Chunk::Part(widget.clone()));
+        assert_eq!(
+            reply.content().1,
+            [PlacedPart { at: 6, part: widget }],
+            "a part is placed after the text so far"
+        );
         assert!(replies.in_session(ChatSessionId(1)).is_some());
         replies.remove(MessageId(10));
         assert!(replies.get(MessageId(10)).is_none());

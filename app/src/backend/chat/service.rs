@@ -9,16 +9,22 @@ use crate::protocol::{ChatSessionId, FinishReason, MessageId, PresetId, Provider
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::broadcast;
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
-use super::providers::{Prompt, ProviderError, Providers, ReplyEvent, ReplyStream, Turn};
-use super::replies::{Followed, LiveReplies, LiveReply};
-use super::store::{ChatStore, MESSAGE_PAGE, ReplyEnd};
+use super::providers::{Providers, Turn as ModelTurn};
+use super::replies::{Chunk, Followed, LiveReplies, LiveReply};
+use super::store::{ChatStore, MESSAGE_PAGE, NewUserMessage, ReplyEnd};
+use crate::backend::agents::{
+    AgentError, Agents, Answer, Approvals, Output, Turn, TurnEvent, TurnSetup, UserMessage, model_turns,
+};
 use crate::backend::{AppError, Hub, TaskGuard};
 use crate::protocol::{
-    ChatMessage, ChatSession, ChatSettings, ChatStats, LiveUpdate, MessagePage, MessageStatus, ModelInfo,
-    ModelList, Preset, PresetDraft, ProviderHealth, ResponseFormat, Role, SessionUpdate, parse_client_id,
-    parse_user_message, title_from,
+    AgentList, AgentPath, ChatMessage, ChatSession, ChatSettings, ChatStats, LiveUpdate, MessagePage,
+    MessageStatus, ModelInfo, ModelList, Preset, PresetDraft, ProviderHealth, ResponseFormat, Role,
+    SessionUpdate, Usage, UserInfo, parse_client_id, parse_user_message, title_from,
 };
 
 /// Events a session's slowest connection may fall behind by (each open session's channel
@@ -27,6 +33,10 @@ const SESSION_BACKLOG: usize = 32;
 
 /// How often a streaming reply's text is saved.
 const SAVE_EVERY: Duration = Duration::from_millis(250);
+
+/// How long a stopped agent may take to notice before its turn is dropped (its context is
+/// saved either way once it returns).
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// What happens in a session, for its open connections.
 #[derive(Clone, Debug)]
@@ -56,6 +66,30 @@ pub struct Exchange {
     pub fresh: bool,
 }
 
+/// How a session starts: its agent, the agent's start arguments and the model settings.
+#[derive(Clone, Debug, Default)]
+pub struct SessionStart {
+    /// The agent's path; `chat` when none.
+    pub agent: Option<AgentPath>,
+    /// The start arguments the agent builds its context from (`null` for none).
+    pub context: Value,
+    /// The model settings; the defaults when none.
+    pub settings: Option<ChatSettings>,
+}
+
+/// A user message to send.
+#[derive(Clone, Debug, Default)]
+pub struct NewMessage {
+    /// What the user wrote.
+    pub text: String,
+    /// The client's id for it, so a re-send is recognised.
+    pub client_id: Option<String>,
+    /// The shape the reply must have.
+    pub format: Option<ResponseFormat>,
+    /// The values of a submitted form (an object).
+    pub values: Option<Value>,
+}
+
 /// Settings of new sessions, besides the model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChatDefaults {
@@ -76,12 +110,19 @@ pub struct ChatService {
     replies: LiveReplies,
     sessions: Hub<SessionEvent, ChatSessionId>,
     users: Hub,
+    agents: Agents,
+    approvals: Approvals,
 }
 
 impl ChatService {
-    /// The service over `store`, answering with `providers`, publishing session-list changes to
-    /// `users`.
-    pub fn new(store: ChatStore, providers: Providers, defaults: ChatDefaults, users: Hub) -> Self {
+    /// The service over `store`, answering with `agents` (which use `providers`), publishing
+    /// session-list changes to `users`.
+    pub fn new(
+        store: ChatStore,
+        (providers, defaults): (Providers, ChatDefaults),
+        agents: Agents,
+        users: Hub,
+    ) -> Self {
         Self {
             store,
             providers,
@@ -89,7 +130,14 @@ impl ChatService {
             replies: LiveReplies::default(),
             sessions: Hub::with_backlog(SESSION_BACKLOG),
             users,
+            agents,
+            approvals: Approvals::default(),
         }
+    }
+
+    /// The agents sessions can be started with.
+    pub fn agents(&self) -> AgentList {
+        self.agents.list()
     }
 
     /// Marks replies a previous run left unfinished as `interrupted` and discovers the
@@ -146,29 +194,36 @@ impl ChatService {
         self.users.publish(owner_id, LiveUpdate::ChatSessionUpdated { session: session.clone() });
     }
 
-    /// Starts a session for `owner_id`, with the default settings unless given.
+    /// Starts a session for `visitor` with an agent (`chat` unless given), whose context is
+    /// built from the start arguments, and the default model settings unless given.
     pub async fn create_session(
         &self,
-        owner_id: UserId,
-        settings: Option<ChatSettings>,
+        visitor: &UserInfo,
+        start: SessionStart,
     ) -> Result<ChatSession, AppError> {
-        let settings = self.checked(settings.unwrap_or_else(|| self.default_settings()))?;
-        let session = self.store.create_session(owner_id, "", &settings, None).await?;
-        self.session_changed(owner_id, &session);
+        let settings = self.checked(start.settings.unwrap_or_else(|| self.default_settings()))?;
+        let agent = start.agent.unwrap_or_default();
+        let context = self.agents.create_context(&agent, visitor, start.context)?;
+        let session = self.store.create_session(visitor.id, "", &settings, None, (&agent, &context)).await?;
+        self.session_changed(visitor.id, &session);
         Ok(session)
     }
 
-    /// Starts a session with a preset's settings.
+    /// Starts a `chat` session with a preset's settings.
     pub async fn create_session_from_preset(
         &self,
-        owner_id: UserId,
+        visitor: &UserInfo,
         preset_id: PresetId,
     ) -> Result<ChatSession, AppError> {
-        let preset = self.store.preset(owner_id, preset_id).await?;
+        let preset = self.store.preset(visitor.id, preset_id).await?;
         let settings = self.checked(preset.preset.settings)?;
-        let session =
-            self.store.create_session(owner_id, &preset.preset.name, &settings, Some(preset_id)).await?;
-        self.session_changed(owner_id, &session);
+        let agent = AgentPath::default();
+        let context = self.agents.create_context(&agent, visitor, Value::Null)?;
+        let session = self
+            .store
+            .create_session(visitor.id, &preset.preset.name, &settings, Some(preset_id), (&agent, &context))
+            .await?;
+        self.session_changed(visitor.id, &session);
         Ok(session)
     }
 
@@ -245,20 +300,21 @@ impl ChatService {
         self.store.message(session_id, message_id).await
     }
 
-    /// Stores a user message and starts the reply, in `format` when one is given (a JSON
-    /// Schema, say). A `client_id` sent before returns the stored exchange instead, so
-    /// re-sending after a reconnect never duplicates.
+    /// Stores a user message and starts the session agent's reply, in the message's format when
+    /// one is given (a JSON Schema, say). A `client_id` sent before returns the stored exchange
+    /// instead, so re-sending after a reconnect never duplicates.
     pub async fn send(
         &self,
         owner_id: UserId,
         session_id: ChatSessionId,
-        text: &str,
-        client_id: Option<&str>,
-        format: Option<ResponseFormat>,
+        message: NewMessage,
     ) -> Result<Exchange, AppError> {
-        let text = parse_user_message(text)?;
-        let client_id = client_id.map(parse_client_id).transpose()?;
-        let format = format.map(ResponseFormat::validate).transpose()?.flatten();
+        let text = parse_user_message(&message.text)?;
+        let client_id = message.client_id.as_deref().map(parse_client_id).transpose()?;
+        let format = message.format.map(ResponseFormat::validate).transpose()?.flatten();
+        if message.values.as_ref().is_some_and(|v| !v.is_object() || v.to_string().len() > 16 * 1024) {
+            return Err(AppError::BadRequest("form values are a JSON object of at most 16 KB".into()));
+        }
         let session = self.store.session(owner_id, session_id).await?;
         if let Some(client_id) = &client_id
             && let Some((user, reply)) = self.store.sent_before(session_id, client_id).await?
@@ -270,25 +326,29 @@ impl ChatService {
         }
         self.claim(session_id)?;
         let started = async {
-            // The model is asked while the exchange is being stored: the first token is not
-            // held up by the database (if storing fails, dropping `events` cancels the request).
-            let prompt = self.prompt(&session, Some((&text, format))).await?;
-            let format = prompt.response_format.clone();
-            let events = self.providers.stream(&session.settings.model, prompt);
-            let title = title_from(&text);
-            let user = Some((text.as_str(), client_id.as_deref()));
-            let stored = self.store.add_exchange(&session, user, &title, format.as_ref()).await?;
-            Ok((events, stored))
+            // The agent starts while the exchange is being stored: the first token is not held
+            // up by the database (if storing fails, dropping the turn stops it).
+            let history = model_turns(self.store.history(session.id).await?);
+            let asked = UserMessage { text: text.clone(), values: message.values.clone() };
+            let turn = self.start_turn(owner_id, &session, history, asked, format.clone());
+            let user = NewUserMessage {
+                text: &text,
+                client_id: client_id.as_deref(),
+                values: message.values.as_ref(),
+            };
+            let stored =
+                self.store.add_exchange(&session, Some(user), &title_from(&text), format.as_ref()).await?;
+            Ok((turn, stored))
         }
         .await;
-        let (events, (user, reply, session)) = self.unclaim_on_error(session_id, started)?;
+        let (turn, (user, reply, session)) = self.unclaim_on_error(session_id, started)?;
         let user = user.ok_or_else(|| AppError::Internal("the user message was not stored".into()))?;
         self.sessions.publish(session_id, SessionEvent::UserMessage(Arc::new(user.clone())));
-        self.begin_reply(owner_id, session, reply.clone(), events);
+        self.begin_reply(owner_id, session, reply.clone(), turn);
         Ok(Exchange { user, reply: Some(reply), fresh: true })
     }
 
-    /// Replaces the session's last reply by a new one.
+    /// Replaces the session's last reply by a new one, to the last user message.
     pub async fn regenerate(
         &self,
         owner_id: UserId,
@@ -302,15 +362,35 @@ impl ChatService {
                 Some(_) => {}
                 None => return Err(AppError::Conflict("there is nothing to answer yet".into())),
             }
-            let prompt = self.prompt(&session, None).await?;
-            let format = prompt.response_format.clone();
-            let events = self.providers.stream(&session.settings.model, prompt);
-            Ok((events, self.store.add_exchange(&session, None, "", format.as_ref()).await?))
+            let mut history = self.store.history(session_id).await?;
+            let Some(asked) = history.pop().filter(|m| m.role == Role::User) else {
+                return Err(AppError::Conflict("there is nothing to answer yet".into()));
+            };
+            let format = asked.response_format.clone();
+            let message = UserMessage { text: asked.content, values: asked.values };
+            let turn = self.start_turn(owner_id, &session, model_turns(history), message, format.clone());
+            Ok((turn, self.store.add_exchange(&session, None, "", format.as_ref()).await?))
         }
         .await;
-        let (events, (_, reply, session)) = self.unclaim_on_error(session_id, started)?;
-        self.begin_reply(owner_id, session, reply.clone(), events);
+        let (turn, (_, reply, session)) = self.unclaim_on_error(session_id, started)?;
+        self.begin_reply(owner_id, session, reply.clone(), turn);
         Ok(reply)
+    }
+
+    /// Answers a call waiting for the user's approval in the session's reply.
+    pub async fn approve(
+        &self,
+        owner_id: UserId,
+        session_id: ChatSessionId,
+        call_id: &str,
+        approved: bool,
+    ) -> Result<(), AppError> {
+        self.store.session(owner_id, session_id).await?;
+        if self.approvals.decide(session_id, call_id, approved) {
+            Ok(())
+        } else {
+            Err(AppError::Conflict(format!("no call `{call_id}` is waiting for approval")))
+        }
     }
 
     fn claim(&self, session_id: ChatSessionId) -> Result<(), AppError> {
@@ -390,13 +470,55 @@ impl ChatService {
         self.sessions.publish(session_id, SessionEvent::Typing { active, origin });
     }
 
-    fn begin_reply(&self, owner_id: UserId, session: ChatSession, message: ChatMessage, events: ReplyStream) {
-        let reply = self.replies.start(session.id, message.id);
+    /// Starts the session's agent on `message`, after `history`; its output waits for the
+    /// reply to be stored.
+    fn start_turn(
+        &self,
+        owner_id: UserId,
+        session: &ChatSession,
+        history: Vec<ModelTurn>,
+        message: UserMessage,
+        response_format: Option<ResponseFormat>,
+    ) -> RunningTurn {
+        let cancel = CancellationToken::new();
+        let (output, events) = Output::new(cancel.clone());
+        let mut turn = Turn::new(TurnSetup {
+            output,
+            owner_id,
+            session_id: session.id,
+            history,
+            settings: session.settings.clone(),
+            response_format,
+            providers: self.providers.clone(),
+            approvals: self.approvals.clone(),
+        });
+        let (agents, store, agent, session_id) =
+            (self.agents.clone(), self.store.clone(), session.agent.clone(), session.id);
+        let runner = tokio::spawn(async move {
+            let mut context =
+                store.context(session_id).await.map_err(|e| AgentError::Failed(e.to_string()))?;
+            let before = context.clone();
+            let answer = agents.respond(&agent, &message, &mut context, &mut turn).await;
+            if context != before
+                && let Err(e) = store.save_context(session_id, &context).await
+            {
+                tracing::error!(session = %session_id, "cannot save an agent's context: {e}");
+            }
+            if let Ok(Answer::Text(text)) = &answer {
+                turn.write(text.clone());
+            }
+            answer.map(drop)
+        });
+        RunningTurn { cancel, events, runner: Some(runner) }
+    }
+
+    fn begin_reply(&self, owner_id: UserId, session: ChatSession, message: ChatMessage, turn: RunningTurn) {
+        let reply = self.replies.start(session.id, message.id, turn.cancel.clone());
         self.sessions
             .publish(session.id, SessionEvent::ReplyStarted(reply.clone(), Arc::new(message.clone())));
         self.session_changed(owner_id, &session);
         let service = self.clone();
-        tokio::spawn(async move { service.write_reply(owner_id, session, reply, message, events).await });
+        tokio::spawn(async move { service.write_reply(owner_id, session, reply, message, turn).await });
     }
 
     /// Takes a reply to its end, saving it as it grows.
@@ -406,10 +528,10 @@ impl ChatService {
         session: ChatSession,
         reply: Arc<LiveReply>,
         message: ChatMessage,
-        events: ReplyStream,
+        mut turn: RunningTurn,
     ) {
-        let mut end = self.stream_reply(events, &reply).await;
-        end.content = reply.text();
+        let mut end = self.stream_reply(&mut turn, &reply).await;
+        (end.content, end.parts) = reply.content();
         let finished = match self.store.finish_reply(session.id, message.id, &end).await {
             Ok((finished, session)) => {
                 self.session_changed(owner_id, &session);
@@ -420,74 +542,79 @@ impl ChatService {
                 ChatMessage {
                     content: end.content,
                     status: end.status.unwrap_or(MessageStatus::Error),
+                    parts: end.parts,
                     ..message
                 }
             }
         };
         reply.finish(finished);
         self.replies.remove(reply.message_id);
+        // A stopped agent finishes (and saves its context) before the session takes another turn.
+        if let Some(runner) = turn.runner.take() {
+            let abort = runner.abort_handle();
+            if tokio::time::timeout(STOP_GRACE, runner).await.is_err() {
+                abort.abort();
+                tracing::warn!(session = %session.id, "a stopped agent did not return in time");
+            }
+        }
         self.replies.release(session.id);
     }
 
-    /// What the model is asked: the session's conversation, and the new message with the
-    /// format of its reply if there is one (else the last message's format, to answer it again).
-    async fn prompt(
-        &self,
-        session: &ChatSession,
-        new_message: Option<(&str, Option<ResponseFormat>)>,
-    ) -> Result<Prompt, AppError> {
-        let history = self.store.history(session.id).await?;
-        let asked =
-            history.iter().rev().find(|m| m.role == Role::User).and_then(|m| m.response_format.clone());
-        let mut turns: Vec<Turn> = history
-            .into_iter()
-            .filter(|m| !m.status.is_streaming())
-            .filter_map(|m| match m.role {
-                Role::User => Some(Turn::User(m.content)),
-                Role::Assistant => Some(Turn::assistant(m.content)),
-                Role::System => None,
-            })
-            .collect();
-        let response_format = match new_message {
-            Some((text, format)) => {
-                turns.push(Turn::User(text.to_owned()));
-                format
-            }
-            None => asked,
-        };
-        Ok(Prompt {
-            system: session.settings.system_prompt.clone(),
-            response_format,
-            ..Prompt::new(turns, session.settings.temperature, session.settings.max_tokens)
-        })
-    }
-
-    async fn stream_reply(&self, mut events: ReplyStream, reply: &Arc<LiveReply>) -> ReplyEnd {
+    /// Moves the turn's output into the reply until the agent returns or the user stops it.
+    async fn stream_reply(&self, turn: &mut RunningTurn, reply: &Arc<LiveReply>) -> ReplyEnd {
         let _saver = self.keep_saving(reply.clone());
-        let failed = |error: ProviderError| ReplyEnd {
-            status: Some(MessageStatus::Error),
-            error: Some(error.to_string()),
+        let (mut finish_reason, mut usage) = (None, None::<Usage>);
+        let mut apply = |event: TurnEvent| match event {
+            TurnEvent::Text(text) => {
+                reply.push(Chunk::Text(text));
+            }
+            TurnEvent::Part(part) => {
+                reply.push(Chunk::Part(part));
+            }
+            TurnEvent::ModelDone { finish_reason: reason, usage: used } => {
+                finish_reason = reason;
+                if let Some(used) = used {
+                    let total = usage.get_or_insert_default();
+                    total.prompt_tokens += used.prompt_tokens;
+                    total.completion_tokens += used.completion_tokens;
+                }
+            }
+        };
+        let stopped = ReplyEnd {
+            status: Some(MessageStatus::Stopped),
+            finish_reason: Some(FinishReason::Stopped),
             ..ReplyEnd::default()
         };
-        loop {
+        let Some(runner) = turn.runner.as_mut() else { return stopped };
+        let outcome = loop {
             tokio::select! {
                 biased;
-                () = reply.cancel.cancelled() => {
-                    // Dropping `events` cancels the generation and the upstream request.
-                    return ReplyEnd { status: Some(MessageStatus::Stopped), finish_reason: Some(FinishReason::Stopped), ..ReplyEnd::default() };
-                }
-                event = events.recv() => match event {
-                    Some(Ok(ReplyEvent::Delta(text))) => {
-                        reply.push(text);
-                    }
-                    // A chat session offers the model no tools, so none are called.
-                    Some(Ok(ReplyEvent::ToolCall(_))) => {}
-                    Some(Ok(ReplyEvent::Done { finish_reason, usage })) => {
-                        return ReplyEnd { status: Some(MessageStatus::Complete), finish_reason, usage, ..ReplyEnd::default() };
-                    }
-                    Some(Err(error)) => return failed(error),
-                    None => return failed(ProviderError::Protocol("the reply ended without finishing".into())),
-                },
+                () = reply.cancel.cancelled() => return stopped,
+                Some(event) = turn.events.recv() => apply(event),
+                outcome = &mut *runner => break outcome,
+            }
+        };
+        turn.runner = None;
+        while let Ok(event) = turn.events.try_recv() {
+            apply(event);
+        }
+        let failed = |error: String| ReplyEnd {
+            status: Some(MessageStatus::Error),
+            error: Some(error),
+            ..ReplyEnd::default()
+        };
+        match outcome {
+            Ok(Ok(())) => ReplyEnd {
+                status: Some(MessageStatus::Complete),
+                finish_reason: Some(finish_reason.unwrap_or(FinishReason::Stop)),
+                usage,
+                ..ReplyEnd::default()
+            },
+            Ok(Err(AgentError::Stopped)) => stopped,
+            Ok(Err(error)) => failed(error.to_string()),
+            Err(panic) => {
+                tracing::error!("an agent failed: {panic}");
+                failed("the agent failed".into())
             }
         }
     }
@@ -506,7 +633,8 @@ impl ChatService {
                     continue;
                 }
                 saved = chunks;
-                if let Err(e) = store.save_progress(reply.message_id, &reply.text()).await {
+                let (text, parts) = reply.content();
+                if let Err(e) = store.save_progress(reply.message_id, &text, &parts).await {
                     tracing::warn!(message = %reply.message_id, "cannot save a reply's progress: {e}");
                 }
             }
@@ -581,5 +709,23 @@ impl ChatService {
     /// Deletes one of `owner_id`'s presets.
     pub async fn delete_preset(&self, owner_id: UserId, preset_id: PresetId) -> Result<(), AppError> {
         self.store.delete_preset(owner_id, preset_id).await
+    }
+}
+
+/// An agent answering, and what it has sent that the reply has not taken yet.
+struct RunningTurn {
+    cancel: CancellationToken,
+    events: mpsc::UnboundedReceiver<TurnEvent>,
+    /// The agent's task, until it has returned.
+    runner: Option<JoinHandle<Result<(), AgentError>>>,
+}
+
+impl Drop for RunningTurn {
+    /// A turn whose reply was never stored (or was given up) stops.
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        if let Some(runner) = &self.runner {
+            runner.abort();
+        }
     }
 }

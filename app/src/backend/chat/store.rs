@@ -7,17 +7,17 @@ use sqlx::SqlitePool;
 
 use crate::backend::AppError;
 use crate::protocol::{
-    ChatMessage, ChatSession, ChatSettings, ChatStats, MessagePage, MessageStatus, ModelInfo, Preset,
-    PresetDraft, ResponseFormat, Role, Usage,
+    AgentPath, ChatMessage, ChatSession, ChatSettings, ChatStats, MessagePage, MessageStatus, ModelInfo,
+    PlacedPart, Preset, PresetDraft, ResponseFormat, Role, Usage,
 };
 
 /// Messages on one page of a transcript.
 pub const MESSAGE_PAGE: i64 = 100;
 
 const SESSION_COLUMNS: &str =
-    "id, title, model, temperature, max_tokens, system_prompt, archived, created_at, updated_at";
+    "id, title, agent, model, temperature, max_tokens, system_prompt, archived, created_at, updated_at";
 const MESSAGE_COLUMNS: &str = "id, role, content, created_at, status, finish_reason, prompt_tokens, \
-                               completion_tokens, model, error, client_id, response_format";
+                               completion_tokens, model, error, client_id, response_format, parts, form_values";
 const PRESET_COLUMNS: &str = "p.id, p.name, p.description, p.model, p.temperature, p.max_tokens, \
                               p.system_prompt, p.public, u.username, p.owner_id";
 
@@ -25,6 +25,7 @@ const PRESET_COLUMNS: &str = "p.id, p.name, p.description, p.model, p.temperatur
 struct SessionRow {
     id: ChatSessionId,
     title: String,
+    agent: String,
     model: String,
     temperature: f64,
     max_tokens: i64,
@@ -39,6 +40,8 @@ impl From<SessionRow> for ChatSession {
         Self {
             id: row.id,
             title: row.title,
+            // Written by this program from a checked path: it parses.
+            agent: AgentPath::parse(&row.agent).unwrap_or_default(),
             settings: settings(row.model, row.temperature, row.max_tokens, row.system_prompt),
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -70,6 +73,8 @@ struct MessageRow {
     error: Option<String>,
     client_id: Option<String>,
     response_format: Option<String>,
+    parts: Option<String>,
+    form_values: Option<String>,
 }
 
 impl From<MessageRow> for ChatMessage {
@@ -93,8 +98,10 @@ impl From<MessageRow> for ChatMessage {
             model: row.model,
             error: row.error,
             client_id: row.client_id,
-            // Written by this program from a checked format: it reads back.
+            // Written by this program from checked values: they read back.
             response_format: row.response_format.and_then(|format| serde_json::from_str(&format).ok()),
+            parts: row.parts.and_then(|parts| serde_json::from_str(&parts).ok()).unwrap_or_default(),
+            values: row.form_values.and_then(|values| serde_json::from_str(&values).ok()),
         }
     }
 }
@@ -142,6 +149,24 @@ pub struct ReplyEnd {
     pub usage: Option<Usage>,
     /// Why it failed.
     pub error: Option<String>,
+    /// Its tool calls, results and widgets.
+    pub parts: Vec<PlacedPart>,
+}
+
+/// A user message to store.
+#[derive(Clone, Copy, Debug)]
+pub struct NewUserMessage<'a> {
+    /// What the user wrote.
+    pub text: &'a str,
+    /// The client's id for it.
+    pub client_id: Option<&'a str>,
+    /// The values of a submitted form.
+    pub values: Option<&'a serde_json::Value>,
+}
+
+/// Parts as stored: JSON, or nothing when there are none.
+fn parts_column(parts: &[PlacedPart]) -> Option<String> {
+    (!parts.is_empty()).then(|| serde_json::to_string(parts).unwrap_or_default())
 }
 
 /// The chat's storage.
@@ -156,19 +181,20 @@ impl ChatStore {
         Self { pool }
     }
 
-    /// Creates a session for `owner_id`.
+    /// Creates a session for `owner_id`, answered by `agent` with its first `context`.
     pub async fn create_session(
         &self,
         owner_id: UserId,
         title: &str,
         settings: &ChatSettings,
         preset_id: Option<PresetId>,
+        (agent, context): (&AgentPath, &serde_json::Value),
     ) -> Result<ChatSession, AppError> {
         let now = Utc::now();
         let row: SessionRow = sqlx::query_as(&format!(
             "INSERT INTO chat_sessions (owner_id, title, model, temperature, max_tokens, system_prompt, preset_id,
-                                        created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {SESSION_COLUMNS}"
+                                        created_at, updated_at, agent, context)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10) RETURNING {SESSION_COLUMNS}"
         ))
         .bind(owner_id)
         .bind(title)
@@ -178,9 +204,34 @@ impl ChatStore {
         .bind(&settings.system_prompt)
         .bind(preset_id)
         .bind(now)
+        .bind(agent.as_str())
+        .bind(context.to_string())
         .fetch_one(&self.pool)
         .await?;
         Ok(row.into())
+    }
+
+    /// The agent's context of a session.
+    pub async fn context(&self, session_id: ChatSessionId) -> Result<serde_json::Value, AppError> {
+        let (context,): (String,) = sqlx::query_as("SELECT context FROM chat_sessions WHERE id = $1")
+            .bind(session_id)
+            .fetch_one(&self.pool)
+            .await?;
+        serde_json::from_str(&context).map_err(|e| AppError::Internal(format!("a stored context: {e}")))
+    }
+
+    /// Saves the agent's context of a session.
+    pub async fn save_context(
+        &self,
+        session_id: ChatSessionId,
+        context: &serde_json::Value,
+    ) -> Result<(), AppError> {
+        sqlx::query("UPDATE chat_sessions SET context = $2 WHERE id = $1")
+            .bind(session_id)
+            .bind(context.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// `owner_id`'s sessions, most recently active first: the archived ones or the others,
@@ -303,10 +354,11 @@ impl ChatStore {
     }
 
     /// Every message of a session that a prompt is made of: user messages and the replies'
-    /// text so far, oldest first.
+    /// text and parts so far, oldest first.
     pub async fn history(&self, session_id: ChatSessionId) -> Result<Vec<ChatMessage>, AppError> {
         let rows: Vec<MessageRow> = sqlx::query_as(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE session_id = $1 AND content <> '' ORDER BY id"
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages
+             WHERE session_id = $1 AND (content <> '' OR parts IS NOT NULL) ORDER BY id"
         ))
         .bind(session_id)
         .fetch_all(&self.pool)
@@ -372,25 +424,26 @@ impl ChatStore {
     pub async fn add_exchange(
         &self,
         session: &ChatSession,
-        text: Option<(&str, Option<&str>)>,
+        user: Option<NewUserMessage<'_>>,
         title: &str,
         format: Option<&ResponseFormat>,
     ) -> Result<(Option<ChatMessage>, ChatMessage, ChatSession), AppError> {
         let now = Utc::now();
         let format = format.map(|f| serde_json::to_string(f).unwrap_or_default());
         let mut tx = self.pool.begin().await?;
-        let user = match text {
-            Some((content, client_id)) => {
+        let user = match user {
+            Some(user) => {
                 let row: MessageRow = sqlx::query_as(&format!(
                     "INSERT INTO chat_messages (session_id, role, content, status, client_id, response_format,
-                                                created_at, updated_at)
-                     VALUES ($1, 'user', $2, 'complete', $3, $4, $5, $5) RETURNING {MESSAGE_COLUMNS}"
+                                                created_at, updated_at, form_values)
+                     VALUES ($1, 'user', $2, 'complete', $3, $4, $5, $5, $6) RETURNING {MESSAGE_COLUMNS}"
                 ))
                 .bind(session.id)
-                .bind(content)
-                .bind(client_id)
+                .bind(user.text)
+                .bind(user.client_id)
                 .bind(&format)
                 .bind(now)
+                .bind(user.values.map(serde_json::Value::to_string))
                 .fetch_one(&mut *tx)
                 .await?;
                 Some(row.into())
@@ -420,14 +473,20 @@ impl ChatStore {
         Ok((user, reply.into(), session.into()))
     }
 
-    /// Saves a streaming reply's text so far.
-    pub async fn save_progress(&self, message_id: MessageId, content: &str) -> Result<(), AppError> {
+    /// Saves a streaming reply's text and parts so far.
+    pub async fn save_progress(
+        &self,
+        message_id: MessageId,
+        content: &str,
+        parts: &[PlacedPart],
+    ) -> Result<(), AppError> {
         sqlx::query(
-            "UPDATE chat_messages SET content = $2, updated_at = $3 WHERE id = $1 AND status = 'streaming'",
+            "UPDATE chat_messages SET content = $2, updated_at = $3, parts = $4 WHERE id = $1 AND status = 'streaming'",
         )
         .bind(message_id)
         .bind(content)
         .bind(Utc::now())
+        .bind(parts_column(parts))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -442,7 +501,7 @@ impl ChatStore {
     ) -> Result<(ChatMessage, ChatSession), AppError> {
         let row: MessageRow = sqlx::query_as(&format!(
             "UPDATE chat_messages SET content = $2, status = $3, finish_reason = $4, prompt_tokens = $5,
-                                      completion_tokens = $6, error = $7, updated_at = $8
+                                      completion_tokens = $6, error = $7, updated_at = $8, parts = $9
              WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
         ))
         .bind(message_id)
@@ -453,6 +512,7 @@ impl ChatStore {
         .bind(end.usage.map(|u| i64::from(u.completion_tokens)))
         .bind(&end.error)
         .bind(Utc::now())
+        .bind(parts_column(&end.parts))
         .fetch_one(&self.pool)
         .await?;
         Ok((row.into(), self.touch(session_id).await?))

@@ -118,6 +118,63 @@ impl EventStore {
         Ok(LabelActivity { start, bucket_minutes, series })
     }
 
+    /// `owner_id`'s streams: each with its number of events and when it last sent one, most
+    /// recent first.
+    pub async fn streams(&self, owner_id: UserId) -> Result<Vec<(String, i64, DateTime<Utc>)>, AppError> {
+        Ok(sqlx::query_as(
+            "SELECT stream, COUNT(*), MAX(received_at) FROM classification_events
+             WHERE owner_id = $1 GROUP BY stream ORDER BY MAX(received_at) DESC LIMIT 100",
+        )
+        .bind(owner_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// How many of `owner_id`'s events stored since `since` (on `stream`, or any) had each
+    /// best class (index and name), most frequent first.
+    pub async fn label_counts(
+        &self,
+        owner_id: UserId,
+        stream: Option<&str>,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<(i64, String, i64)>, AppError> {
+        Ok(sqlx::query_as(
+            "SELECT top_index, top_label, COUNT(*) FROM classification_events
+             WHERE owner_id = $1 AND ($2 IS NULL OR stream = $2) AND ($3 IS NULL OR received_at >= $3)
+             GROUP BY top_index, top_label ORDER BY COUNT(*) DESC",
+        )
+        .bind(owner_id)
+        .bind(stream)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// `owner_id`'s latest `limit` events whose best label is one of `labels` (on `stream`, or
+    /// any), newest first.
+    pub async fn latest_with_labels(
+        &self,
+        owner_id: UserId,
+        labels: &[String],
+        stream: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, AppError> {
+        let labels = serde_json::to_string(labels).unwrap_or_else(|_| "[]".into());
+        Ok(sqlx::query_as(
+            "SELECT id, stream, model, top_index, top_label, top_score, thumbnail IS NOT NULL AS has_thumbnail,
+                    client_time, received_at
+             FROM classification_events
+             WHERE owner_id = $1 AND top_label IN (SELECT value FROM json_each($2)) AND ($3 IS NULL OR stream = $3)
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(owner_id)
+        .bind(labels)
+        .bind(stream)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Deletes every event stored before `cutoff`; returns how many.
     pub async fn delete_older_than(&self, cutoff: DateTime<Utc>) -> Result<u64, AppError> {
         let deleted = sqlx::query("DELETE FROM classification_events WHERE received_at < $1")

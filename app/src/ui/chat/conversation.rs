@@ -6,7 +6,7 @@
 use crate::protocol::{ChatSessionId, MessageId};
 use leptos::prelude::*;
 
-use crate::protocol::{ChatMessage, ChatReply, ChatRequest, MessageStatus};
+use crate::protocol::{ChatMessage, ChatReply, ChatRequest, MessageStatus, PlacedPart};
 
 /// A message in the transcript.
 #[derive(Clone, Copy, Debug)]
@@ -44,8 +44,8 @@ pub struct Conversation {
     pub notice: RwSignal<Option<String>>,
     /// The user is typing in this session on another page.
     pub typing_elsewhere: RwSignal<bool>,
-    /// Messages sent but not yet confirmed, re-sent after a reconnect: (client id, text).
-    pending: StoredValue<Vec<(String, String)>>,
+    /// Messages sent but not yet confirmed, re-sent after a reconnect.
+    pending: StoredValue<Vec<ChatRequest>>,
     #[cfg(feature = "hydrate")]
     outgoing: StoredValue<Option<futures::channel::mpsc::UnboundedSender<ChatRequest>>>,
 }
@@ -79,8 +79,8 @@ impl Conversation {
     /// Sends `request` on the connection (dropped while offline, except messages, which are
     /// kept and sent on reconnect).
     pub fn request(&self, request: ChatRequest) {
-        if let ChatRequest::SendMessage { message, client_id: Some(id), .. } = &request {
-            self.pending.update_value(|p| p.push((id.clone(), message.clone())));
+        if let ChatRequest::SendMessage { client_id: Some(_), .. } = &request {
+            self.pending.update_value(|p| p.push(request.clone()));
         }
         #[cfg(feature = "hydrate")]
         self.outgoing.with_value(|sender| {
@@ -92,12 +92,18 @@ impl Conversation {
 
     /// Sends a user message, with a fresh client id so a re-send is never stored twice.
     pub fn send(&self, text: String) {
+        self.send_values(text, None);
+    }
+
+    /// Sends a user message with the values of a submitted form.
+    pub fn send_values(&self, text: String, values: Option<serde_json::Value>) {
         let client_id = format!("{}-{}", self.session_id, unique_suffix());
         self.notice.set(None);
         self.request(ChatRequest::SendMessage {
             message: text,
             client_id: Some(client_id),
             response_format: None,
+            values,
         });
     }
 
@@ -149,7 +155,9 @@ impl Conversation {
         match reply {
             ChatReply::UserMessage { message } => {
                 let confirmed = message.client_id.clone();
-                self.pending.update_value(|p| p.retain(|(id, _)| Some(id) != confirmed.as_ref()));
+                self.pending.update_value(|p| {
+                    p.retain(|r| !matches!(r, ChatRequest::SendMessage { client_id, .. } if *client_id == confirmed))
+                });
                 self.upsert(message);
             }
             ChatReply::AiTyping { message } => {
@@ -157,20 +165,7 @@ impl Conversation {
                 self.upsert(message);
             }
             ChatReply::AiMessageChunk { message_id, seq, content } => {
-                let (id, last) = self.streaming.get_untracked()?;
-                if id != message_id || seq <= last {
-                    return None; // already have it
-                }
-                if seq > last + 1 {
-                    // A gap: ask for the rest again from what we have.
-                    return Some(ChatRequest::Resume { message_id, after_seq: last });
-                }
-                self.streaming.set(Some((id, seq)));
-                if let Some(entry) =
-                    self.entries.with_untracked(|e| e.iter().rev().find(|e| e.id == id).copied())
-                {
-                    entry.message.update(|m| m.content.push_str(&content));
-                }
+                return self.grow(message_id, seq, |m| m.content.push_str(&content));
             }
             ChatReply::AiMessageComplete { message } => {
                 if self.streaming.get_untracked().is_some_and(|(id, _)| id == message.id) {
@@ -185,6 +180,34 @@ impl Conversation {
             }
             ChatReply::Typing { active } => self.typing_elsewhere.set(active),
             ChatReply::ConnectionEstablished { .. } | ChatReply::Pong => {}
+            part => {
+                if let Some((message_id, seq, part)) = part.into_part() {
+                    return self
+                        .grow(message_id, seq, |m| m.parts.push(PlacedPart { at: m.content.len(), part }));
+                }
+            }
+        }
+        None
+    }
+
+    /// Applies the reply's chunk `seq` once and in order; a gap asks for the rest again.
+    fn grow(
+        &self,
+        message_id: MessageId,
+        seq: u64,
+        change: impl FnOnce(&mut ChatMessage),
+    ) -> Option<ChatRequest> {
+        let (id, last) = self.streaming.get_untracked()?;
+        if id != message_id || seq <= last {
+            return None; // already have it
+        }
+        if seq > last + 1 {
+            // A gap: ask for the rest again from what we have.
+            return Some(ChatRequest::Resume { message_id, after_seq: last });
+        }
+        self.streaming.set(Some((id, seq)));
+        if let Some(entry) = self.entries.with_untracked(|e| e.iter().rev().find(|e| e.id == id).copied()) {
+            entry.message.update(change);
         }
         None
     }
@@ -193,22 +216,14 @@ impl Conversation {
     /// the reply in progress from its start.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub fn rejoin(&self, streaming_message_id: Option<MessageId>) -> Vec<ChatRequest> {
-        let mut requests: Vec<ChatRequest> = self.pending.with_value(|pending| {
-            pending
-                .iter()
-                .map(|(id, text)| ChatRequest::SendMessage {
-                    message: text.clone(),
-                    client_id: Some(id.clone()),
-                    response_format: None,
-                })
-                .collect()
-        });
+        let mut requests: Vec<ChatRequest> = self.pending.get_value();
         self.streaming.set(streaming_message_id.map(|id| (id, 0)));
         if let Some(id) = streaming_message_id {
             let shown = self.entries.with_untracked(|e| e.iter().rev().find(|e| e.id == id).copied());
             if let Some(entry) = shown {
                 entry.message.update(|m| {
                     m.content.clear();
+                    m.parts.clear();
                     m.status = MessageStatus::Streaming;
                 });
             }
@@ -240,19 +255,7 @@ mod tests {
     use crate::protocol::Role;
 
     fn reply(id: MessageId, content: &str, status: MessageStatus) -> ChatMessage {
-        ChatMessage {
-            id,
-            role: Role::Assistant,
-            content: content.into(),
-            created_at: chrono::Utc::now(),
-            status,
-            finish_reason: None,
-            usage: None,
-            model: None,
-            error: None,
-            client_id: None,
-            response_format: None,
-        }
+        ChatMessage::new(id, Role::Assistant, content.into(), status)
     }
 
     fn chunk(seq: u64, content: &str) -> ChatReply {
@@ -276,9 +279,18 @@ mod tests {
         assert_eq!(conversation.apply(chunk(1, "Hel")), None, "a repeated chunk is ignored");
         assert_eq!(conversation.apply(chunk(2, "lo")), None);
         assert_eq!(text(&conversation), "Hello");
+        let call = crate::protocol::ToolCallPart {
+            call_id: "c1".into(),
+            name: "count_events".into(),
+            arguments: serde_json::json!({}),
+        };
+        assert_eq!(conversation.apply(ChatReply::ToolCall { message_id: MessageId(7), seq: 3, call }), None);
+        let parts = conversation.entries.with_untracked(|e| e[0].message.with_untracked(|m| m.parts.clone()));
+        assert_eq!(parts.len(), 1, "a part takes its place in the sequence");
+        assert_eq!(parts[0].at, 5, "after the text so far");
         assert_eq!(
-            conversation.apply(chunk(4, "?")),
-            Some(ChatRequest::Resume { message_id: MessageId(7), after_seq: 2 })
+            conversation.apply(chunk(5, "?")),
+            Some(ChatRequest::Resume { message_id: MessageId(7), after_seq: 3 })
         );
         assert_eq!(text(&conversation), "Hello", "nothing is applied past a gap");
         conversation.apply(ChatReply::AiMessageComplete {

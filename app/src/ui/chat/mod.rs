@@ -4,6 +4,7 @@
 mod conversation;
 pub mod highlight;
 pub mod markdown;
+mod parts;
 mod settings;
 mod sidebar;
 
@@ -17,9 +18,10 @@ use self::highlight::Highlighting;
 use self::markdown::StreamingMarkdown;
 use self::settings::{PresetManager, SessionSettings};
 use self::sidebar::Sidebar;
-use crate::api::{chat_health, chat_models, create_chat, get_chat, sync_models};
+use crate::api::{chat_agents, chat_health, chat_models, create_chat, get_chat, sync_models};
 use crate::protocol::{
-    ChatMessage, ChatRequest, ChatSession, MessageStatus, ModelList, ProviderHealth, Role, UserInfo,
+    AgentList, AgentPath, ChatMessage, ChatRequest, ChatSession, MessageStatus, ModelList, ProviderHealth,
+    Role, UserInfo,
 };
 use crate::ui::common::Loaded;
 use crate::ui::live::Live;
@@ -67,11 +69,12 @@ pub fn ChatPage() -> impl IntoView {
     }
 }
 
-/// Starts a new chat with the default settings and opens it.
-fn start_chat(preset_id: Option<PresetId>) {
+/// Starts a new chat (with a preset's settings, or an agent and the default settings) and
+/// opens it.
+fn start_chat(preset_id: Option<PresetId>, agent: Option<AgentPath>) {
     let navigate = leptos_router::hooks::use_navigate();
     leptos::task::spawn_local(async move {
-        if let Ok(session) = create_chat(preset_id).await {
+        if let Ok(session) = create_chat(preset_id, agent).await {
             navigate(&format!("/chat/{}", session.id), Default::default());
         }
     });
@@ -84,11 +87,34 @@ fn model_note(models: &ModelList, model: &str) -> Option<String> {
 
 #[component]
 fn Welcome(models: LocalResource<Result<ModelList, crate::protocol::ApiError>>) -> impl IntoView {
+    let agents = LocalResource::new(chat_agents);
+    let agent = RwSignal::new(AgentPath::default());
     view! {
         <div class="chat-welcome">
             <h1>"Chat"</h1>
             <p>"Pick a chat on the left, or start a new one. Replies stream in as the model writes them."</p>
-            <button class="primary" on:click=move |_| start_chat(None)>"New chat"</button>
+            <div class="agent-picker">
+                <Loaded resource=agents render=move |list: AgentList| {
+                    let description = {
+                        let list = list.clone();
+                        move || list.agents.iter().find(|a| a.path == agent.get()).map(|a| a.description.clone())
+                    };
+                    view! {
+                        <label for="agent-picker">"Answered by"</label>
+                        <select id="agent-picker" on:change=move |ev| {
+                            if let Ok(path) = AgentPath::parse(&event_target_value(&ev)) {
+                                agent.set(path);
+                            }
+                        }>
+                            {list.agents.iter().map(|a| view! {
+                                <option value=a.path.to_string() selected=a.path == list.default_agent>{a.name.clone()}</option>
+                            }).collect_view()}
+                        </select>
+                        <p class="muted agent-description">{description}</p>
+                    }
+                } />
+                <button class="primary" on:click=move |_| start_chat(None, Some(agent.get_untracked()))>"New chat"</button>
+            </div>
             <Loaded resource=models render={|list: ModelList| {
                 let note = model_note(&list, &list.default_model);
                 view! {
@@ -164,6 +190,9 @@ fn SessionView(
             view! {
                 <header class="chat-header">
                     <h1 class="chat-title">{title}</h1>
+                    {(session.agent != AgentPath::default()).then(|| view! {
+                        <span class="chat-agent" title="The agent that answers">{session.agent.to_string()}</span>
+                    })}
                     <span class="chat-model">{move || settings.get().model}</span>
                 </header>
                 <Loaded resource=models render={move |list: ModelList| {
@@ -240,15 +269,24 @@ fn usage_line(message: &ChatMessage) -> Option<String> {
     Some(format!("{} prompt + {} reply tokens", usage.prompt_tokens, usage.completion_tokens))
 }
 
-/// The Markdown a message is shown as: its text, or a JSON reply (one asked for a format) as a
-/// JSON code block.
+/// The Markdown a message is shown as after its last part (all of it when it has none): its
+/// text, or a JSON reply (one asked for a format) as a JSON code block.
 fn shown_markdown(message: &ChatMessage) -> std::borrow::Cow<'_, str> {
+    let after_parts =
+        message.parts.last().and_then(|p| message.content.get(p.at..)).unwrap_or(&message.content);
     match (&message.response_format, message.role) {
-        (Some(_), Role::Assistant) if !message.content.is_empty() => {
-            format!("```json\n{}\n```", message.content).into()
+        (Some(_), Role::Assistant) if !after_parts.is_empty() => {
+            format!("```json\n{after_parts}\n```").into()
         }
-        _ => message.content.as_str().into(),
+        _ => after_parts.into(),
     }
+}
+
+/// The text of a message between its part `index - 1` and its part `index`, rendered.
+fn text_before_part(message: &ChatMessage, index: usize) -> String {
+    let from = index.checked_sub(1).and_then(|i| message.parts.get(i)).map_or(0, |p| p.at);
+    let to = message.parts.get(index).map_or(from, |p| p.at);
+    message.content.get(from..to).map(|text| markdown::render(text, None)).unwrap_or_default()
 }
 
 #[component]
@@ -274,7 +312,10 @@ fn MessageView(entry: Entry, is_last: Signal<bool>, conversation: Conversation) 
         })
     });
     let blocks = move || rendered.with(|r| (0..r.blocks).map(|i| (r.generation, i)).collect::<Vec<_>>());
-    let thinking = move || status.get() == MessageStatus::Streaming && message.with(|m| m.content.is_empty());
+    let thinking = move || {
+        status.get() == MessageStatus::Streaming
+            && message.with(|m| m.content.is_empty() && m.parts.is_empty())
+    };
     let idle = move || conversation.streaming.get().is_none() && conversation.link.get() == Link::Online;
     let status_label = move || match status.get() {
         MessageStatus::Stopped => Some("Stopped"),
@@ -291,6 +332,10 @@ fn MessageView(entry: Entry, is_last: Signal<bool>, conversation: Conversation) 
         >
             <div class="message-role">{if role == Role::User { "You" } else { "Assistant" }}</div>
             {move || thinking().then(|| view! { <p class="thinking muted">"Assistant is thinking…"</p> })}
+            <For each=move || 0..message.with(|m| m.parts.len()) key=|index| *index let:index>
+                <div class="message-body markdown" inner_html=move || message.with(|m| text_before_part(m, index))></div>
+                <parts::PartView message index conversation />
+            </For>
             <div class="message-body markdown">
                 <For each=blocks key=|key| *key let:key>
                     <div class="md-block" inner_html=markdown.with_value(|md| md.block(key.1).to_owned())></div>
@@ -392,17 +437,8 @@ mod tests {
 
     fn message(role: Role, content: &str, response_format: Option<ResponseFormat>) -> ChatMessage {
         ChatMessage {
-            id: MessageId(1),
-            role,
-            content: content.into(),
-            created_at: chrono::Utc::now(),
-            status: MessageStatus::Complete,
-            finish_reason: None,
-            usage: None,
-            model: None,
-            error: None,
-            client_id: None,
             response_format,
+            ..ChatMessage::new(MessageId(1), role, content.into(), MessageStatus::Complete)
         }
     }
 
@@ -416,5 +452,17 @@ mod tests {
         assert_eq!(shown_markdown(&asked), "Where is the **Eiffel Tower**?", "the question stays Markdown");
         assert_eq!(shown_markdown(&message(Role::Assistant, "", json)), "", "nothing yet: no empty block");
         assert_eq!(shown_markdown(&message(Role::Assistant, "*hi*", None)), "*hi*");
+    }
+
+    #[test]
+    fn a_reply_s_text_is_shown_between_its_parts() {
+        let widget = crate::protocol::ReplyPart::Widget(crate::protocol::WidgetPart {
+            kind: "image".into(),
+            data: serde_json::json!({}),
+        });
+        let mut reply = message(Role::Assistant, "Here it is: **cat**. Seen once.", None);
+        reply.parts = vec![crate::protocol::PlacedPart { at: 20, part: widget }];
+        assert!(text_before_part(&reply, 0).contains("<strong>cat</strong>"));
+        assert_eq!(shown_markdown(&reply), " Seen once.", "the text after the last part streams on");
     }
 }

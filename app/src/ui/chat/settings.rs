@@ -207,7 +207,7 @@ pub fn PresetManager(models: Models) -> impl IntoView {
                                     <span class="muted">{format!(" {} · {}", preset.preset.settings.model, if preset.preset.public { "public" } else { "private" })}</span>
                                     {(!mine).then(|| view! { <span class="muted">{format!(" by {}", preset.owner)}</span> })}
                                     <p class="muted">{preset.preset.description.clone()}</p>
-                                    <button on:click=move |_| start_chat(Some(id))>"Start chat"</button>
+                                    <button on:click=move |_| start_chat(Some(id), None)>"Start chat"</button>
                                     {mine.then(|| view! {
                                         <button class="link-button" on:click=move |_| edit(Some(shown.clone()))>"Edit"</button>
                                         <button class="link-button danger" on:click=move |_| remove(id)>"Delete"</button>

@@ -23,7 +23,7 @@ pub fn Sidebar(current: Memo<Option<ChatSessionId>>) -> impl IntoView {
     });
     view! {
         <aside class="chat-sidebar" id="chat-sidebar" aria-label="Chats">
-            <button class="primary new-chat" on:click=move |_| start_chat(None)>"New chat"</button>
+            <button class="primary new-chat" on:click=move |_| start_chat(None, None)>"New chat"</button>
             <input
                 type="search"
                 class="session-search"

@@ -351,6 +351,9 @@ fn try_generate(
     }
     if !tools.is_empty() {
         generation = generation.with_tools(&tools)?;
+        if prompt.require_tool {
+            generation = generation.calling_first();
+        }
     }
     let streamed = stream(&mut generation, prompt.max_tokens, turn_end, replies);
     let generated = generation.generated().len();

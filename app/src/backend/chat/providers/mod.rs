@@ -31,6 +31,8 @@ pub struct Prompt {
     pub max_tokens: u32,
     /// Tools the model may call instead of (or before) answering.
     pub tools: Vec<ToolDefinition>,
+    /// The model must call one of the tools (OpenAI's `tool_choice: "required"`).
+    pub require_tool: bool,
     /// The shape the reply must have; any text when none.
     pub response_format: Option<ResponseFormat>,
 }
@@ -44,6 +46,7 @@ impl Prompt {
             temperature,
             max_tokens,
             tools: Vec::new(),
+            require_tool: false,
             response_format: None,
         }
     }

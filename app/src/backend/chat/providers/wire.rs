@@ -35,6 +35,9 @@ pub struct CompletionRequest<'a> {
     /// The tools the model may call.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<FunctionTool<'a>>,
+    /// `required` when the model must call one of the tools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<&'static str>,
     /// The shape the reply must have.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_format: Option<&'a ResponseFormat>,
@@ -157,6 +160,7 @@ impl<'a> CompletionRequest<'a> {
                     },
                 })
                 .collect(),
+            tool_choice: (prompt.require_tool && !prompt.tools.is_empty()).then_some("required"),
             response_format: prompt.response_format.as_ref(),
         }
     }
