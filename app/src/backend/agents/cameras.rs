@@ -34,13 +34,40 @@ impl CameraAssistant {
     /// The assistant over `events` and `rules`.
     pub fn new(events: EventStore, rules: Rules) -> Self {
         let tools = vec![
-            count_events(events.clone()),
-            latest_sightings(events.clone()),
-            list_streams(events.clone()),
-            activity(events),
-            recent_alerts(rules.clone()),
-            create_rule(rules.clone()),
-            pause_rule(rules),
+            Tool::over(
+                events.clone(),
+                "count_events",
+                "How many times a camera saw something, e.g. how many cats cam0 saw today.",
+                count_events,
+            ),
+            Tool::over(
+                events.clone(),
+                "latest_sightings",
+                "When a camera last saw something, with pictures, e.g. when cam0 last saw a cat.",
+                latest_sightings,
+            ),
+            Tool::over(
+                events.clone(),
+                "list_streams",
+                "The user's cameras, with how many events each sent and when it last did.",
+                list_streams,
+            ),
+            Tool::over(
+                events,
+                "activity_per_hour",
+                "What the cameras saw per hour, shown as a chart, e.g. the activity of the last 24 hours.",
+                activity_per_hour,
+            ),
+            Tool::over(rules.clone(), "recent_alerts", "The latest alerts the user's rules fired.", recent_alerts),
+            Tool::over(
+                rules.clone(),
+                "create_rule",
+                "Sets up an alert for when a camera sees something, e.g. tell me when a dog shows up on cam1.",
+                create_rule,
+            )
+            .needs_approval(rule_summary),
+            Tool::over(rules, "pause_rule", "Pauses or resumes one of the user's alert rules, by name.", pause_rule)
+                .needs_approval(pause_summary),
         ];
         Self { tools: tools.into_iter().map(Tool::with_context::<CameraContext>).collect() }
     }
@@ -182,21 +209,11 @@ struct CountEvents {
     user_id: i64,
 }
 
-fn count_events(events: EventStore) -> Tool {
-    Tool::new(
-        "count_events",
-        "How many times a camera saw something, e.g. how many cats cam0 saw today.",
-        move |args: CountEvents, _: Output| {
-            let events = events.clone();
-            async move {
-                let stream = args.stream.as_deref().filter(|s| !s.is_empty());
-                let labels =
-                    matching_labels(&events, args.user_id, &args.label, stream, args.period.since()).await?;
-                let count: i64 = labels.iter().map(|(_, n)| n).sum();
-                Ok(json!({"label": args.label, "stream": stream.unwrap_or("all cameras"), "count": count}))
-            }
-        },
-    )
+async fn count_events(events: EventStore, args: CountEvents, _: Output) -> Result<Value, ToolError> {
+    let stream = args.stream.as_deref().filter(|s| !s.is_empty());
+    let labels = matching_labels(&events, args.user_id, &args.label, stream, args.period.since()).await?;
+    let count: i64 = labels.iter().map(|(_, n)| n).sum();
+    Ok(json!({"label": args.label, "stream": stream.unwrap_or("all cameras"), "count": count}))
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -212,44 +229,37 @@ struct LatestSightings {
     user_id: i64,
 }
 
-fn latest_sightings(events: EventStore) -> Tool {
-    Tool::new(
-        "latest_sightings",
-        "When a camera last saw something, with pictures, e.g. when cam0 last saw a cat.",
-        move |args: LatestSightings, output: Output| {
-            let events = events.clone();
-            async move {
-                let stream = args.stream.as_deref().filter(|s| !s.is_empty());
-                let labels: Vec<String> = matching_labels(&events, args.user_id, &args.label, stream, None)
-                    .await?
-                    .into_iter()
-                    .map(|(name, _)| name)
-                    .collect();
-                let limit = i64::from(args.limit.unwrap_or(3).clamp(1, 5));
-                let found = events.latest_with_labels(owner(args.user_id), &labels, stream, limit).await?;
-                for event in found.iter().filter(|e| e.has_thumbnail) {
-                    output.show(WidgetData::Image {
-                        url: format!("/api/events/{}/thumbnail", event.id),
-                        caption: format!(
-                            "{} on {}, {}",
-                            event.top_label,
-                            event.stream,
-                            when(event.received_at)
-                        ),
-                    });
-                }
-                let sightings: Vec<Value> = found
-                    .iter()
-                    .map(|e| json!({"stream": e.stream, "label": e.top_label, "score": (e.top_score * 100.0).round() / 100.0, "when": when(e.received_at)}))
-                    .collect();
-                Ok(if sightings.is_empty() {
-                    json!({"sightings": [], "note": "never seen"})
-                } else {
-                    json!({"sightings": sightings})
-                })
-            }
-        },
-    )
+async fn latest_sightings(
+    events: EventStore,
+    args: LatestSightings,
+    output: Output,
+) -> Result<Value, ToolError> {
+    let stream = args.stream.as_deref().filter(|s| !s.is_empty());
+    let labels: Vec<String> = matching_labels(&events, args.user_id, &args.label, stream, None)
+        .await?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let limit = i64::from(args.limit.unwrap_or(3).clamp(1, 5));
+    let found = events.latest_with_labels(owner(args.user_id), &labels, stream, limit).await?;
+    for event in found.iter().filter(|e| e.has_thumbnail) {
+        output.show(WidgetData::Image {
+            url: format!("/api/events/{}/thumbnail", event.id),
+            caption: format!("{} on {}, {}", event.top_label, event.stream, when(event.received_at)),
+        });
+    }
+    let sightings: Vec<Value> = found
+        .iter()
+        .map(|e| {
+            let score = (e.top_score * 100.0).round() / 100.0;
+            json!({"stream": e.stream, "label": e.top_label, "score": score, "when": when(e.received_at)})
+        })
+        .collect();
+    Ok(if sightings.is_empty() {
+        json!({"sightings": [], "note": "never seen"})
+    } else {
+        json!({"sightings": sightings})
+    })
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -257,21 +267,12 @@ struct Owner {
     user_id: i64,
 }
 
-fn list_streams(events: EventStore) -> Tool {
-    Tool::new(
-        "list_streams",
-        "The user's cameras, with how many events each sent and when it last did.",
-        move |args: Owner, _: Output| {
-            let events = events.clone();
-            async move {
-                let streams = events.streams(owner(args.user_id)).await?;
-                Ok(streams
-                .into_iter()
-                .map(|(stream, events, last)| json!({"stream": stream, "events": events, "last_event": when(last)}))
-                .collect::<Vec<_>>())
-            }
-        },
-    )
+async fn list_streams(events: EventStore, args: Owner, _: Output) -> Result<Vec<Value>, ToolError> {
+    let streams = events.streams(owner(args.user_id)).await?;
+    Ok(streams
+        .into_iter()
+        .map(|(stream, events, last)| json!({"stream": stream, "events": events, "last_event": when(last)}))
+        .collect())
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -282,26 +283,16 @@ struct Activity {
     user_id: i64,
 }
 
-fn activity(events: EventStore) -> Tool {
-    Tool::new(
-        "activity_per_hour",
-        "What the cameras saw per hour, shown as a chart, e.g. the activity of the last 24 hours.",
-        move |args: Activity, output: Output| {
-            let events = events.clone();
-            async move {
-                let hours = args.hours.unwrap_or(24).clamp(1, 48);
-                let activity =
-                    events.activity(owner(args.user_id), usize::from(hours), TimeDelta::hours(1), 5).await?;
-                let totals: Vec<Value> = activity
-                    .series
-                    .iter()
-                    .map(|s| json!({"label": s.label, "count": s.counts.iter().sum::<u32>()}))
-                    .collect();
-                output.show(WidgetData::Chart { title: format!("The last {hours} hours"), activity });
-                Ok(json!({"hours": hours, "totals": totals}))
-            }
-        },
-    )
+async fn activity_per_hour(events: EventStore, args: Activity, output: Output) -> Result<Value, ToolError> {
+    let hours = args.hours.unwrap_or(24).clamp(1, 48);
+    let activity = events.activity(owner(args.user_id), usize::from(hours), TimeDelta::hours(1), 5).await?;
+    let totals: Vec<Value> = activity
+        .series
+        .iter()
+        .map(|s| json!({"label": s.label, "count": s.counts.iter().sum::<u32>()}))
+        .collect();
+    output.show(WidgetData::Chart { title: format!("The last {hours} hours"), activity });
+    Ok(json!({"hours": hours, "totals": totals}))
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -312,23 +303,14 @@ struct RecentAlerts {
     user_id: i64,
 }
 
-fn recent_alerts(rules: Rules) -> Tool {
-    Tool::new(
-        "recent_alerts",
-        "The latest alerts the user's rules fired.",
-        move |args: RecentAlerts, _: Output| {
-            let rules = rules.clone();
-            async move {
-                let limit = usize::from(args.limit.unwrap_or(5).clamp(1, 10));
-                let alerts = rules.alerts(owner(args.user_id)).await?;
-                Ok(alerts
-                .into_iter()
-                .take(limit)
-                .map(|a| json!({"rule": a.rule_name, "stream": a.stream, "label": a.label, "when": when(a.fired_at)}))
-                .collect::<Vec<_>>())
-            }
-        },
-    )
+async fn recent_alerts(rules: Rules, args: RecentAlerts, _: Output) -> Result<Vec<Value>, ToolError> {
+    let limit = usize::from(args.limit.unwrap_or(5).clamp(1, 10));
+    let alerts = rules.alerts(owner(args.user_id)).await?;
+    Ok(alerts
+        .into_iter()
+        .take(limit)
+        .map(|a| json!({"rule": a.rule_name, "stream": a.stream, "label": a.label, "when": when(a.fired_at)}))
+        .collect())
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -349,32 +331,22 @@ fn rule_summary(arguments: &Value) -> String {
     }
 }
 
-fn create_rule(rules: Rules) -> Tool {
-    Tool::new(
-        "create_rule",
-        "Sets up an alert for when a camera sees something, e.g. tell me when a dog shows up on cam1.",
-        move |args: CreateRule, _: Output| {
-            let rules = rules.clone();
-            async move {
-                let stream = args.stream.filter(|s| !s.trim().is_empty());
-                let name = match &stream {
-                    Some(stream) => format!("{} on {stream}", args.label.trim()),
-                    None => format!("{} on any camera", args.label.trim()),
-                };
-                let draft = RuleDraft {
-                    name: name.chars().take(64).collect(),
-                    labels: args.label,
-                    min_score: 0.5,
-                    stream,
-                    cooldown_secs: 300,
-                    webhook_url: None,
-                };
-                let rule = rules.save(owner(args.user_id), None, draft).await?;
-                Ok(json!({"created": rule.rule.name, "rule_id": rule.id}))
-            }
-        },
-    )
-    .needs_approval(rule_summary)
+async fn create_rule(rules: Rules, args: CreateRule, _: Output) -> Result<Value, ToolError> {
+    let stream = args.stream.filter(|s| !s.trim().is_empty());
+    let name = match &stream {
+        Some(stream) => format!("{} on {stream}", args.label.trim()),
+        None => format!("{} on any camera", args.label.trim()),
+    };
+    let draft = RuleDraft {
+        name: name.chars().take(64).collect(),
+        labels: args.label,
+        min_score: 0.5,
+        stream,
+        cooldown_secs: 300,
+        webhook_url: None,
+    };
+    let rule = rules.save(owner(args.user_id), None, draft).await?;
+    Ok(json!({"created": rule.rule.name, "rule_id": rule.id}))
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -386,26 +358,18 @@ struct PauseRule {
     user_id: i64,
 }
 
-fn pause_rule(rules: Rules) -> Tool {
-    Tool::new(
-        "pause_rule",
-        "Pauses or resumes one of the user's alert rules, by name.",
-        move |args: PauseRule, _: Output| {
-            let rules = rules.clone();
-            async move {
-                let all = rules.list(owner(args.user_id)).await?;
-                let wanted = args.rule.trim().to_lowercase();
-                let rule = all
-                    .iter()
-                    .find(|r| r.rule.name.to_lowercase() == wanted)
-                    .ok_or_else(|| ToolError::new(format!("there is no rule named `{}`", args.rule)))?;
-                rules.set_paused(owner(args.user_id), rule.id, args.paused).await?;
-                Ok(json!({"rule": rule.rule.name, "paused": args.paused}))
-            }
-        },
-    )
-    .needs_approval(|arguments| {
-        let verb = if arguments["paused"].as_bool().unwrap_or(true) { "Pause" } else { "Resume" };
-        format!("{verb} the rule “{}”", arguments["rule"].as_str().unwrap_or("?"))
-    })
+fn pause_summary(arguments: &Value) -> String {
+    let verb = if arguments["paused"].as_bool().unwrap_or(true) { "Pause" } else { "Resume" };
+    format!("{verb} the rule “{}”", arguments["rule"].as_str().unwrap_or("?"))
+}
+
+async fn pause_rule(rules: Rules, args: PauseRule, _: Output) -> Result<Value, ToolError> {
+    let all = rules.list(owner(args.user_id)).await?;
+    let wanted = args.rule.trim().to_lowercase();
+    let rule = all
+        .iter()
+        .find(|r| r.rule.name.to_lowercase() == wanted)
+        .ok_or_else(|| ToolError::new(format!("there is no rule named `{}`", args.rule)))?;
+    rules.set_paused(owner(args.user_id), rule.id, args.paused).await?;
+    Ok(json!({"rule": rule.rule.name, "paused": args.paused}))
 }

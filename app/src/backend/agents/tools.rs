@@ -111,6 +111,19 @@ impl Tool {
         }
     }
 
+    /// Like [`Tool::new`], for a function that takes a clone of `state` (a store, a client)
+    /// with each call.
+    pub fn over<S, A, R, F, Fut>(state: S, name: &str, description: &str, function: F) -> Self
+    where
+        S: Clone + Send + Sync + 'static,
+        A: DeserializeOwned + JsonSchema,
+        R: Serialize,
+        F: Fn(S, A, Output) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, ToolError>> + Send + 'static,
+    {
+        Self::new(name, description, move |arguments, output| function(state.clone(), arguments, output))
+    }
+
     /// Fills the parameters that have the name of a field of the context `C` from the
     /// context at call time, and hides them from the model.
     pub fn with_context<C: JsonSchema>(mut self) -> Self {
