@@ -3,7 +3,8 @@
 // `[code]` answers with a fenced Rust block, `[evil]` with HTML and links that must stay inert,
 // `[long]` with a 20 KB Markdown reply in 40-character chunks, 50 a second (the render benchmark);
 // `[call NAME {…}]` calls the tool NAME with those arguments (when tools are offered); a
-// conversation that ends with a tool's result is answered "The tool said: " and the result;
+// conversation that ends with a tool's result is answered "The tool said: " and the result; a
+// message with an attached file's text is answered "<name> says: " and the text's start;
 // anything else gets a short reply in word chunks.
 import http from 'node:http';
 
@@ -38,6 +39,8 @@ function scriptedCall(message) {
 }
 
 function script(message, lastMessage) {
+  const file = message.match(/<file name="([^"]+)">\n([^]*?)\n<\/file>/);
+  if (file) return { words: `${file[1]} says: ${file[2].trim().slice(0, 80)}`.split(/(?<= )/), delay: 20 };
   if (lastMessage?.role === 'tool') return { words: `The tool said: ${lastMessage.content}`.split(/(?<= )/), delay: 20 };
   if (message.includes('[long]')) return { words: pieces(LONG, 40), delay: 20 };
   if (message.includes('[slow]')) return { words: Array.from({ length: 60 }, (_, i) => `w${i + 1} `), delay: 100 };

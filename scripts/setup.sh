@@ -39,6 +39,10 @@ debian_tools() {
     if [ "$purpose" = test ] && [ ! -x /usr/bin/chromium ]; then
         apt_install chromium
     fi
+    # Text in pictures attached to chat messages is read by tesseract's OCR.
+    if ! command -v tesseract >/dev/null; then
+        apt_install tesseract-ocr
+    fi
     # The browser tests look into the database the server writes.
     if [ "$purpose" = test ] && ! command -v sqlite3 >/dev/null; then
         apt_install sqlite3

@@ -8,7 +8,6 @@ async function chatWith(page: Page, agent: string) {
   await page.getByLabel('Answered by').selectOption({ label: agent });
   await page.locator('.chat-welcome').getByRole('button', { name: 'New chat' }).click();
   await expect(page).toHaveURL(/\/chat\/\d+$/);
-  await expect(page.locator('.chat-agent')).toBeVisible();
   await expect(page.getByLabel('Message')).toBeEnabled();
 }
 
@@ -39,6 +38,7 @@ test('the camera assistant looks up what a camera saw, shows it, and sets up a r
   }));
 
   await chatWith(page, 'Camera assistant');
+  await expect(page.locator('.chat-agent')).toHaveText('cameras');
   await send(page, 'When did sofa last see a cat? [call latest_sightings {"label": "cat", "stream": "sofa"}]');
   const card = reply(page).locator('.tool-card[data-tool="latest_sightings"]');
   await expect(card).toHaveAttribute('data-state', 'ok');
@@ -74,4 +74,59 @@ test('an agent’s choices and form answer it', async ({ page }) => {
   await form.getByRole('button', { name: 'Book' }).click();
   await expect(page.locator('article.message.user').last()).toContainText('Your name: Ada');
   await expect(reply(page)).toContainText('Booked 2026-12-01 14:00 for Ada.');
+});
+
+/** A one-page PDF whose text is `text`, with a correct cross-reference table. */
+function pdfWith(text: string): Buffer {
+  const content = `BT /F1 18 Tf 72 700 Td (${text}) Tj ET`;
+  const objects = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>',
+    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+  ];
+  let pdf = '%PDF-1.4\n';
+  const offsets: number[] = [];
+  objects.forEach((object, i) => {
+    offsets.push(pdf.length);
+    pdf += `${i + 1} 0 obj\n${object}\nendobj\n`;
+  });
+  const xref = pdf.length;
+  pdf += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  for (const offset of offsets) pdf += `${String(offset).padStart(10, '0')} 00000 n \n`;
+  pdf += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(pdf, 'latin1');
+}
+
+test.describe('files', () => {
+  // The refused upload is logged by the browser as a failed request.
+  test.use({ allowedErrors: [/status of 400 \(Bad Request\)/] });
+
+  test('a PDF attached to a message is read by the chat’s model and listed with the chat', async ({ page }) => {
+    await signUp(page, uniqueName('files'));
+    await chatWith(page, 'Chat');
+    await page.getByLabel('Attach files').setInputFiles({ name: 'invoice.pdf', mimeType: 'application/pdf', buffer: pdfWith('The invoice total is 4217 euros.') });
+    await expect(page.locator('.attachments .file-chip')).toHaveAttribute('data-state', 'ready');
+    await page.getByLabel('Attach files').setInputFiles({ name: 'tool.exe', mimeType: 'application/octet-stream', buffer: Buffer.from('MZ') });
+    await expect(page.locator('.attachments .file-chip[data-state="failed"]')).toContainText('not taken');
+    await page.getByRole('button', { name: 'Remove tool.exe' }).click();
+    await send(page, 'What is the total?');
+    await expect(page.locator('article.message.user').last().locator('.message-files')).toContainText('invoice.pdf');
+    await expect(page.locator('.attachments .file-chip')).toHaveCount(0);
+    await expect(reply(page)).toContainText('invoice.pdf says: The invoice total is 4217 euros.');
+    await expect(page.locator('.session-files summary')).toHaveText('Files (1)');
+
+    // A file dropped on the composer is attached too.
+    const dataTransfer = await page.evaluateHandle(() => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File(['# Notes\nBuy milk'], 'notes.md', { type: 'text/markdown' }));
+      return transfer;
+    });
+    await page.locator('form.composer').dispatchEvent('drop', { dataTransfer });
+    await expect(page.locator('.attachments .file-chip[data-state="ready"]')).toContainText('notes.md');
+    await send(page, 'And this?');
+    await expect(reply(page)).toContainText('notes.md says: # Notes');
+    await expect(page.locator('.session-files summary')).toHaveText('Files (2)');
+  });
 });

@@ -22,6 +22,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Database URL (`AIC_DATABASE_URL`), `sqlite://PATH` or `sqlite::memory:`.
     pub database_url: String,
+    /// Directory where files attached to chat messages are kept (`AIC_FILES_DIR`).
+    pub files_dir: PathBuf,
     /// Directory of the model assets the set-up produces (`AIC_MODELS_DIR`).
     pub models_dir: PathBuf,
     /// Directory of the built site: `pkg/` with the WebAssembly, CSS and public files (`AIC_SITE_ROOT`).
@@ -117,6 +119,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             database_url: "sqlite://data/ai-channels.db".into(),
+            files_dir: "data/files".into(),
             models_dir: "models".into(),
             site_root: "target/site".into(),
             log: "info".into(),

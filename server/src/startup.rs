@@ -103,7 +103,13 @@ impl Application {
             agents = app::backend::agents::examples::register(agents);
         }
         let chat = (providers, config.chat.defaults());
-        let context = AppContext::new(db, assets, security, chat, (extensions.handlers, agents));
+        let context = AppContext::new(
+            (db, config.files_dir.clone()),
+            assets,
+            security,
+            chat,
+            (extensions.handlers, agents),
+        );
         context.chat.start().await.map_err(|e| StartupError::Chat(e.to_string()))?;
         if config.event_retention_days > 0 {
             let retention = chrono::TimeDelta::days(i64::from(config.event_retention_days));

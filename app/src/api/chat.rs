@@ -10,8 +10,8 @@ use super::server::{context, require_identity};
 #[cfg(feature = "ssr")]
 use crate::backend::chat::SessionStart;
 use crate::protocol::{
-    AgentList, AgentPath, ApiError, ChatSession, MessagePage, ModelList, Preset, PresetDraft, ProviderHealth,
-    SessionUpdate,
+    AgentList, AgentPath, ApiError, ChatSession, FileInfo, MessagePage, ModelList, Preset, PresetDraft,
+    ProviderHealth, SessionUpdate,
 };
 
 /// The user's sessions, most recent first: the archived ones or the others, optionally only
@@ -71,6 +71,14 @@ pub async fn chat_messages(id: ChatSessionId, before: Option<MessageId>) -> Resu
     let context = context()?;
     let me = require_identity(&context).await?;
     Ok(context.chat.messages(me.user.id, id, before).await?)
+}
+
+/// The files uploaded to one of the user's sessions, oldest first.
+#[server(endpoint = "chat/files")]
+pub async fn chat_files(id: ChatSessionId) -> Result<Vec<FileInfo>, ApiError> {
+    let context = context()?;
+    let me = require_identity(&context).await?;
+    Ok(context.chat.files(me.user.id, id).await?)
 }
 
 /// The agents to choose from.

@@ -27,7 +27,7 @@ pub use throttle::FailureThrottle;
 
 use self::accounts::Accounts;
 use self::agents::{AgentsBuilder, CameraAssistant};
-use self::chat::{ChatDefaults, ChatService, ChatStore, providers::Providers};
+use self::chat::{ChatDefaults, ChatService, ChatStore, FileStore, providers::Providers};
 use self::events::{
     AlertEngine, EventHandlers, EventStore, Ingest, LiveFeed, Rules, WebhookPolicy, Webhooks,
 };
@@ -86,9 +86,9 @@ impl AppContext {
     /// Wires the services over an open database; starts the event writer and the alert engine
     /// (so call it within a Tokio runtime). Stored events go to the live feed, the alert rules,
     /// then to `custom_handlers`. Chat sessions are answered by `custom_agents` and the built-in
-    /// `chat` (with `providers`) and `cameras`.
+    /// `chat` (with `providers`) and `cameras`; files attached to messages go to `files_dir`.
     pub fn new(
-        db: Database,
+        (db, files_dir): (Database, std::path::PathBuf),
         assets: ModelAssets,
         security: SecuritySettings,
         chat: (Providers, ChatDefaults),
@@ -114,7 +114,12 @@ impl AppContext {
             .register_builtin("cameras", CameraAssistant::new(events.clone(), rules.clone()))
             .build();
         Self {
-            chat: ChatService::new(ChatStore::new(db.pool().clone()), chat, agents, hub.clone()),
+            chat: ChatService::new(
+                (ChatStore::new(db.pool().clone()), FileStore::new(db.pool().clone(), files_dir)),
+                chat,
+                agents,
+                hub.clone(),
+            ),
             ingest: Ingest::start(db.pool().clone(), handlers),
             hub,
             rules,

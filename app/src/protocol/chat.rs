@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AgentPath, ApiError, ApprovalPart, ChatSessionId, ErrorCode, MessageId, PlacedPart, PresetId, ReplyPart,
-    ToolCallPart, ToolResultPart, WidgetPart,
+    AgentPath, ApiError, ApprovalPart, ChatSessionId, ErrorCode, FileId, FileInfo, MessageId, PlacedPart,
+    PresetId, ReplyPart, ToolCallPart, ToolResultPart, WidgetPart,
 };
 
 /// Longest user message accepted, in characters.
@@ -249,6 +249,9 @@ pub struct ChatMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
     pub values: Option<serde_json::Value>,
+    /// On a user message: the files attached to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileInfo>,
 }
 
 impl ChatMessage {
@@ -268,6 +271,7 @@ impl ChatMessage {
             response_format: None,
             parts: Vec::new(),
             values: None,
+            files: Vec::new(),
         }
     }
 }
@@ -500,6 +504,9 @@ pub enum ChatRequest {
         /// The values of a submitted form (an object), for the agent; `message` says them for people.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         values: Option<serde_json::Value>,
+        /// Files uploaded to the session (`POST /ai-chat/api/sessions/{id}/files/`) to attach.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<FileId>,
     },
     /// Answers an `approval_request`: runs the call (true) or refuses it.
     Approve {
@@ -686,6 +693,20 @@ pub fn parse_user_message(text: &str) -> Result<String, ApiError> {
     Ok(text.to_owned())
 }
 
+/// Largest form values a message may carry, in bytes of JSON.
+pub const MAX_VALUES_BYTES: usize = 16 * 1024;
+
+/// A message's form values, checked: a JSON object of at most [`MAX_VALUES_BYTES`].
+pub fn parse_form_values(values: serde_json::Value) -> Result<serde_json::Value, ApiError> {
+    if values.is_object() && values.to_string().len() <= MAX_VALUES_BYTES {
+        Ok(values)
+    } else {
+        Err(ApiError::bad_request(format!(
+            "form values are a JSON object of at most {MAX_VALUES_BYTES} bytes"
+        )))
+    }
+}
+
 /// A client id, checked: 1–64 visible ASCII characters.
 pub fn parse_client_id(id: &str) -> Result<String, ApiError> {
     if (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()) {
@@ -730,6 +751,7 @@ mod tests {
                 client_id: Some("c1".into()),
                 response_format: None,
                 values: None,
+                files: Vec::new(),
             }
         );
         let structured: ChatRequest = serde_json::from_str(
@@ -776,6 +798,9 @@ mod tests {
         assert!(parse_user_message(&"x".repeat(MAX_MESSAGE_CHARS + 1)).is_err());
         assert!(parse_client_id("a b").is_err() && parse_client_id("").is_err());
         assert_eq!(parse_client_id("c-1").unwrap(), "c-1");
+        assert!(parse_form_values(serde_json::json!([1])).is_err());
+        assert!(parse_form_values(serde_json::json!({"x": "y".repeat(MAX_VALUES_BYTES)})).is_err());
+        assert!(parse_form_values(serde_json::json!({"name": "Ada"})).is_ok());
         let settings = ChatSettings {
             model: "local/gemma-3-270m".into(),
             temperature: 3.0,

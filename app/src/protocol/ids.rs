@@ -49,6 +49,8 @@ ids! {
     MessageId;
     /// A chat preset.
     PresetId;
+    /// A file attached to a chat message.
+    FileId;
 }
 
 #[cfg(test)]

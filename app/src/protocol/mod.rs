@@ -49,6 +49,7 @@ mod classification;
 mod delivery;
 mod error;
 mod events;
+mod files;
 mod frame;
 mod ids;
 mod live;
@@ -67,7 +68,7 @@ pub use chat::{
     ChatMessage, ChatReply, ChatRequest, ChatSession, ChatSettings, ChatStats, FinishReason,
     JsonSchemaFormat, MAX_MESSAGE_CHARS, MAX_REPLY_TOKENS, MessagePage, MessageStatus, ModelInfo, ModelList,
     Preset, PresetDraft, ProviderHealth, ProviderKind, ResponseFormat, Role, SessionListUpdate,
-    SessionUpdate, Usage, parse_client_id, parse_user_message, title_from,
+    SessionUpdate, Usage, parse_client_id, parse_form_values, parse_user_message, title_from,
 };
 pub use classification::Category;
 pub use delivery::Unacknowledged;
@@ -76,9 +77,10 @@ pub use events::{
     Classification, ClassificationEvent, EventPage, EventReply, EventRequest, LabelActivity, LabelSeries,
     MAX_CATEGORIES, MAX_HEADS, MAX_THUMBNAIL_BYTES, StoredEvent, StreamName, ValidEvent,
 };
+pub use files::{FileInfo, FileKind, MAX_FILE_BYTES, MAX_FILES_PER_MESSAGE, parse_filename};
 pub use frame::parse_frame;
 pub use ids::{
-    AlertId, BrowserSessionId, ChatSessionId, EventId, MessageId, PresetId, RuleId, TokenId, UserId,
+    AlertId, BrowserSessionId, ChatSessionId, EventId, FileId, MessageId, PresetId, RuleId, TokenId, UserId,
 };
 pub use live::{LiveRequest, LiveUpdate};
 pub use rules::{AlertInfo, MAX_COOLDOWN_SECS, RuleDraft, RuleInfo, WebhookStatus};

@@ -5,8 +5,8 @@
 use app::backend::AppError;
 use app::backend::chat::{NewMessage, SessionStart};
 use app::protocol::{
-    AgentList, AgentPath, ApiError, ChatMessage, ChatSession, ChatSessionId, ChatSettings, ChatStats,
-    MessageId, MessagePage, MessageStatus, ModelInfo, ModelList, Preset, PresetDraft, PresetId,
+    AgentList, AgentPath, ApiError, ChatMessage, ChatSession, ChatSessionId, ChatSettings, ChatStats, FileId,
+    FileInfo, MessageId, MessagePage, MessageStatus, ModelInfo, ModelList, Preset, PresetDraft, PresetId,
     ProviderHealth, ResponseFormat, SessionUpdate,
 };
 use axum::Json;
@@ -29,6 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_session, update_session, delete_session))
         .routes(routes!(send_message))
         .routes(routes!(approve))
+        .routes(routes!(upload_file, session_files))
+        .routes(routes!(download_file))
         .routes(routes!(agents))
         .routes(routes!(messages))
         .routes(routes!(stop))
@@ -207,6 +209,9 @@ struct SendMessage {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     values: Option<serde_json::Value>,
+    /// Files uploaded to the session (`POST sessions/{id}/files/`) to send with the message.
+    #[serde(default)]
+    files: Vec<FileId>,
 }
 
 /// The non-streaming answer: the stored message and the reply once it has ended.
@@ -243,6 +248,7 @@ async fn send_message(
         client_id: send.client_id,
         format: send.response_format,
         values: send.values,
+        files: send.files,
     };
     let exchange = chat.send(me.user.id, id, message).await?;
     let reply = match exchange.reply {
@@ -254,6 +260,78 @@ async fn send_message(
         .filter(|r| r.response_format.is_some() && r.status == MessageStatus::Complete)
         .and_then(|r| serde_json::from_str(&r.content).ok());
     Ok(Json(Answer { user_message: exchange.user, reply, data }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct UploadQuery {
+    /// The file's name; its extension (or its content, for PDF, PNG and JPEG) tells its kind.
+    filename: String,
+}
+
+/// Uploads a file to a session, to send with a message: the body is the file itself (up to
+/// 10 MiB). Its text is extracted now: text, Markdown, CSV and JSON as they are (UTF-8), PDF
+/// text, and the text in PNG and JPEG pictures by OCR.
+#[utoipa::path(
+    post,
+    path = "/ai-chat/api/sessions/{id}/files/",
+    tag = "chat",
+    params(("id" = ChatSessionId, Path, description = "the session"), UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, description = "the stored file", body = FileInfo), (status = 400, description = "empty, badly named, or a kind not taken", body = ApiError), (status = 401, description = "not signed in", body = ApiError), (status = 404, description = "absent, or not yours", body = ApiError), (status = 413, description = "over 10 MiB", body = ApiError), (status = 422, description = "its text cannot be read", body = ApiError)),
+    security(("token" = []))
+)]
+async fn upload_file(
+    State(state): State<AppState>,
+    Authenticated(me): Authenticated,
+    Path(id): Path<ChatSessionId>,
+    Query(query): Query<UploadQuery>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<FileInfo>), AppError> {
+    let file = state.context.chat.upload(me.user.id, id, &query.filename, body.to_vec()).await?;
+    Ok((StatusCode::CREATED, Json(file)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/ai-chat/api/sessions/{id}/files/",
+    tag = "chat",
+    params(("id" = ChatSessionId, Path, description = "the session")),
+    responses((status = 200, description = "the files uploaded to the session, oldest first", body = [FileInfo]), (status = 401, description = "not signed in", body = ApiError), (status = 404, description = "absent, or not yours", body = ApiError)),
+    security(("token" = []))
+)]
+async fn session_files(
+    State(state): State<AppState>,
+    Authenticated(me): Authenticated,
+    Path(id): Path<ChatSessionId>,
+) -> Result<Json<Vec<FileInfo>>, AppError> {
+    Ok(Json(state.context.chat.files(me.user.id, id).await?))
+}
+
+/// A file, as uploaded (downloaded, never shown inline).
+#[utoipa::path(
+    get,
+    path = "/ai-chat/api/files/{id}/",
+    tag = "chat",
+    params(("id" = FileId, Path, description = "the file")),
+    responses((status = 200, description = "the file", content_type = "application/octet-stream", body = Vec<u8>), (status = 401, description = "not signed in", body = ApiError), (status = 404, description = "absent, or not yours", body = ApiError)),
+    security(("token" = []))
+)]
+async fn download_file(
+    State(state): State<AppState>,
+    Authenticated(me): Authenticated,
+    Path(id): Path<FileId>,
+) -> Result<impl axum::response::IntoResponse, AppError> {
+    let (info, bytes) = state.context.chat.file(me.user.id, id).await?;
+    let name: String =
+        info.filename.chars().map(|c| if c == '"' || !c.is_ascii() { '_' } else { c }).collect();
+    let disposition = format!("attachment; filename=\"{name}\"");
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, info.kind.content_type().to_owned()),
+        (axum::http::header::CONTENT_DISPOSITION, disposition),
+        (axum::http::header::CACHE_CONTROL, "private, max-age=86400".to_owned()),
+    ];
+    Ok((headers, bytes))
 }
 
 /// The user's answer to a call waiting for approval.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use app::backend::{AppError, status_for};
-use app::protocol::{ApiError, ErrorCode};
+use app::protocol::{ApiError, ErrorCode, MAX_FILE_BYTES};
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -42,11 +42,13 @@ pub async fn server_fn_status(request: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// Holds request bodies to `max_body_bytes`: a declared length over it is refused before the
-/// handler runs; a chunked body is cut off where it passes the limit, and whatever the handler
-/// made of the cut-off body is replaced by the same 413.
+/// Holds request bodies to `max_body_bytes` (file uploads to [`MAX_FILE_BYTES`]): a declared
+/// length over it is refused before the handler runs; a chunked body is cut off where it passes
+/// the limit, and whatever the handler made of the cut-off body is replaced by the same 413.
 pub async fn limit_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limit = state.max_body_bytes;
+    let path = request.uri().path();
+    let upload = path.starts_with("/ai-chat/api/sessions/") && path.ends_with("/files/");
+    let limit = if upload { MAX_FILE_BYTES.max(state.max_body_bytes) } else { state.max_body_bytes };
     let too_large =
         || AppError::TooLarge(format!("the request body is larger than {limit} bytes")).into_response();
     let declared = request

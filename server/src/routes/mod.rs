@@ -8,7 +8,7 @@ mod events;
 mod health;
 mod web_runtime;
 
-use app::protocol::{ChatSessionId, EventId, MessageId, PresetId};
+use app::protocol::{ChatSessionId, EventId, FileId, MessageId, PresetId};
 use app::{App, shell};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -45,7 +45,7 @@ pub fn rest_api() -> OpenApiRouter<AppState> {
                        `/ws/ai-chat/session/{id}/` (see the README); the pages' server functions are \
                        `POST /api/<name>`."
     ),
-    components(schemas(ChatSessionId, EventId, MessageId, PresetId)),
+    components(schemas(ChatSessionId, EventId, FileId, MessageId, PresetId)),
     modifiers(&TokenScheme)
 )]
 struct ApiDoc;

@@ -140,8 +140,8 @@ impl Endpoint for SessionConnection {
     async fn received(&mut self, request: ChatRequest, outbox: &Outbox<ChatReply>) {
         let (owner, session) = (self.owner_id, self.session_id);
         let outcome = match request {
-            ChatRequest::SendMessage { message, client_id, response_format, values } => {
-                let message = NewMessage { text: message, client_id, format: response_format, values };
+            ChatRequest::SendMessage { message, client_id, response_format, values, files } => {
+                let message = NewMessage { text: message, client_id, format: response_format, values, files };
                 match self.chat.send(owner, session, message).await {
                     // A fresh exchange reaches every connection through the session's events.
                     Ok(exchange) if exchange.fresh => Ok(()),

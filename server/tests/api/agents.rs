@@ -361,7 +361,11 @@ async fn the_camera_assistant_answers_from_the_events_with_the_embedded_model() 
     let app = spawn_app().await;
     let alice = app.sign_up("alice").await;
     send_cats(&app, &alice, "cam0", 4).await;
-    let session = start(&alice, "cameras", json!({})).await;
+    let greedy = json!({"model": "local/qwen2.5-coder-0.5b", "temperature": 0.0, "max_tokens": 256, "system_prompt": ""});
+    let body = json!({"agent": "cameras", "settings": greedy});
+    let (status, session) = rest(&alice, Method::POST, "sessions/", Some(body)).await;
+    assert_eq!(status, 201, "{session}");
+    let session = session["id"].as_i64().unwrap();
     let reply = answer(&alice, session, "How many cats did cam0 see today?").await;
     assert_eq!(reply["status"], "complete", "{reply}");
     let parts = reply["parts"].as_array().unwrap_or_else(|| panic!("no parts: {reply}"));

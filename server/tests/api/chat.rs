@@ -498,6 +498,7 @@ async fn the_generated_openapi_document_names_every_route_with_its_schemas() {
     listed.sort_unstable();
     let mut expected = vec![
         "/ai-chat/api/agents/",
+        "/ai-chat/api/files/{id}/",
         "/ai-chat/api/health/llm_server/",
         "/ai-chat/api/health/stats/",
         "/ai-chat/api/models/",
@@ -508,6 +509,7 @@ async fn the_generated_openapi_document_names_every_route_with_its_schemas() {
         "/ai-chat/api/sessions/",
         "/ai-chat/api/sessions/{id}/",
         "/ai-chat/api/sessions/{id}/approve/",
+        "/ai-chat/api/sessions/{id}/files/",
         "/ai-chat/api/sessions/{id}/messages/",
         "/ai-chat/api/sessions/{id}/send_message/",
         "/ai-chat/api/sessions/{id}/stop/",

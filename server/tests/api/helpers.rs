@@ -115,6 +115,7 @@ pub fn test_config(data_dir: &Path) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().expect("a valid address"),
         database_url: format!("sqlite://{}", data_dir.join("test.db").display()),
+        files_dir: data_dir.join("files"),
         models_dir: repo_root().join("models"),
         site_root: repo_root().join("target/site"),
         log: "warn".into(),

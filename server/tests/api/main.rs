@@ -6,6 +6,7 @@ mod chat;
 mod classify;
 mod events;
 mod fake_upstream;
+mod files;
 mod health;
 mod helpers;
 mod pages;

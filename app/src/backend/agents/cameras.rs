@@ -18,7 +18,7 @@ Cameras are streams named like cam0. What a camera saw is a label such as cat, d
 Call a tool to look things up, then answer in one or two sentences with the numbers and times the tools gave.";
 
 /// The assistant's context: whose cameras it answers about.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 pub struct CameraContext {
     /// The session owner's id.
     pub user_id: i64,

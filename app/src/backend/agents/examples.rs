@@ -1,6 +1,6 @@
 //! The agents of the README's guide, registered when `[agents] examples = true`: `echo` returns
 //! a whole string, `support` keeps a typed context across turns, streams, shows choices and a
-//! form, and `sales` gives the model a tool whose context parameters are injected.
+//! form, reads attached files, and `sales` gives the model a tool whose context parameters are injected.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -37,10 +37,6 @@ impl Agent for EchoAgent {
         "Says back what you write."
     }
 
-    fn create_context(&self, _visitor: &UserInfo, _args: NoArgs) -> Result<(), AgentError> {
-        Ok(())
-    }
-
     async fn respond(
         &self,
         message: &UserMessage,
@@ -57,7 +53,7 @@ impl Agent for EchoAgent {
 pub struct SupportAgent;
 
 /// The support agent's context.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 pub struct SupportContext {
     /// The user's id (0 for none).
     pub user_id: i64,
@@ -109,6 +105,16 @@ impl Agent for SupportAgent {
         turn: &mut Turn,
     ) -> Result<Answer, AgentError> {
         context.conversation_count += 1;
+        if !turn.files().is_empty() {
+            let analysis: Vec<String> = turn
+                .files()
+                .iter()
+                .map(|file| {
+                    format!("From {}: {}", file.name(), file.text().chars().take(200).collect::<String>())
+                })
+                .collect();
+            return Ok(format!("File analysis:\n{}", analysis.join("\n")).into());
+        }
         let text = message.text.to_lowercase();
         if let Some(values) = &message.values {
             let slot = values["slot"].as_str().unwrap_or("?");
@@ -151,7 +157,7 @@ pub struct SalesAgent {
 }
 
 /// The sales agent's context.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 pub struct SalesContext {
     /// The user's id.
     pub user_id: i64,

@@ -74,9 +74,10 @@ pub struct NoArgs {}
 /// A conversational agent. Register it with [`Agents::register`] under a path; a session
 /// started with that path is answered by it.
 pub trait Agent: Send + Sync + 'static {
-    /// What the agent keeps per session, built by [`Agent::create_context`], saved after every
-    /// turn, and given to `respond` (and to tools, whose parameters of the same name it fills).
-    type Context: Serialize + DeserializeOwned + JsonSchema + Send + Sync + 'static;
+    /// What the agent keeps per session, built by [`Agent::create_context`] (its default value
+    /// unless the agent says otherwise), saved after every turn, and given to `respond` (and to
+    /// tools, whose parameters of the same name it fills).
+    type Context: Serialize + DeserializeOwned + JsonSchema + Default + Send + Sync + 'static;
     /// The arguments a session is started with (`context` in `POST /ai-chat/api/sessions/`).
     type Args: DeserializeOwned + JsonSchema + Send + 'static;
 
@@ -87,8 +88,10 @@ pub trait Agent: Send + Sync + 'static {
     fn description(&self) -> &str;
 
     /// Builds the context once per session, from who starts it (a user or a guest) and the
-    /// start arguments.
-    fn create_context(&self, visitor: &UserInfo, args: Self::Args) -> Result<Self::Context, AgentError>;
+    /// start arguments; the context's default value unless overridden.
+    fn create_context(&self, _visitor: &UserInfo, _args: Self::Args) -> Result<Self::Context, AgentError> {
+        Ok(Self::Context::default())
+    }
 
     /// Answers one user message: write through `turn`, or return the text.
     fn respond(

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{AgentError, Tool};
+use crate::backend::chat::Attachment;
 use crate::backend::chat::providers::{
     Prompt, Providers, ReplyEvent, ToolCall, ToolCalls, Turn as ModelTurn,
 };
@@ -148,6 +149,7 @@ pub struct Turn {
     owner_id: UserId,
     session_id: ChatSessionId,
     history: Vec<ModelTurn>,
+    files: Vec<Attachment>,
     settings: ChatSettings,
     response_format: Option<ResponseFormat>,
     providers: Providers,
@@ -165,6 +167,8 @@ pub struct TurnSetup {
     pub session_id: ChatSessionId,
     /// The conversation before the message.
     pub history: Vec<ModelTurn>,
+    /// The files sent with the message.
+    pub files: Vec<Attachment>,
     /// The session's model settings.
     pub settings: ChatSettings,
     /// The shape the reply must have.
@@ -183,12 +187,13 @@ impl Turn {
             owner_id,
             session_id,
             history,
+            files,
             settings,
             response_format,
             providers,
             approvals,
         } = setup;
-        Self { output, owner_id, session_id, history, settings, response_format, providers, approvals }
+        Self { output, owner_id, session_id, history, files, settings, response_format, providers, approvals }
     }
 
     /// Streams `text` as the next chunk of the reply.
@@ -224,6 +229,11 @@ impl Turn {
     /// The conversation before the message, as a model reads it.
     pub fn history(&self) -> &[ModelTurn] {
         &self.history
+    }
+
+    /// The files sent with the message, with their text.
+    pub fn files(&self) -> &[Attachment] {
+        &self.files
     }
 
     /// The session's model settings.

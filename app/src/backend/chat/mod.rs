@@ -1,11 +1,13 @@
 //! The chat: sessions and messages in the database, model providers, replies streamed as they
 //! are generated, presets.
 
+mod files;
 pub mod providers;
 mod replies;
 mod service;
 mod store;
 
+pub use files::{Attachment, FileStore};
 pub use replies::{Chunk, Followed, Follower, LiveReply};
 pub use service::{ChatDefaults, ChatService, Exchange, NewMessage, SessionEvent, SessionStart};
 pub use store::ChatStore;

@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::files::{Attachment, FileStore};
 use super::providers::{Providers, Turn as ModelTurn};
 use super::replies::{Chunk, Followed, LiveReplies, LiveReply};
 use super::store::{ChatStore, MESSAGE_PAGE, NewUserMessage, ReplyEnd};
@@ -22,9 +23,10 @@ use crate::backend::agents::{
 };
 use crate::backend::{AppError, Hub, TaskGuard};
 use crate::protocol::{
-    AgentList, AgentPath, ChatMessage, ChatSession, ChatSettings, ChatStats, LiveUpdate, MessagePage,
-    MessageStatus, ModelInfo, ModelList, Preset, PresetDraft, ProviderHealth, ResponseFormat, Role,
-    SessionUpdate, Usage, UserInfo, parse_client_id, parse_user_message, title_from,
+    AgentList, AgentPath, ChatMessage, ChatSession, ChatSettings, ChatStats, FileId, FileInfo, LiveUpdate,
+    MAX_FILES_PER_MESSAGE, MessagePage, MessageStatus, ModelInfo, ModelList, Preset, PresetDraft,
+    ProviderHealth, ResponseFormat, Role, SessionUpdate, Usage, UserInfo, parse_client_id, parse_form_values,
+    parse_user_message, title_from,
 };
 
 /// Events a session's slowest connection may fall behind by (each open session's channel
@@ -88,6 +90,8 @@ pub struct NewMessage {
     pub format: Option<ResponseFormat>,
     /// The values of a submitted form (an object).
     pub values: Option<Value>,
+    /// Files uploaded to the session to send with it.
+    pub files: Vec<FileId>,
 }
 
 /// Settings of new sessions, besides the model.
@@ -112,13 +116,14 @@ pub struct ChatService {
     users: Hub,
     agents: Agents,
     approvals: Approvals,
+    files: FileStore,
 }
 
 impl ChatService {
-    /// The service over `store`, answering with `agents` (which use `providers`), publishing
-    /// session-list changes to `users`.
+    /// The service over `store` and `files`, answering with `agents` (which use `providers`),
+    /// publishing session-list changes to `users`.
     pub fn new(
-        store: ChatStore,
+        (store, files): (ChatStore, FileStore),
         (providers, defaults): (Providers, ChatDefaults),
         agents: Agents,
         users: Hub,
@@ -132,6 +137,7 @@ impl ChatService {
             users,
             agents,
             approvals: Approvals::default(),
+            files,
         }
     }
 
@@ -267,13 +273,15 @@ impl ChatService {
         Ok(session)
     }
 
-    /// Deletes a session for good, stopping its reply first.
+    /// Deletes a session for good, with its files, stopping its reply first.
     pub async fn delete_session(&self, owner_id: UserId, session_id: ChatSessionId) -> Result<(), AppError> {
         self.store.session(owner_id, session_id).await?;
         if let Some(reply) = self.replies.in_session(session_id) {
             reply.cancel.cancel();
         }
+        let files = self.files.list(owner_id, session_id).await?;
         self.store.delete_session(owner_id, session_id).await?;
+        self.files.delete_bytes(&files).await;
         self.users.publish(owner_id, LiveUpdate::ChatSessionDeleted { session_id });
         Ok(())
     }
@@ -312,8 +320,11 @@ impl ChatService {
         let text = parse_user_message(&message.text)?;
         let client_id = message.client_id.as_deref().map(parse_client_id).transpose()?;
         let format = message.format.map(ResponseFormat::validate).transpose()?.flatten();
-        if message.values.as_ref().is_some_and(|v| !v.is_object() || v.to_string().len() > 16 * 1024) {
-            return Err(AppError::BadRequest("form values are a JSON object of at most 16 KB".into()));
+        let values = message.values.map(parse_form_values).transpose()?;
+        if message.files.len() > MAX_FILES_PER_MESSAGE {
+            return Err(AppError::BadRequest(format!(
+                "a message carries at most {MAX_FILES_PER_MESSAGE} files"
+            )));
         }
         let session = self.store.session(owner_id, session_id).await?;
         if let Some(client_id) = &client_id
@@ -324,17 +335,20 @@ impl ChatService {
         if session.archived {
             return Err(AppError::Conflict("the chat is archived; restore it to continue".into()));
         }
+        let attachments = self.files.unsent(owner_id, session_id, &message.files).await?;
+        let files: Vec<FileInfo> = attachments.iter().map(|a| a.info.clone()).collect();
         self.claim(session_id)?;
         let started = async {
             // The agent starts while the exchange is being stored: the first token is not held
             // up by the database (if storing fails, dropping the turn stops it).
             let history = model_turns(self.store.history(session.id).await?);
-            let asked = UserMessage { text: text.clone(), values: message.values.clone() };
-            let turn = self.start_turn(owner_id, &session, history, asked, format.clone());
+            let asked = UserMessage { text: text.clone(), values: values.clone() };
+            let turn = self.start_turn(owner_id, &session, history, (asked, attachments), format.clone());
             let user = NewUserMessage {
                 text: &text,
                 client_id: client_id.as_deref(),
-                values: message.values.as_ref(),
+                values: values.as_ref(),
+                files: &files,
             };
             let stored =
                 self.store.add_exchange(&session, Some(user), &title_from(&text), format.as_ref()).await?;
@@ -367,8 +381,15 @@ impl ChatService {
                 return Err(AppError::Conflict("there is nothing to answer yet".into()));
             };
             let format = asked.response_format.clone();
+            let attachments = self.files.of_message(owner_id, session_id, asked.id).await?;
             let message = UserMessage { text: asked.content, values: asked.values };
-            let turn = self.start_turn(owner_id, &session, model_turns(history), message, format.clone());
+            let turn = self.start_turn(
+                owner_id,
+                &session,
+                model_turns(history),
+                (message, attachments),
+                format.clone(),
+            );
             Ok((turn, self.store.add_exchange(&session, None, "", format.as_ref()).await?))
         }
         .await;
@@ -432,6 +453,33 @@ impl ChatService {
         self.replies.get(message_id).filter(|r| r.session_id == session_id)
     }
 
+    /// Stores a file uploaded to one of `owner_id`'s sessions, to send with a message.
+    pub async fn upload(
+        &self,
+        owner_id: UserId,
+        session_id: ChatSessionId,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<FileInfo, AppError> {
+        self.store.session(owner_id, session_id).await?;
+        self.files.save(owner_id, session_id, filename, bytes).await
+    }
+
+    /// The files uploaded to one of `owner_id`'s sessions, oldest first.
+    pub async fn files(
+        &self,
+        owner_id: UserId,
+        session_id: ChatSessionId,
+    ) -> Result<Vec<FileInfo>, AppError> {
+        self.store.session(owner_id, session_id).await?;
+        self.files.list(owner_id, session_id).await
+    }
+
+    /// One of `owner_id`'s files and its bytes.
+    pub async fn file(&self, owner_id: UserId, file_id: FileId) -> Result<(FileInfo, Vec<u8>), AppError> {
+        self.files.content(owner_id, file_id).await
+    }
+
     /// How many replies are being written right now.
     pub fn replies_in_progress(&self) -> usize {
         self.replies.count()
@@ -470,14 +518,14 @@ impl ChatService {
         self.sessions.publish(session_id, SessionEvent::Typing { active, origin });
     }
 
-    /// Starts the session's agent on `message`, after `history`; its output waits for the
-    /// reply to be stored.
+    /// Starts the session's agent on `message` and its files, after `history`; its output waits
+    /// for the reply to be stored.
     fn start_turn(
         &self,
         owner_id: UserId,
         session: &ChatSession,
         history: Vec<ModelTurn>,
-        message: UserMessage,
+        (message, files): (UserMessage, Vec<Attachment>),
         response_format: Option<ResponseFormat>,
     ) -> RunningTurn {
         let cancel = CancellationToken::new();
@@ -487,6 +535,7 @@ impl ChatService {
             owner_id,
             session_id: session.id,
             history,
+            files,
             settings: session.settings.clone(),
             response_format,
             providers: self.providers.clone(),
@@ -547,8 +596,6 @@ impl ChatService {
                 }
             }
         };
-        reply.finish(finished);
-        self.replies.remove(reply.message_id);
         // A stopped agent finishes (and saves its context) before the session takes another turn.
         if let Some(runner) = turn.runner.take() {
             let abort = runner.abort_handle();
@@ -557,7 +604,10 @@ impl ChatService {
                 tracing::warn!(session = %session.id, "a stopped agent did not return in time");
             }
         }
+        // The session is free before anyone hears the reply ended, so an answer to it is taken.
+        self.replies.remove(reply.message_id);
         self.replies.release(session.id);
+        reply.finish(finished);
     }
 
     /// Moves the turn's output into the reply until the agent returns or the user stops it.

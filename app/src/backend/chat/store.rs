@@ -7,8 +7,8 @@ use sqlx::SqlitePool;
 
 use crate::backend::AppError;
 use crate::protocol::{
-    AgentPath, ChatMessage, ChatSession, ChatSettings, ChatStats, MessagePage, MessageStatus, ModelInfo,
-    PlacedPart, Preset, PresetDraft, ResponseFormat, Role, Usage,
+    AgentPath, ChatMessage, ChatSession, ChatSettings, ChatStats, FileInfo, MessagePage, MessageStatus,
+    ModelInfo, PlacedPart, Preset, PresetDraft, ResponseFormat, Role, Usage,
 };
 
 /// Messages on one page of a transcript.
@@ -17,7 +17,7 @@ pub const MESSAGE_PAGE: i64 = 100;
 const SESSION_COLUMNS: &str =
     "id, title, agent, model, temperature, max_tokens, system_prompt, archived, created_at, updated_at";
 const MESSAGE_COLUMNS: &str = "id, role, content, created_at, status, finish_reason, prompt_tokens, \
-                               completion_tokens, model, error, client_id, response_format, parts, form_values";
+                               completion_tokens, model, error, client_id, response_format, parts, form_values, files";
 const PRESET_COLUMNS: &str = "p.id, p.name, p.description, p.model, p.temperature, p.max_tokens, \
                               p.system_prompt, p.public, u.username, p.owner_id";
 
@@ -75,6 +75,7 @@ struct MessageRow {
     response_format: Option<String>,
     parts: Option<String>,
     form_values: Option<String>,
+    files: Option<String>,
 }
 
 impl From<MessageRow> for ChatMessage {
@@ -102,6 +103,7 @@ impl From<MessageRow> for ChatMessage {
             response_format: row.response_format.and_then(|format| serde_json::from_str(&format).ok()),
             parts: row.parts.and_then(|parts| serde_json::from_str(&parts).ok()).unwrap_or_default(),
             values: row.form_values.and_then(|values| serde_json::from_str(&values).ok()),
+            files: row.files.and_then(|files| serde_json::from_str(&files).ok()).unwrap_or_default(),
         }
     }
 }
@@ -162,6 +164,8 @@ pub struct NewUserMessage<'a> {
     pub client_id: Option<&'a str>,
     /// The values of a submitted form.
     pub values: Option<&'a serde_json::Value>,
+    /// The files it sends (uploaded to the session, not sent before).
+    pub files: &'a [FileInfo],
 }
 
 /// Parts as stored: JSON, or nothing when there are none.
@@ -435,8 +439,8 @@ impl ChatStore {
             Some(user) => {
                 let row: MessageRow = sqlx::query_as(&format!(
                     "INSERT INTO chat_messages (session_id, role, content, status, client_id, response_format,
-                                                created_at, updated_at, form_values)
-                     VALUES ($1, 'user', $2, 'complete', $3, $4, $5, $5, $6) RETURNING {MESSAGE_COLUMNS}"
+                                                created_at, updated_at, form_values, files)
+                     VALUES ($1, 'user', $2, 'complete', $3, $4, $5, $5, $6, $7) RETURNING {MESSAGE_COLUMNS}"
                 ))
                 .bind(session.id)
                 .bind(user.text)
@@ -444,8 +448,16 @@ impl ChatStore {
                 .bind(&format)
                 .bind(now)
                 .bind(user.values.map(serde_json::Value::to_string))
+                .bind((!user.files.is_empty()).then(|| serde_json::to_string(user.files).unwrap_or_default()))
                 .fetch_one(&mut *tx)
                 .await?;
+                for file in user.files {
+                    sqlx::query("UPDATE chat_files SET message_id = $1 WHERE id = $2 AND message_id IS NULL")
+                        .bind(row.id)
+                        .bind(file.id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 Some(row.into())
             }
             None => None,

@@ -3,7 +3,7 @@
 //! reply in progress is resumed after a reload or a reconnect. Each message has its own signal,
 //! so a chunk re-renders only the reply it belongs to.
 
-use crate::protocol::{ChatSessionId, MessageId};
+use crate::protocol::{ChatSessionId, FileId, MessageId};
 use leptos::prelude::*;
 
 use crate::protocol::{ChatMessage, ChatReply, ChatRequest, MessageStatus, PlacedPart};
@@ -92,11 +92,11 @@ impl Conversation {
 
     /// Sends a user message, with a fresh client id so a re-send is never stored twice.
     pub fn send(&self, text: String) {
-        self.send_values(text, None);
+        self.send_with(text, None, Vec::new());
     }
 
-    /// Sends a user message with the values of a submitted form.
-    pub fn send_values(&self, text: String, values: Option<serde_json::Value>) {
+    /// Sends a user message with the values of a submitted form, or files uploaded to the session.
+    pub fn send_with(&self, text: String, values: Option<serde_json::Value>, files: Vec<FileId>) {
         let client_id = format!("{}-{}", self.session_id, unique_suffix());
         self.notice.set(None);
         self.request(ChatRequest::SendMessage {
@@ -104,6 +104,7 @@ impl Conversation {
             client_id: Some(client_id),
             response_format: None,
             values,
+            files,
         });
     }
 

@@ -1,6 +1,7 @@
 //! The Chat page: the sessions sidebar, the transcript with replies streaming in, the composer,
 //! and per-session settings and presets.
 
+mod attachments;
 mod conversation;
 pub mod highlight;
 pub mod markdown;
@@ -205,6 +206,7 @@ fn SessionView(
                 })}
             }
         }} />
+        <attachments::SessionFiles session_id=id changed=Signal::derive(move || conversation.entries.with(Vec::len)) />
         <Transcript conversation />
         <Composer conversation />
     }
@@ -331,6 +333,7 @@ fn MessageView(entry: Entry, is_last: Signal<bool>, conversation: Conversation) 
             data-message-id=entry.id.0
         >
             <div class="message-role">{if role == Role::User { "You" } else { "Assistant" }}</div>
+            <attachments::MessageFiles files=message.with_untracked(|m| m.files.clone()) />
             {move || thinking().then(|| view! { <p class="thinking muted">"Assistant is thinking…"</p> })}
             <For each=move || 0..message.with(|m| m.parts.len()) key=|index| *index let:index>
                 <div class="message-body markdown" inner_html=move || message.with(|m| text_before_part(m, index))></div>
@@ -363,10 +366,12 @@ fn MessageView(entry: Entry, is_last: Signal<bool>, conversation: Conversation) 
     }
 }
 
-/// Enter sends, Shift+Enter starts a new line; Stop while a reply streams.
+/// Enter sends, Shift+Enter starts a new line; Stop while a reply streams. Files are attached
+/// with the button or by dropping them on the composer.
 #[component]
 fn Composer(conversation: Conversation) -> impl IntoView {
     let text = RwSignal::new(String::new());
+    let attachments = attachments::Attachments::new(conversation.session_id);
     // Whether the other pages of this session were told the user is typing.
     let typing = StoredValue::new(false);
     let set_typing = move |now: bool| {
@@ -379,11 +384,12 @@ fn Composer(conversation: Conversation) -> impl IntoView {
     let streaming = move || conversation.streaming.get().is_some();
     let submit = move || {
         let message = text.get_untracked();
-        if message.trim().is_empty() || !online() || streaming() {
+        if message.trim().is_empty() || !online() || streaming() || attachments.uploading() {
             return;
         }
         set_typing(false);
-        conversation.send(message);
+        conversation.send_with(message, None, attachments.ready());
+        attachments.clear();
         text.set(String::new());
     };
     let on_key = move |event: leptos::ev::KeyboardEvent| {
@@ -393,7 +399,12 @@ fn Composer(conversation: Conversation) -> impl IntoView {
         }
     };
     view! {
-        <form class="composer" on:submit=move |event| { event.prevent_default(); submit(); }>
+        <form
+            class="composer"
+            on:submit=move |event| { event.prevent_default(); submit(); }
+            on:dragover=|event: leptos::ev::DragEvent| event.prevent_default()
+            on:drop=move |event| attachments::attach_dropped(attachments, event)
+        >
             {move || conversation.notice.get().map(|notice| view! { <p class="error" role="alert">{notice}</p> })}
             <label for="chat-input" class="visually-hidden">"Message"</label>
             <textarea
@@ -409,10 +420,21 @@ fn Composer(conversation: Conversation) -> impl IntoView {
                 on:keydown=on_key
                 disabled=move || !online()
             ></textarea>
+            <attachments::AttachmentChips attachments />
             {move || conversation.typing_elsewhere.get().then(|| view! {
                 <p class="muted typing-elsewhere">"You are typing in this chat on another page…"</p>
             })}
             <div class="composer-actions">
+                <label class="attach-button">
+                    "Attach files"
+                    <input
+                        type="file"
+                        multiple
+                        class="visually-hidden"
+                        accept=".txt,.md,.markdown,.csv,.json,.pdf,.png,.jpg,.jpeg"
+                        on:change=move |event| attachments::attach_picked(attachments, event)
+                    />
+                </label>
                 <span class="muted connection" data-state=move || if online() { "online" } else { "connecting" }>
                     {move || if online() { "" } else { "Offline: reconnecting…" }}
                 </span>

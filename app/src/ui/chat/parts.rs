@@ -274,7 +274,11 @@ fn FormWidget(
         move |event: leptos::ev::SubmitEvent| {
             event.prevent_default();
             let values = entered.with_untracked(|entered| form_values(&fields, entered));
-            conversation.send_values(form_message(&title, &fields, &values), Some(Value::Object(values)));
+            conversation.send_with(
+                form_message(&title, &fields, &values),
+                Some(Value::Object(values)),
+                Vec::new(),
+            );
             sent.set(true);
         }
     };
