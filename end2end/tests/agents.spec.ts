@@ -49,8 +49,8 @@ test('the camera assistant looks up what a camera saw, shows it, and sets up a r
   await expect(card.locator('.tool-arguments')).toContainText('"stream": "sofa"');
   await expect(card.locator('.tool-result')).toContainText('tabby');
 
-  await send(page, 'Tell me when a dog shows up on sofa [call create_rule {"label": "dog", "stream": "sofa"}]');
-  const rule = reply(page).locator('.tool-card[data-tool="create_rule"]');
+  await send(page, 'Tell me when a dog shows up on sofa [call tell_me_when_seen {"label": "dog", "stream": "sofa"}]');
+  const rule = reply(page).locator('.tool-card[data-tool="tell_me_when_seen"]');
   await expect(rule).toHaveAttribute('data-state', 'waiting');
   await expect(rule.locator('.approval')).toContainText('Create a rule: alert when sofa sees a dog');
   await rule.getByRole('button', { name: 'Approve' }).click();

@@ -63,14 +63,19 @@ pub struct ToolCall {
     pub arguments: serde_json::Value,
 }
 
-/// The JSON Schema of a call of one of `tools`: its name and arguments.
+/// The JSON Schema of a call of one of `tools`: its name and arguments — only the arguments
+/// the tool declares (an open object would let a model write property names without end).
 pub(crate) fn call_schema(tools: &[Tool]) -> serde_json::Value {
     let calls: Vec<serde_json::Value> = tools
         .iter()
         .map(|tool| {
+            let mut arguments = tool.parameters.clone();
+            if let Some(fields) = arguments.as_object_mut() {
+                fields.entry("additionalProperties").or_insert(serde_json::Value::Bool(false));
+            }
             serde_json::json!({
                 "type": "object",
-                "properties": {"name": {"const": tool.name}, "arguments": tool.parameters},
+                "properties": {"name": {"const": tool.name}, "arguments": arguments},
                 "required": ["name", "arguments"],
                 "additionalProperties": false,
             })
@@ -149,5 +154,24 @@ impl ChatTemplate {
         }
         tokens.extend(tokenizer.encode_with_controls(rest));
         Ok(tokens)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_takes_only_the_arguments_its_tool_declares() {
+        let tool = |parameters| Tool { name: "t".into(), description: String::new(), parameters };
+        let open = call_schema(&[tool(
+            serde_json::json!({"type": "object", "properties": {"a": {"type": "string"}}}),
+        )]);
+        assert_eq!(open["anyOf"][0]["properties"]["arguments"]["additionalProperties"], false);
+        let said = call_schema(&[tool(serde_json::json!({"type": "object", "additionalProperties": true}))]);
+        assert_eq!(
+            said["anyOf"][0]["properties"]["arguments"]["additionalProperties"], true,
+            "what a tool says stands"
+        );
     }
 }

@@ -10,7 +10,7 @@ use sqlx::Connection;
 use crate::chat::{chat_app, open_session, rest};
 use crate::events::event;
 use crate::helpers::{TestApp, TestUser, spawn_app};
-use crate::sockets::{Socket, connect_as, next_json, send};
+use crate::sockets::{Socket, connect_as, next_json, next_json_within, send};
 
 /// Starts a session of `agent` with start arguments `context`; returns its id.
 async fn start(user: &TestUser, agent: &str, context: Value) -> i64 {
@@ -216,7 +216,7 @@ async fn a_call_that_changes_data_waits_for_approval_and_a_denial_changes_nothin
     let session = start(&alice, "cameras", json!({})).await;
     let mut socket = open_session(&app, &alice, session).await;
     let rule_call =
-        r#"Tell me when a dog shows up on cam1 [call create_rule {"label": "dog", "stream": "cam1"}]"#;
+        r#"Tell me when a dog shows up on cam1 [call tell_me_when_seen {"label": "dog", "stream": "cam1"}]"#;
 
     ask(&mut socket, rule_call).await;
     assert_eq!(next_json(&mut socket).await["type"], "tool_call");
@@ -377,4 +377,52 @@ async fn the_camera_assistant_answers_from_the_events_with_the_embedded_model() 
     );
     assert_eq!(parts[1]["part"]["result"]["count"], 4, "{reply}");
     assert!(reply["content"].as_str().unwrap().contains('4'), "the answer gives the number: {reply}");
+
+    let reply = answer(&alice, session, "When did cam0 last see a cat?").await;
+    let kinds: Vec<(&str, &str)> = reply["parts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no parts: {reply}"))
+        .iter()
+        .map(|p| {
+            (
+                p["part"]["type"].as_str().unwrap(),
+                p["part"]["name"].as_str().or(p["part"]["kind"].as_str()).unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(kinds[0], ("tool_call", "latest_sightings"), "{reply}");
+    assert!(kinds.contains(&("widget", "image")), "the thumbnail is shown: {reply}");
+    assert_eq!(reply["status"], "complete");
+
+    let body = json!({"agent": "cameras", "settings": greedy});
+    let (_, fresh) = rest(&alice, Method::POST, "sessions/", Some(body)).await;
+    let mut socket = open_session(&app, &alice, fresh["id"].as_i64().unwrap()).await;
+    let slow = std::time::Duration::from_secs(120);
+    ask(&mut socket, "Tell me when a dog shows up on cam1").await;
+    let call = next_json_within(&mut socket, slow).await;
+    assert_eq!(
+        (call["type"].as_str(), call["name"].as_str()),
+        (Some("tool_call"), Some("tell_me_when_seen")),
+        "{call}"
+    );
+    let request = next_json(&mut socket).await;
+    assert_eq!(request["type"], "approval_request", "{request}");
+    send(
+        &mut socket,
+        &json!({"type": "approve", "call_id": request["call_id"], "approved": true}).to_string(),
+    )
+    .await;
+    let message = loop {
+        let frame = next_json_within(&mut socket, slow).await;
+        if frame["type"] == "ai_message_complete" {
+            break frame["message"].clone();
+        }
+    };
+    assert_eq!(message["status"], "complete", "{message}");
+    let rules = alice.call_ok("rules", &[]).await;
+    assert_eq!(
+        (rules[0]["labels"].as_str(), rules[0]["stream"].as_str()),
+        (Some("dog"), Some("cam1")),
+        "{rules}"
+    );
 }

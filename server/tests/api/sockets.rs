@@ -32,8 +32,13 @@ pub async fn connect_as(app: &TestApp, path: &str, user: &TestUser) -> Socket {
 
 /// The next JSON message, skipping pings.
 pub async fn next_json(socket: &mut Socket) -> Value {
+    next_json_within(socket, Duration::from_secs(10)).await
+}
+
+/// The next JSON message within `wait` (for replies of the embedded model), skipping pings.
+pub async fn next_json_within(socket: &mut Socket, wait: Duration) -> Value {
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        let message = tokio::time::timeout(wait, socket.next())
             .await
             .expect("a message in time")
             .expect("the socket is open")

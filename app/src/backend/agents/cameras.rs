@@ -61,8 +61,9 @@ impl CameraAssistant {
             Tool::over(rules.clone(), "recent_alerts", "The latest alerts the user's rules fired.", recent_alerts),
             Tool::over(
                 rules.clone(),
-                "create_rule",
-                "Sets up an alert for when a camera sees something, e.g. tell me when a dog shows up on cam1.",
+                "tell_me_when_seen",
+                "From now on, alerts the user when a camera sees something: for requests like \"tell me when a \
+                 dog shows up on cam1\" or \"let me know when a cat appears\". Creates an alert rule.",
                 create_rule,
             )
             .needs_approval(rule_summary),
@@ -199,9 +200,11 @@ async fn matching_labels(
 #[derive(Deserialize, JsonSchema)]
 struct CountEvents {
     /// What was seen, e.g. "cat".
+    #[schemars(length(min = 1, max = 40))]
     label: String,
     /// The camera, e.g. "cam0"; every camera when absent.
     #[serde(default)]
+    #[schemars(length(max = 64))]
     stream: Option<String>,
     /// Over which time.
     #[serde(default)]
@@ -219,9 +222,11 @@ async fn count_events(events: EventStore, args: CountEvents, _: Output) -> Resul
 #[derive(Deserialize, JsonSchema)]
 struct LatestSightings {
     /// What was seen, e.g. "cat".
+    #[schemars(length(min = 1, max = 40))]
     label: String,
     /// The camera, e.g. "cam0"; every camera when absent.
     #[serde(default)]
+    #[schemars(length(max = 64))]
     stream: Option<String>,
     /// How many, 1 to 5.
     #[serde(default)]
@@ -316,9 +321,11 @@ async fn recent_alerts(rules: Rules, args: RecentAlerts, _: Output) -> Result<Ve
 #[derive(Deserialize, JsonSchema)]
 struct CreateRule {
     /// What to watch for, e.g. "dog".
+    #[schemars(length(min = 1, max = 40))]
     label: String,
     /// The camera, e.g. "cam1"; every camera when absent.
     #[serde(default)]
+    #[schemars(length(max = 64))]
     stream: Option<String>,
     user_id: i64,
 }
@@ -352,6 +359,7 @@ async fn create_rule(rules: Rules, args: CreateRule, _: Output) -> Result<Value,
 #[derive(Deserialize, JsonSchema)]
 struct PauseRule {
     /// The rule's name.
+    #[schemars(length(min = 1, max = 64))]
     rule: String,
     /// True to pause it, false to resume it.
     paused: bool,

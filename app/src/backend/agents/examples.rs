@@ -6,19 +6,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{
-    Agent, AgentError, Agents, AgentsBuilder, Answer, NoArgs, Output, Tool, ToolError, Turn, UserMessage,
-};
+use super::{Agent, AgentError, AgentsBuilder, Answer, NoArgs, Output, Tool, ToolError, Turn, UserMessage};
 use crate::protocol::{UserInfo, WidgetData};
 
 /// Registers the example agents under `echo`, `support` and `sales`.
 pub fn register(agents: AgentsBuilder) -> AgentsBuilder {
     agents.register("echo", EchoAgent).register("support", SupportAgent).register("sales", SalesAgent::new())
-}
-
-/// The registry with only the examples (and `chat`), for tests.
-pub fn registry() -> Agents {
-    register(Agents::builder()).build()
 }
 
 /// Says back what it was told.

@@ -142,60 +142,31 @@ impl Approvals {
 }
 
 /// What an agent answers one user message with: its output, the conversation before the
-/// message, the session's model settings, and the model loop.
+/// message, its files, the session's model settings, and the model loop. The chat service
+/// makes one per turn.
 #[derive(Debug)]
 pub struct Turn {
-    output: Output,
-    owner_id: UserId,
-    session_id: ChatSessionId,
-    history: Vec<ModelTurn>,
-    files: Vec<Attachment>,
-    settings: ChatSettings,
-    response_format: Option<ResponseFormat>,
-    providers: Providers,
-    approvals: Approvals,
-}
-
-/// Everything a turn is made of, from the chat service.
-#[derive(Debug)]
-pub struct TurnSetup {
     /// Where it writes.
-    pub output: Output,
+    pub(crate) output: Output,
     /// The session's owner.
-    pub owner_id: UserId,
+    pub(crate) owner_id: UserId,
     /// The session.
-    pub session_id: ChatSessionId,
+    pub(crate) session_id: ChatSessionId,
     /// The conversation before the message.
-    pub history: Vec<ModelTurn>,
+    pub(crate) history: Vec<ModelTurn>,
     /// The files sent with the message.
-    pub files: Vec<Attachment>,
+    pub(crate) files: Vec<Attachment>,
     /// The session's model settings.
-    pub settings: ChatSettings,
+    pub(crate) settings: ChatSettings,
     /// The shape the reply must have.
-    pub response_format: Option<ResponseFormat>,
+    pub(crate) response_format: Option<ResponseFormat>,
     /// The models.
-    pub providers: Providers,
+    pub(crate) providers: Providers,
     /// Where approvals are waited for.
-    pub approvals: Approvals,
+    pub(crate) approvals: Approvals,
 }
 
 impl Turn {
-    /// A turn from its parts.
-    pub fn new(setup: TurnSetup) -> Self {
-        let TurnSetup {
-            output,
-            owner_id,
-            session_id,
-            history,
-            files,
-            settings,
-            response_format,
-            providers,
-            approvals,
-        } = setup;
-        Self { output, owner_id, session_id, history, files, settings, response_format, providers, approvals }
-    }
-
     /// Streams `text` as the next chunk of the reply.
     pub fn write(&self, text: impl Into<String>) {
         self.output.write(text);
@@ -320,11 +291,12 @@ impl<'t> ModelCall<'t> {
         Ok(String::new())
     }
 
-    /// One model step: its text (streamed as it comes) and the tools it called.
+    /// One model step: its text (streamed as it comes) and the tools it called. White space is
+    /// written with the text that follows it: what ends a step (say, after its calls) is dropped.
     async fn step(&self, prompt: Prompt) -> Result<(String, Vec<ToolCall>), AgentError> {
         let output = &self.turn.output;
         let mut events = self.turn.providers.stream(&self.turn.settings.model, prompt);
-        let (mut text, mut calls) = (String::new(), ToolCalls::default());
+        let (mut text, mut held, mut calls) = (String::new(), String::new(), ToolCalls::default());
         loop {
             let event = tokio::select! {
                 biased;
@@ -333,7 +305,9 @@ impl<'t> ModelCall<'t> {
                 event = events.recv() => event,
             };
             match event {
+                Some(Ok(ReplyEvent::Delta(delta))) if delta.trim().is_empty() => held.push_str(&delta),
                 Some(Ok(ReplyEvent::Delta(delta))) => {
+                    let delta = std::mem::take(&mut held) + &delta;
                     text.push_str(&delta);
                     output.write(delta);
                 }

@@ -19,7 +19,7 @@ use super::providers::{Providers, Turn as ModelTurn};
 use super::replies::{Chunk, Followed, LiveReplies, LiveReply};
 use super::store::{ChatStore, MESSAGE_PAGE, NewUserMessage, ReplyEnd};
 use crate::backend::agents::{
-    AgentError, Agents, Answer, Approvals, Output, Turn, TurnEvent, TurnSetup, UserMessage, model_turns,
+    AgentError, Agents, Answer, Approvals, Output, Turn, TurnEvent, UserMessage, model_turns,
 };
 use crate::backend::{AppError, Hub, TaskGuard};
 use crate::protocol::{
@@ -530,7 +530,7 @@ impl ChatService {
     ) -> RunningTurn {
         let cancel = CancellationToken::new();
         let (output, events) = Output::new(cancel.clone());
-        let mut turn = Turn::new(TurnSetup {
+        let mut turn = Turn {
             output,
             owner_id,
             session_id: session.id,
@@ -540,7 +540,7 @@ impl ChatService {
             response_format,
             providers: self.providers.clone(),
             approvals: self.approvals.clone(),
-        });
+        };
         let (agents, store, agent, session_id) =
             (self.agents.clone(), self.store.clone(), session.agent.clone(), session.id);
         let runner = tokio::spawn(async move {
