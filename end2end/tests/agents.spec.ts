@@ -1,5 +1,5 @@
 import { Page } from '@playwright/test';
-import { expect, hydrated, signUp, test, uniqueName } from './fixtures';
+import { expect, hydrated, lastReply, sendMessage, signUp, test, uniqueName } from './fixtures';
 
 /** Starts a chat answered by the agent named `agent` and waits until it is connected. */
 async function chatWith(page: Page, agent: string) {
@@ -11,12 +11,6 @@ async function chatWith(page: Page, agent: string) {
   await expect(page.getByLabel('Message')).toBeEnabled();
 }
 
-async function send(page: Page, text: string) {
-  await page.getByLabel('Message').fill(text);
-  await page.getByLabel('Message').press('Enter');
-}
-
-const reply = (page: Page) => page.locator('article.message.assistant').last();
 
 test('the camera assistant looks up what a camera saw, shows it, and sets up a rule once approved', async ({ page }) => {
   await signUp(page, uniqueName('assistant'));
@@ -39,23 +33,23 @@ test('the camera assistant looks up what a camera saw, shows it, and sets up a r
 
   await chatWith(page, 'Camera assistant');
   await expect(page.locator('.chat-agent')).toHaveText('cameras');
-  await send(page, 'When did sofa last see a cat? [call latest_sightings {"label": "cat", "stream": "sofa"}]');
-  const card = reply(page).locator('.tool-card[data-tool="latest_sightings"]');
+  await sendMessage(page, 'When did sofa last see a cat? [call latest_sightings {"label": "cat", "stream": "sofa"}]');
+  const card = lastReply(page).locator('.tool-card[data-tool="latest_sightings"]');
   await expect(card).toHaveAttribute('data-state', 'ok');
-  await expect(reply(page).locator('.widget[data-kind="image"] img')).toHaveAttribute('src', /\/api\/events\/\d+\/thumbnail/);
-  await expect(reply(page)).toHaveAttribute('data-status', 'complete');
-  await expect(reply(page).locator('.message-body').last()).toContainText('The tool said');
+  await expect(lastReply(page).locator('.widget[data-kind="image"] img')).toHaveAttribute('src', /\/api\/events\/\d+\/thumbnail/);
+  await expect(lastReply(page)).toHaveAttribute('data-status', 'complete');
+  await expect(lastReply(page).locator('.message-body').last()).toContainText('The tool said');
   await card.locator('summary').click();
   await expect(card.locator('.tool-arguments')).toContainText('"stream": "sofa"');
   await expect(card.locator('.tool-result')).toContainText('tabby');
 
-  await send(page, 'Tell me when a dog shows up on sofa [call tell_me_when_seen {"label": "dog", "stream": "sofa"}]');
-  const rule = reply(page).locator('.tool-card[data-tool="tell_me_when_seen"]');
+  await sendMessage(page, 'Tell me when a dog shows up on sofa [call tell_me_when_seen {"label": "dog", "stream": "sofa"}]');
+  const rule = lastReply(page).locator('.tool-card[data-tool="tell_me_when_seen"]');
   await expect(rule).toHaveAttribute('data-state', 'waiting');
   await expect(rule.locator('.approval')).toContainText('Create a rule: alert when sofa sees a dog');
   await rule.getByRole('button', { name: 'Approve' }).click();
   await expect(rule).toHaveAttribute('data-state', 'ok');
-  await expect(reply(page)).toHaveAttribute('data-status', 'complete');
+  await expect(lastReply(page)).toHaveAttribute('data-status', 'complete');
   await page.goto('/events');
   await hydrated(page);
   await expect(page.locator('.rule-row')).toContainText('dog on sofa');
@@ -64,16 +58,16 @@ test('the camera assistant looks up what a camera saw, shows it, and sets up a r
 test('an agent’s choices and form answer it', async ({ page }) => {
   await signUp(page, uniqueName('support'));
   await chatWith(page, 'Support');
-  await send(page, 'My invoice is wrong');
-  await expect(reply(page)).toContainText('Message #1 for user');
-  await reply(page).locator('.widget[data-kind="choices"]').getByRole('button', { name: 'Book an appointment' }).click();
-  const form = reply(page).locator('.widget[data-kind="form"] form');
+  await sendMessage(page, 'My invoice is wrong');
+  await expect(lastReply(page)).toContainText('Message #1 for user');
+  await lastReply(page).locator('.widget[data-kind="choices"]').getByRole('button', { name: 'Book an appointment' }).click();
+  const form = lastReply(page).locator('.widget[data-kind="form"] form');
   await expect(form).toContainText('Book an appointment');
   await form.getByLabel('Your name').fill('Ada');
   await form.getByLabel('Time').selectOption('2026-12-01 14:00');
   await form.getByRole('button', { name: 'Book' }).click();
   await expect(page.locator('article.message.user').last()).toContainText('Your name: Ada');
-  await expect(reply(page)).toContainText('Booked 2026-12-01 14:00 for Ada.');
+  await expect(lastReply(page)).toContainText('Booked 2026-12-01 14:00 for Ada.');
 });
 
 /** A one-page PDF whose text is `text`, with a correct cross-reference table. */
@@ -111,10 +105,10 @@ test.describe('files', () => {
     await page.getByLabel('Attach files').setInputFiles({ name: 'tool.exe', mimeType: 'application/octet-stream', buffer: Buffer.from('MZ') });
     await expect(page.locator('.attachments .file-chip[data-state="failed"]')).toContainText('not taken');
     await page.getByRole('button', { name: 'Remove tool.exe' }).click();
-    await send(page, 'What is the total?');
+    await sendMessage(page, 'What is the total?');
     await expect(page.locator('article.message.user').last().locator('.message-files')).toContainText('invoice.pdf');
     await expect(page.locator('.attachments .file-chip')).toHaveCount(0);
-    await expect(reply(page)).toContainText('invoice.pdf says: The invoice total is 4217 euros.');
+    await expect(lastReply(page)).toContainText('invoice.pdf says: The invoice total is 4217 euros.');
     await expect(page.locator('.session-files summary')).toHaveText('Files (1)');
 
     // A file dropped on the composer is attached too.
@@ -125,8 +119,8 @@ test.describe('files', () => {
     });
     await page.locator('form.composer').dispatchEvent('drop', { dataTransfer });
     await expect(page.locator('.attachments .file-chip[data-state="ready"]')).toContainText('notes.md');
-    await send(page, 'And this?');
-    await expect(reply(page)).toContainText('notes.md says: # Notes');
+    await sendMessage(page, 'And this?');
+    await expect(lastReply(page)).toContainText('notes.md says: # Notes');
     await expect(page.locator('.session-files summary')).toHaveText('Files (2)');
   });
 });

@@ -1,5 +1,5 @@
 import { Page } from '@playwright/test';
-import { expect, hydrated, query, signUp, test, uniqueName } from './fixtures';
+import { expect, hydrated, lastReply, query, sendMessage, signUp, test, uniqueName } from './fixtures';
 
 /** Starts a new chat from the Chat page and waits until its connection is open. */
 async function newChat(page: Page) {
@@ -10,26 +10,20 @@ async function newChat(page: Page) {
   await expect(page.getByLabel('Message')).toBeEnabled();
 }
 
-async function send(page: Page, text: string) {
-  await page.getByLabel('Message').fill(text);
-  await page.getByLabel('Message').press('Enter');
-}
-
-const reply = (page: Page) => page.locator('article.message.assistant').last();
 const slowReply = Array.from({ length: 60 }, (_, i) => `w${i + 1}`).join(' ');
 
 test('a reply streams in progressively, and Stop keeps what was written', async ({ page }) => {
   await signUp(page, uniqueName('chat'));
   await newChat(page);
-  await send(page, '[slow] count for me');
+  await sendMessage(page, '[slow] count for me');
   await expect(page.locator('article.message.user')).toContainText('[slow] count for me');
-  await expect(reply(page)).toContainText('w3');
-  const partial = await reply(page).locator('.message-body').innerText();
+  await expect(lastReply(page)).toContainText('w3');
+  const partial = await lastReply(page).locator('.message-body').innerText();
   expect(partial).not.toContain('w60');
   await page.getByRole('button', { name: 'Stop' }).click();
-  await expect(reply(page)).toHaveAttribute('data-status', 'stopped');
-  await expect(reply(page).locator('.message-status')).toHaveText('Stopped');
-  const id = await reply(page).getAttribute('data-message-id');
+  await expect(lastReply(page)).toHaveAttribute('data-status', 'stopped');
+  await expect(lastReply(page).locator('.message-status')).toHaveText('Stopped');
+  const id = await lastReply(page).getAttribute('data-message-id');
   const [row] = query(`SELECT status, content FROM chat_messages WHERE id = ${Number(id)}`);
   expect(row.status).toBe('stopped');
   expect(String(row.content)).toMatch(/^w1 w2 w3 /);
@@ -42,7 +36,7 @@ test('the heading takes the title the first message gives the chat, without a re
   await signUp(page, uniqueName('title'));
   await newChat(page);
   await expect(page.locator('.chat-title')).toHaveText('New chat');
-  await send(page, 'Plan a picnic');
+  await sendMessage(page, 'Plan a picnic');
   await expect(page.locator('.chat-title')).toHaveText('Plan a picnic');
   await expect(page.locator('.chat-sidebar .session-link').first()).toHaveText('Plan a picnic');
 });
@@ -50,12 +44,12 @@ test('the heading takes the title the first message gives the chat, without a re
 test('reloading mid-reply shows the text so far and the reply continues, exactly once', async ({ page }) => {
   await signUp(page, uniqueName('resume'));
   await newChat(page);
-  await send(page, '[slow] keep going');
-  await expect(reply(page)).toContainText('w5');
+  await sendMessage(page, '[slow] keep going');
+  await expect(lastReply(page)).toContainText('w5');
   await page.reload();
   await hydrated(page);
-  await expect(reply(page)).toHaveAttribute('data-status', 'complete', { timeout: 20_000 });
-  await expect(reply(page).locator('.message-body')).toHaveText(slowReply);
+  await expect(lastReply(page)).toHaveAttribute('data-status', 'complete', { timeout: 20_000 });
+  await expect(lastReply(page).locator('.message-body')).toHaveText(slowReply);
   await expect(page.locator('.chat-title')).toHaveText('[slow] keep going');
 });
 
@@ -68,12 +62,12 @@ test('code blocks are highlighted with a copy button, and a malicious reply stay
   });
   await signUp(page, uniqueName('code'));
   await newChat(page);
-  await send(page, 'hello');
-  await expect(reply(page)).toHaveAttribute('data-status', 'complete');
+  await sendMessage(page, 'hello');
+  await expect(lastReply(page)).toHaveAttribute('data-status', 'complete');
   expect(grammarFetches).toHaveLength(0);
-  await send(page, '[code] show me');
-  await expect(reply(page)).toHaveAttribute('data-status', 'complete');
-  const block = reply(page).locator('.code-block');
+  await sendMessage(page, '[code] show me');
+  await expect(lastReply(page)).toHaveAttribute('data-status', 'complete');
+  const block = lastReply(page).locator('.code-block');
   const keyword = block.locator('.tok-storage.tok-function').first();
   await expect(keyword).toHaveText('fn');
   await expect(keyword).toHaveCSS('color', 'rgb(124, 58, 237)');
@@ -83,14 +77,14 @@ test('code blocks are highlighted with a copy button, and a malicious reply stay
   // A stored reply comes highlighted from the server and stays so once the page is live.
   await page.reload();
   await hydrated(page);
-  await expect(reply(page).locator('.code-block .tok-comment.tok-line')).toHaveText('// sum');
+  await expect(lastReply(page).locator('.code-block .tok-comment.tok-line')).toHaveText('// sum');
   await block.getByRole('button', { name: 'Copy' }).click();
   await expect(block.getByRole('button', { name: 'Copied' })).toBeVisible();
   expect(await page.evaluate(() => navigator.clipboard.readText())).toContain('fn add(a: i32, b: i32)');
 
-  await send(page, '[evil] try it');
-  await expect(reply(page)).toHaveAttribute('data-status', 'complete');
-  const body = reply(page).locator('.message-body');
+  await sendMessage(page, '[evil] try it');
+  await expect(lastReply(page)).toHaveAttribute('data-status', 'complete');
+  const body = lastReply(page).locator('.message-body');
   await expect(body).toContainText('<script>window.__pwned');
   await expect(body.locator('script, img, iframe')).toHaveCount(0);
   await expect(body.locator('a[href^="javascript"]')).toHaveCount(0);
@@ -101,11 +95,11 @@ test('code blocks are highlighted with a copy button, and a malicious reply stay
 test('sessions can be searched, renamed, archived, restored and deleted', async ({ page }) => {
   await signUp(page, uniqueName('sessions'));
   await newChat(page);
-  await send(page, 'First topic');
-  await expect(reply(page)).toHaveAttribute('data-status', 'complete');
+  await sendMessage(page, 'First topic');
+  await expect(lastReply(page)).toHaveAttribute('data-status', 'complete');
   await newChat(page);
-  await send(page, 'Second topic');
-  await expect(reply(page)).toHaveAttribute('data-status', 'complete');
+  await sendMessage(page, 'Second topic');
+  await expect(lastReply(page)).toHaveAttribute('data-status', 'complete');
 
   const sidebar = page.locator('.chat-sidebar');
   await expect(sidebar.locator('.session-link')).toHaveText(['Second topic', 'First topic']);
@@ -153,11 +147,11 @@ test('a chat with the embedded offline model, chosen in the settings', async ({ 
   await expect(page.locator('.model-note')).toContainText('instruction-tuned');
   await expect(page.getByLabel('Message')).toBeEnabled();
   // An instruction the pre-trained model could not follow.
-  await send(page, 'Write a Python function named reverse that reverses a string. Reply with the code only.');
-  await expect(reply(page)).toHaveAttribute('data-status', 'complete', { timeout: 90_000 });
-  await expect(reply(page).locator('.code-block')).toContainText('def reverse(');
-  await expect(reply(page).locator('.code-block')).toContainText('[::-1]');
-  await expect(reply(page).locator('.usage')).toContainText('reply tokens');
+  await sendMessage(page, 'Write a Python function named reverse that reverses a string. Reply with the code only.');
+  await expect(lastReply(page)).toHaveAttribute('data-status', 'complete', { timeout: 90_000 });
+  await expect(lastReply(page).locator('.code-block')).toContainText('def reverse(');
+  await expect(lastReply(page).locator('.code-block')).toContainText('[::-1]');
+  await expect(lastReply(page).locator('.usage')).toContainText('reply tokens');
 });
 
 test('the chat page shows whether each model server answers, and presets start chats', async ({ page }) => {
@@ -194,7 +188,7 @@ test('a second page of the same chat sees the typing and the reply live', async 
   await page.getByLabel('Message').press('Enter');
   await expect(other.getByText('You are typing in this chat on another page…')).toHaveCount(0);
   await expect(other.locator('article.message.user')).toContainText('Hello from the first page');
-  await expect(reply(other)).toHaveAttribute('data-status', 'complete');
-  await expect(reply(page)).toHaveAttribute('data-status', 'complete');
-  await expect(reply(other).locator('.message-body')).toHaveText(await reply(page).locator('.message-body').innerText());
+  await expect(lastReply(other)).toHaveAttribute('data-status', 'complete');
+  await expect(lastReply(page)).toHaveAttribute('data-status', 'complete');
+  await expect(lastReply(other).locator('.message-body')).toHaveText(await lastReply(page).locator('.message-body').innerText());
 });

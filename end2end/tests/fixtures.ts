@@ -54,3 +54,12 @@ export function query(sql: string): Record<string, unknown>[] {
   const output = execFileSync('sqlite3', ['-json', process.env.E2E_DATABASE!, sql], { encoding: 'utf8' });
   return output.trim() ? JSON.parse(output) : [];
 }
+
+/** Sends `text` from the chat composer. */
+export async function sendMessage(page: Page, text: string) {
+  await page.getByLabel('Message').fill(text);
+  await page.getByLabel('Message').press('Enter');
+}
+
+/** The chat's latest reply. */
+export const lastReply = (page: Page) => page.locator('article.message.assistant').last();

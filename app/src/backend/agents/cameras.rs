@@ -197,8 +197,9 @@ async fn matching_labels(
         .collect())
 }
 
+/// What a question is about: a label, on a camera or any.
 #[derive(Deserialize, JsonSchema)]
-struct CountEvents {
+struct Seen {
     /// What was seen, e.g. "cat".
     #[schemars(length(min = 1, max = 40))]
     label: String,
@@ -206,6 +207,19 @@ struct CountEvents {
     #[serde(default)]
     #[schemars(length(max = 64))]
     stream: Option<String>,
+}
+
+impl Seen {
+    /// The camera, unless every camera is meant.
+    fn stream(&self) -> Option<&str> {
+        self.stream.as_deref().filter(|s| !s.is_empty())
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct CountEvents {
+    #[serde(flatten)]
+    seen: Seen,
     /// Over which time.
     #[serde(default)]
     period: Period,
@@ -213,21 +227,16 @@ struct CountEvents {
 }
 
 async fn count_events(events: EventStore, args: CountEvents, _: Output) -> Result<Value, ToolError> {
-    let stream = args.stream.as_deref().filter(|s| !s.is_empty());
-    let labels = matching_labels(&events, args.user_id, &args.label, stream, args.period.since()).await?;
+    let (label, stream) = (&args.seen.label, args.seen.stream());
+    let labels = matching_labels(&events, args.user_id, label, stream, args.period.since()).await?;
     let count: i64 = labels.iter().map(|(_, n)| n).sum();
-    Ok(json!({"label": args.label, "stream": stream.unwrap_or("all cameras"), "count": count}))
+    Ok(json!({"label": label, "stream": stream.unwrap_or("all cameras"), "count": count}))
 }
 
 #[derive(Deserialize, JsonSchema)]
 struct LatestSightings {
-    /// What was seen, e.g. "cat".
-    #[schemars(length(min = 1, max = 40))]
-    label: String,
-    /// The camera, e.g. "cam0"; every camera when absent.
-    #[serde(default)]
-    #[schemars(length(max = 64))]
-    stream: Option<String>,
+    #[serde(flatten)]
+    seen: Seen,
     /// How many, 1 to 5.
     #[serde(default)]
     limit: Option<u8>,
@@ -239,8 +248,8 @@ async fn latest_sightings(
     args: LatestSightings,
     output: Output,
 ) -> Result<Value, ToolError> {
-    let stream = args.stream.as_deref().filter(|s| !s.is_empty());
-    let labels: Vec<String> = matching_labels(&events, args.user_id, &args.label, stream, None)
+    let stream = args.seen.stream();
+    let labels: Vec<String> = matching_labels(&events, args.user_id, &args.seen.label, stream, None)
         .await?
         .into_iter()
         .map(|(name, _)| name)
