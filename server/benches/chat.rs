@@ -4,8 +4,11 @@
 //! - proxy: time to first token and per-chunk delivery latency straight from a model server vs
 //!   through the app's websocket, same run, same server (a local OpenAI-compatible stand-in that
 //!   stamps each chunk with the time it was sent);
-//! - sessions: N websocket sessions (1,000 by default) streaming at once; checks that no delta
-//!   is lost or reordered and reports the server's CPU time and memory per stream.
+//! - sessions: N websocket sessions (1,000 by default) streaming at once, 20 chunks a second
+//!   each; checks that no delta is lost or reordered and reports each chunk's delay from the
+//!   model server to the client, the server's CPU time per reply and per chunk (from a round of
+//!   one-chunk replies beside one of 50-chunk replies) and its memory per socket and stream.
+//!   The benchmark raises its open-file limit for them (the server inherits it).
 //!
 //! - embedded: time to the first token of a reply of each embedded instruct model through the
 //!   app's websocket beside the engine alone (in this process, same prompt), and the server's
@@ -45,6 +48,7 @@ async fn main() {
     let part = args.first().map(String::as_str).unwrap_or("all");
     let sessions: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1_000);
     if matches!(part, "all" | "proxy" | "sessions") {
+        allow_open_files(4 * sessions as u64 + 4096);
         let upstream = start_model_server().await;
         let providers = format!(r#"[{{name="bench", base_url="{upstream}", models=["stamped"]}}]"#);
         let server = Server::start(&[("AIC_CHAT__PROVIDERS", providers)], sessions + 10).await;
@@ -63,9 +67,12 @@ async fn main() {
 // ---- a model server whose chunks carry the time they were sent --------------------------------
 
 /// `chunks` chunks `delay_ms` apart, set by the request's `max_tokens` and `temperature`
-/// (reused as knobs: chunks = max_tokens, delay = temperature × 100 ms).
+/// (reused as knobs: chunks = max_tokens, delay = temperature × 100 ms), or fewer chunks when
+/// the last message is a number.
 async fn completions(State(()): State<()>, Json(body): Json<Value>) -> axum::response::Response {
-    let chunks = body["max_tokens"].as_u64().unwrap_or(100);
+    let asked = body["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_str());
+    let chunks =
+        asked.and_then(|text| text.parse().ok()).or_else(|| body["max_tokens"].as_u64()).unwrap_or(100);
     let delay = Duration::from_micros((body["temperature"].as_f64().unwrap_or(0.1) * 100_000.0) as u64);
     let stream = futures::stream::unfold(0u64, move |i| async move {
         if i > chunks {
@@ -310,8 +317,73 @@ async fn proxy(upstream: &str, server: &Server) {
 
 // ---- many sessions at once ---------------------------------------------------------------------
 
+/// Chunks of each reply, and the time between them (20 chunks/s).
 const STREAM_CHUNKS: u32 = 50;
-const STREAM_DELAY_MS: f32 = 20.0;
+const STREAM_DELAY_MS: f32 = 50.0;
+
+/// What one session's client saw of a reply.
+struct Received {
+    /// Upstream send to client receipt, per chunk, in µs.
+    delays: Vec<u64>,
+    /// Why the reply was not as sent, if it was not.
+    fault: Option<String>,
+}
+
+/// Sends `message` on every socket at once (their starts spread over one chunk interval, as
+/// independent users' would be) and reads every reply to its end, checking sequence numbers and
+/// the stored text.
+async fn round(sockets: Vec<Socket>, message: &str, chunks: u32) -> Vec<(Socket, Received)> {
+    let count = sockets.len();
+    let runs: Vec<_> = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut socket)| {
+            let message = message.to_owned();
+            tokio::spawn(async move {
+                let offset = STREAM_DELAY_MS as f64 * 1000.0 * i as f64 / count as f64;
+                tokio::time::sleep(Duration::from_micros(offset as u64)).await;
+                let frame = json!({"type": "send_message", "message": message, "client_id": format!("{message}-{i}")});
+                socket.send(Message::Text(frame.to_string().into())).await.expect("sent");
+                let (mut next_seq, mut text, mut delays) = (1u64, String::new(), Vec::new());
+                let fault = loop {
+                    let frame = next_json(&mut socket).await;
+                    match frame["type"].as_str() {
+                        Some("ai_message_chunk") => {
+                            let content = frame["content"].as_str().unwrap_or_default();
+                            if let Ok(stamp) = content.trim().parse::<u64>() {
+                                delays.push(now_micros().saturating_sub(stamp));
+                            }
+                            if frame["seq"].as_u64() != Some(next_seq) {
+                                break Some(format!("session {i}: expected seq {next_seq}, got {}", frame["seq"]));
+                            }
+                            next_seq += 1;
+                            text.push_str(content);
+                        }
+                        Some("ai_message_complete") => {
+                            let stored = frame["message"]["content"].as_str().unwrap_or_default();
+                            break (stored != text || next_seq != u64::from(chunks) + 1).then(|| {
+                                format!("session {i}: {} chunks, stored text differs: {}", next_seq - 1, stored != text)
+                            });
+                        }
+                        _ => {}
+                    }
+                };
+                (socket, Received { delays, fault })
+            })
+        })
+        .collect();
+    futures::future::join_all(runs).await.into_iter().map(|run| run.expect("a session task")).collect()
+}
+
+/// Raises this process's open-file limit (inherited by the server it starts) to `files`: each
+/// session holds a socket at both ends of the websocket and of the model server's connection.
+fn allow_open_files(files: u64) {
+    let limit = libc::rlimit { rlim_cur: files, rlim_max: files };
+    // SAFETY: setrlimit reads the struct it is given and nothing else.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        eprintln!("cannot raise the open-file limit to {files}: {}", std::io::Error::last_os_error());
+    }
+}
 
 async fn concurrent_sessions(server: &Server, count: usize) {
     let mut sessions = Vec::with_capacity(count);
@@ -323,49 +395,13 @@ async fn concurrent_sessions(server: &Server, count: usize) {
     for session in sessions {
         sockets.push(server.connect(session).await);
     }
-    let (cpu_before, rss_idle) = server.usage();
+    let (cpu_idle, rss_idle) = server.usage();
+    // A one-chunk reply per session: what a reply costs besides its chunks.
+    let sockets: Vec<Socket> = round(sockets, "1", 1).await.into_iter().map(|(socket, _)| socket).collect();
+    let (cpu_short, _) = server.usage();
     let started = Instant::now();
-    let runs: Vec<_> = sockets
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut socket)| {
-            tokio::spawn(async move {
-                let frame = json!({"type": "send_message", "message": "go", "client_id": format!("s{i}")});
-                socket.send(Message::Text(frame.to_string().into())).await.expect("sent");
-                let (mut next_seq, mut text) = (1u64, String::new());
-                loop {
-                    let frame = next_json(&mut socket).await;
-                    match frame["type"].as_str() {
-                        Some("ai_message_chunk") => {
-                            if frame["seq"].as_u64() != Some(next_seq) {
-                                return Err(format!(
-                                    "session {i}: expected seq {next_seq}, got {}",
-                                    frame["seq"]
-                                ));
-                            }
-                            next_seq += 1;
-                            text.push_str(frame["content"].as_str().unwrap_or_default());
-                        }
-                        Some("ai_message_complete") => {
-                            let stored = frame["message"]["content"].as_str().unwrap_or_default();
-                            return if stored == text && next_seq == u64::from(STREAM_CHUNKS) + 1 {
-                                Ok(())
-                            } else {
-                                Err(format!(
-                                    "session {i}: {} chunks, stored text differs: {}",
-                                    next_seq - 1,
-                                    stored != text
-                                ))
-                            };
-                        }
-                        _ => {}
-                    }
-                }
-            })
-        })
-        .collect();
     let mut peak_rss = rss_idle;
-    let mut runs = futures::future::join_all(runs);
+    let mut runs = std::pin::pin!(round(sockets, "go", STREAM_CHUNKS));
     let results = loop {
         tokio::select! {
             results = &mut runs => break results,
@@ -373,10 +409,13 @@ async fn concurrent_sessions(server: &Server, count: usize) {
         }
     };
     let elapsed = started.elapsed();
-    let (cpu_after, _) = server.usage();
-    let failures: Vec<String> =
-        results.into_iter().filter_map(|r| r.expect("a session task").err()).collect();
-    let cpu = cpu_after.saturating_sub(cpu_before);
+    let (cpu_long, _) = server.usage();
+    let failures: Vec<String> = results.iter().filter_map(|(_, r)| r.fault.clone()).collect();
+    let mut delays: Vec<u64> = results.iter().flat_map(|(_, r)| r.delays.iter().copied()).collect();
+    delays.sort_unstable();
+    let per_reply = cpu_short.saturating_sub(cpu_idle).as_secs_f64() * 1e6 / count as f64;
+    let streaming = cpu_long.saturating_sub(cpu_short).as_secs_f64() * 1e6;
+    let per_chunk = (streaming / count as f64 - per_reply) / f64::from(STREAM_CHUNKS - 1);
     println!(
         "chat sessions: {count} websocket sessions streaming at once, {STREAM_CHUNKS} chunks {STREAM_DELAY_MS} ms apart each"
     );
@@ -389,10 +428,15 @@ async fn concurrent_sessions(server: &Server, count: usize) {
         println!("    {failure}");
     }
     println!(
-        "  server CPU: {:.0} ms in all, {:.2} ms per stream ({:.3} ms per chunk)",
-        cpu.as_secs_f64() * 1000.0,
-        cpu.as_secs_f64() * 1000.0 / count as f64,
-        cpu.as_secs_f64() * 1000.0 / (count as f64 * f64::from(STREAM_CHUNKS))
+        "  chunk delay (model server sends → client receives): median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(percentile(&delays, 0.5)),
+        ms(percentile(&delays, 0.99)),
+        ms(delays.last().copied().unwrap_or(0))
+    );
+    println!(
+        "  server CPU: {:.0} µs per reply besides its chunks, {per_chunk:.1} µs per chunk ({:.1} µs per chunk all in)",
+        per_reply,
+        streaming / (count as f64 * f64::from(STREAM_CHUNKS))
     );
     println!(
         "  server memory: {:.1} MiB before the sockets open, {:.1} MiB idle with them open ({:.1} KiB per idle socket), \

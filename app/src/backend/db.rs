@@ -53,7 +53,13 @@ impl Database {
             std::fs::create_dir_all(dir)
                 .map_err(|source| DatabaseError::Directory { path: dir.display().to_string(), source })?;
         }
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        // A connection to a local file does not go stale: testing each one as it is taken from
+        // the pool would double every query's round trips to its worker thread.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("../migrations").run(&pool).await?;
         Ok(Self { pool })
     }

@@ -112,7 +112,7 @@ async fn run<E: Endpoint>(
         Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
     };
 
-    endpoint.opened(&outbox).await;
+    Box::pin(endpoint.opened(&outbox)).await;
     let mut budget = TokenBucket::new(limits.messages_per_second, limits.burst);
     let mut refused_in_a_row = 0u32;
     let mut last_heard = Instant::now();
@@ -132,7 +132,9 @@ async fn run<E: Endpoint>(
                 continue;
             }
             _ = recheck.tick() => {
-                match context.accounts.authenticate(&admission.credentials).await {
+                // Boxed, as `received` below: the loop's future stays small, and so does an idle
+                // connection.
+                match Box::pin(context.accounts.authenticate(&admission.credentials)).await {
                     Ok(Some(_)) => continue,
                     Ok(None) => break Some(close(close_code::POLICY, "signed out")),
                     Err(_) => continue,
@@ -174,7 +176,7 @@ async fn run<E: Endpoint>(
             continue;
         };
         match parse_frame::<E::Request>(text.as_str()) {
-            Ok(request) => endpoint.received(request, &outbox).await,
+            Ok(request) => Box::pin(endpoint.received(request, &outbox)).await,
             Err(error) => {
                 outbox.send(&E::error(error)).await;
             }

@@ -135,6 +135,42 @@ async fn a_resent_client_id_is_answered_from_the_store_not_duplicated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_turn_starts_from_the_session_as_it_is_now() {
+    // A session's next turn is read ahead when its socket opens and after each reply; every
+    // change between turns must still reach the next one.
+    let (app, fake) = chat_app(|_| {}).await;
+    let alice = app.sign_up("alice").await;
+    let session = new_session(&alice).await;
+    let mut socket = open_session(&app, &alice, session).await;
+    let reply = ask(&mut socket, "First question", "t1").await;
+    read_reply(&mut socket, reply, 1).await;
+    let settings = json!({"model": "fake/fake-model", "temperature": 0.25, "max_tokens": 77, "system_prompt": "Be brief."});
+    let (status, _) = rest(
+        &alice,
+        reqwest::Method::PATCH,
+        &format!("sessions/{session}/"),
+        Some(json!({"settings": settings})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let reply = ask(&mut socket, "Second question", "t2").await;
+    read_reply(&mut socket, reply, 1).await;
+    let body = fake.seen.last_body.lock().unwrap().clone();
+    assert_eq!(body["temperature"], 0.25, "{body}");
+    assert_eq!(body["max_tokens"], 77);
+    let said: Vec<&str> =
+        body["messages"].as_array().unwrap().iter().filter_map(|m| m["content"].as_str()).collect();
+    assert_eq!(said, ["Be brief.", "First question", REPLY, "Second question"]);
+    // Archived between turns: refused, though the socket was open all along.
+    rest(&alice, reqwest::Method::PATCH, &format!("sessions/{session}/"), Some(json!({"archived": true})))
+        .await;
+    send(&mut socket, &json!({"type": "send_message", "message": "Third", "client_id": "t3"}).to_string())
+        .await;
+    let refused = next_json(&mut socket).await;
+    assert_eq!(refused["code"], "conflict", "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_keeps_the_partial_text_and_cancels_the_upstream_request() {
     let (app, fake) = chat_app(|_| {}).await;
     let alice = app.sign_up("alice").await;

@@ -3,11 +3,13 @@
 
 mod files;
 pub mod providers;
+mod read_ahead;
 mod replies;
 mod service;
 mod store;
 
 pub use files::{Attachment, FileStore};
+pub use read_ahead::TurnStart;
 pub use replies::{Chunk, Followed, Follower, LiveReply};
 pub use service::{ChatDefaults, ChatService, Exchange, NewMessage, SessionEvent, SessionStart};
 pub use store::ChatStore;

@@ -4,6 +4,7 @@
 
 use crate::protocol::{ChatSessionId, MessageId};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
@@ -23,6 +24,8 @@ pub struct LiveReply {
     state: Mutex<ReplyState>,
     /// Bumped on every change, to wake followers.
     version: watch::Sender<u64>,
+    /// Chunks saved so far.
+    saved_chunks: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +72,13 @@ impl LiveReply {
     /// How many chunks it has.
     pub fn chunk_count(&self) -> usize {
         self.state().chunks.len()
+    }
+
+    /// The text so far and the parts, if chunks came since the last call (which counts them as
+    /// saved).
+    pub fn progress_to_save(&self) -> Option<(String, Vec<PlacedPart>)> {
+        let count = self.chunk_count();
+        (self.saved_chunks.swap(count, Ordering::Relaxed) != count).then(|| self.content())
     }
 
     /// The text so far.
@@ -178,6 +188,7 @@ impl LiveReplies {
             cancel,
             state: Mutex::default(),
             version: watch::channel(0).0,
+            saved_chunks: AtomicUsize::new(0),
         });
         self.map().insert(message_id, reply.clone());
         reply
@@ -196,6 +207,11 @@ impl LiveReplies {
     /// The session's reply in progress, if any.
     pub fn in_session(&self, session_id: ChatSessionId) -> Option<Arc<LiveReply>> {
         self.map().values().find(|r| r.session_id == session_id).cloned()
+    }
+
+    /// Every reply in progress.
+    pub fn all(&self) -> Vec<Arc<LiveReply>> {
+        self.map().values().cloned().collect()
     }
 
     /// How many replies are in progress.

@@ -15,13 +15,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::files::{Attachment, FileStore};
-use super::providers::{Providers, Turn as ModelTurn};
+use super::providers::Providers;
+use super::read_ahead::TurnStart;
 use super::replies::{Chunk, Followed, LiveReplies, LiveReply};
 use super::store::{ChatStore, MESSAGE_PAGE, NewUserMessage, ReplyEnd};
 use crate::backend::agents::{
     AgentError, Agents, Answer, Approvals, Output, Turn, TurnEvent, UserMessage, model_turns,
 };
-use crate::backend::{AppError, Hub, TaskGuard};
+use crate::backend::{AppError, Hub};
 use crate::protocol::{
     AgentList, AgentPath, ChatMessage, ChatSession, ChatSettings, ChatStats, FileId, FileInfo, LiveUpdate,
     MAX_FILES_PER_MESSAGE, MessagePage, MessageStatus, ModelInfo, ModelList, Preset, PresetDraft,
@@ -146,13 +147,14 @@ impl ChatService {
         self.agents.list()
     }
 
-    /// Marks replies a previous run left unfinished as `interrupted` and discovers the
-    /// providers' models in the background. Call once at start-up.
+    /// Marks replies a previous run left unfinished as `interrupted`, starts saving replies as
+    /// they grow, and discovers the providers' models in the background. Call once at start-up.
     pub async fn start(&self) -> Result<(), AppError> {
         let interrupted = self.store.interrupt_unfinished().await?;
         if interrupted > 0 {
             tracing::warn!(interrupted, "replies cut short by the last shutdown are marked interrupted");
         }
+        self.keep_saving();
         let service = self.clone();
         tokio::spawn(async move {
             for (provider, error) in service.sync_models().await.1 {
@@ -326,13 +328,16 @@ impl ChatService {
                 "a message carries at most {MAX_FILES_PER_MESSAGE} files"
             )));
         }
-        let session = self.store.session(owner_id, session_id).await?;
+        // Read ahead (when the connection opened, or as the last reply ended): no database
+        // round trip before the model is asked.
+        let start = self.store.turn_start(owner_id, session_id).await?;
         if let Some(client_id) = &client_id
+            && start.history.iter().any(|m| m.client_id.as_ref() == Some(client_id))
             && let Some((user, reply)) = self.store.sent_before(session_id, client_id).await?
         {
             return Ok(Exchange { user, reply, fresh: false });
         }
-        if session.archived {
+        if start.session.archived {
             return Err(AppError::Conflict("the chat is archived; restore it to continue".into()));
         }
         let attachments = self.files.unsent(owner_id, session_id, &message.files).await?;
@@ -341,9 +346,9 @@ impl ChatService {
         let started = async {
             // The agent starts while the exchange is being stored: the first token is not held
             // up by the database (if storing fails, dropping the turn stops it).
-            let history = model_turns(self.store.history(session.id).await?);
+            let session = start.session.clone();
             let asked = UserMessage { text: text.clone(), values: values.clone() };
-            let turn = self.start_turn(owner_id, &session, history, (asked, attachments), format.clone());
+            let turn = self.start_turn(owner_id, start, (asked, attachments), format.clone());
             let user = NewUserMessage {
                 text: &text,
                 client_id: client_id.as_deref(),
@@ -368,28 +373,25 @@ impl ChatService {
         owner_id: UserId,
         session_id: ChatSessionId,
     ) -> Result<ChatMessage, AppError> {
-        let session = self.store.session(owner_id, session_id).await?;
+        self.store.session(owner_id, session_id).await?;
         self.claim(session_id)?;
         let started = async {
             match self.store.last_message(session_id).await? {
-                Some(last) if last.role == Role::Assistant => self.store.delete_message(last.id).await?,
+                Some(last) if last.role == Role::Assistant => {
+                    self.store.delete_message(session_id, last.id).await?
+                }
                 Some(_) => {}
                 None => return Err(AppError::Conflict("there is nothing to answer yet".into())),
             }
-            let mut history = self.store.history(session_id).await?;
-            let Some(asked) = history.pop().filter(|m| m.role == Role::User) else {
+            let mut start = self.store.turn_start(owner_id, session_id).await?;
+            let Some(asked) = start.history.pop().filter(|m| m.role == Role::User) else {
                 return Err(AppError::Conflict("there is nothing to answer yet".into()));
             };
             let format = asked.response_format.clone();
             let attachments = self.files.of_message(owner_id, session_id, asked.id).await?;
             let message = UserMessage { text: asked.content, values: asked.values };
-            let turn = self.start_turn(
-                owner_id,
-                &session,
-                model_turns(history),
-                (message, attachments),
-                format.clone(),
-            );
+            let session = start.session.clone();
+            let turn = self.start_turn(owner_id, start, (message, attachments), format.clone());
             Ok((turn, self.store.add_exchange(&session, None, "", format.as_ref()).await?))
         }
         .await;
@@ -510,6 +512,7 @@ impl ChatService {
         session_id: ChatSessionId,
     ) -> Result<broadcast::Receiver<SessionEvent>, AppError> {
         self.store.session(owner_id, session_id).await?;
+        self.read_ahead(owner_id, session_id);
         Ok(self.sessions.subscribe(session_id))
     }
 
@@ -518,13 +521,18 @@ impl ChatService {
         self.sessions.publish(session_id, SessionEvent::Typing { active, origin });
     }
 
-    /// Starts the session's agent on `message` and its files, after `history`; its output waits
-    /// for the reply to be stored.
+    /// Reads what the session's next turn starts from, in the background.
+    fn read_ahead(&self, owner_id: UserId, session_id: ChatSessionId) {
+        let store = self.store.clone();
+        tokio::spawn(async move { store.read_ahead(owner_id, session_id).await });
+    }
+
+    /// Starts the session's agent on `message` and its files, after the session's history; its
+    /// output waits for the reply to be stored.
     fn start_turn(
         &self,
         owner_id: UserId,
-        session: &ChatSession,
-        history: Vec<ModelTurn>,
+        TurnStart { session, history, context }: TurnStart,
         (message, files): (UserMessage, Vec<Attachment>),
         response_format: Option<ResponseFormat>,
     ) -> RunningTurn {
@@ -534,18 +542,16 @@ impl ChatService {
             output,
             owner_id,
             session_id: session.id,
-            history,
+            history: model_turns(history),
             files,
-            settings: session.settings.clone(),
+            settings: session.settings,
             response_format,
             providers: self.providers.clone(),
             approvals: self.approvals.clone(),
         };
-        let (agents, store, agent, session_id) =
-            (self.agents.clone(), self.store.clone(), session.agent.clone(), session.id);
+        let (agents, store, agent, session_id, mut context) =
+            (self.agents.clone(), self.store.clone(), session.agent, session.id, context);
         let runner = tokio::spawn(async move {
-            let mut context =
-                store.context(session_id).await.map_err(|e| AgentError::Failed(e.to_string()))?;
             let before = context.clone();
             let answer = agents.respond(&agent, &message, &mut context, &mut turn).await;
             if context != before
@@ -608,11 +614,11 @@ impl ChatService {
         self.replies.remove(reply.message_id);
         self.replies.release(session.id);
         reply.finish(finished);
+        self.read_ahead(owner_id, session.id);
     }
 
     /// Moves the turn's output into the reply until the agent returns or the user stops it.
     async fn stream_reply(&self, turn: &mut RunningTurn, reply: &Arc<LiveReply>) -> ReplyEnd {
-        let _saver = self.keep_saving(reply.clone());
         let (mut finish_reason, mut usage) = (None, None::<Usage>);
         let mut apply = |event: TurnEvent| match event {
             TurnEvent::Text(text) => {
@@ -669,26 +675,30 @@ impl ChatService {
         }
     }
 
-    /// Saves the reply's text every [`SAVE_EVERY`] while it grows, beside the streaming (so a
-    /// slow write never delays a chunk), until the returned guard is dropped.
-    fn keep_saving(&self, reply: Arc<LiveReply>) -> TaskGuard {
-        let store = self.store.clone();
-        TaskGuard::spawn(async move {
+    /// Saves the text of every reply in progress that grew, every [`SAVE_EVERY`], in one
+    /// write: beside the streaming (a slow write never delays a chunk), and with one commit for
+    /// any number of replies.
+    fn keep_saving(&self) {
+        let (replies, store) = (self.replies.clone(), self.store.clone());
+        tokio::spawn(async move {
             let mut tick = tokio::time::interval(SAVE_EVERY);
-            let mut saved = 0;
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let chunks = reply.chunk_count();
-                if chunks == saved {
-                    continue;
-                }
-                saved = chunks;
-                let (text, parts) = reply.content();
-                if let Err(e) = store.save_progress(reply.message_id, &text, &parts).await {
-                    tracing::warn!(message = %reply.message_id, "cannot save a reply's progress: {e}");
+                let progress: Vec<_> = replies
+                    .all()
+                    .iter()
+                    .filter_map(|reply| {
+                        reply.progress_to_save().map(|(text, parts)| (reply.message_id, text, parts))
+                    })
+                    .collect();
+                if !progress.is_empty()
+                    && let Err(e) = store.save_progress(&progress).await
+                {
+                    tracing::warn!("cannot save the progress of {} replies: {e}", progress.len());
                 }
             }
-        })
+        });
     }
 
     /// The models of every provider, as last discovered (the embedded model is always there).

@@ -3,7 +3,11 @@
 
 use crate::protocol::{ChatSessionId, FinishReason, MessageId, PresetId, UserId};
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
+use std::sync::Arc;
+
+use sqlx::{QueryBuilder, SqlitePool};
+
+use super::read_ahead::{ReadAhead, TurnStart};
 
 use crate::backend::AppError;
 use crate::protocol::{
@@ -177,12 +181,67 @@ fn parts_column(parts: &[PlacedPart]) -> Option<String> {
 #[derive(Clone, Debug)]
 pub struct ChatStore {
     pool: SqlitePool,
+    ahead: Arc<ReadAhead>,
 }
 
 impl ChatStore {
     /// Chat records in `pool`.
     pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+        Self { pool, ahead: Arc::default() }
+    }
+
+    /// What the next turn of one of `owner_id`'s sessions starts from: read ahead when it was
+    /// (see [`ChatStore::read_ahead`]), else read now.
+    pub async fn turn_start(
+        &self,
+        owner_id: UserId,
+        session_id: ChatSessionId,
+    ) -> Result<TurnStart, AppError> {
+        match self.ahead.take(owner_id, session_id) {
+            Some(start) => Ok(start),
+            None => self.read_turn_start(owner_id, session_id).await,
+        }
+    }
+
+    /// Reads what the session's next turn starts from, unless it is held or being read already;
+    /// kept until the session is written.
+    pub async fn read_ahead(&self, owner_id: UserId, session_id: ChatSessionId) {
+        let Some(read) = self.ahead.begin(session_id) else { return };
+        let start = self.read_turn_start(owner_id, session_id).await.ok();
+        self.ahead.finish(read, owner_id, start);
+    }
+
+    async fn read_turn_start(
+        &self,
+        owner_id: UserId,
+        session_id: ChatSessionId,
+    ) -> Result<TurnStart, AppError> {
+        let (session, context) = self.session_with_context(owner_id, session_id).await?;
+        Ok(TurnStart { session, history: self.history(session_id).await?, context })
+    }
+
+    async fn session_with_context(
+        &self,
+        owner_id: UserId,
+        session_id: ChatSessionId,
+    ) -> Result<(ChatSession, serde_json::Value), AppError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            session: SessionRow,
+            context: String,
+        }
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS}, context FROM chat_sessions WHERE id = $1 AND owner_id = $2"
+        ))
+        .bind(session_id)
+        .bind(owner_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let row = row.ok_or(AppError::NotFound)?;
+        let context = serde_json::from_str(&row.context)
+            .map_err(|e| AppError::Internal(format!("a stored context: {e}")))?;
+        Ok((row.session.into(), context))
     }
 
     /// Creates a session for `owner_id`, answered by `agent` with its first `context`.
@@ -215,15 +274,6 @@ impl ChatStore {
         Ok(row.into())
     }
 
-    /// The agent's context of a session.
-    pub async fn context(&self, session_id: ChatSessionId) -> Result<serde_json::Value, AppError> {
-        let (context,): (String,) = sqlx::query_as("SELECT context FROM chat_sessions WHERE id = $1")
-            .bind(session_id)
-            .fetch_one(&self.pool)
-            .await?;
-        serde_json::from_str(&context).map_err(|e| AppError::Internal(format!("a stored context: {e}")))
-    }
-
     /// Saves the agent's context of a session.
     pub async fn save_context(
         &self,
@@ -235,6 +285,7 @@ impl ChatStore {
             .bind(context.to_string())
             .execute(&self.pool)
             .await?;
+        self.ahead.forget(session_id);
         Ok(())
     }
 
@@ -308,6 +359,7 @@ impl ChatStore {
         .bind(Utc::now())
         .fetch_optional(&self.pool)
         .await?;
+        self.ahead.forget(session_id);
         row.map(Into::into).ok_or(AppError::NotFound)
     }
 
@@ -320,6 +372,8 @@ impl ChatStore {
         .bind(Utc::now())
         .fetch_one(&self.pool)
         .await?;
+        // Every write of a session's messages ends here.
+        self.ahead.forget(session_id);
         Ok(row.into())
     }
 
@@ -330,6 +384,7 @@ impl ChatStore {
             .bind(owner_id)
             .execute(&self.pool)
             .await?;
+        self.ahead.forget(session_id);
         if done.rows_affected() == 0 { Err(AppError::NotFound) } else { Ok(()) }
     }
 
@@ -359,7 +414,7 @@ impl ChatStore {
 
     /// Every message of a session that a prompt is made of: user messages and the replies'
     /// text and parts so far, oldest first.
-    pub async fn history(&self, session_id: ChatSessionId) -> Result<Vec<ChatMessage>, AppError> {
+    async fn history(&self, session_id: ChatSessionId) -> Result<Vec<ChatMessage>, AppError> {
         let rows: Vec<MessageRow> = sqlx::query_as(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM chat_messages
              WHERE session_id = $1 AND (content <> '' OR parts IS NOT NULL) ORDER BY id"
@@ -482,25 +537,27 @@ impl ChatStore {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.ahead.forget(session.id);
         Ok((user, reply.into(), session.into()))
     }
 
-    /// Saves a streaming reply's text and parts so far.
+    /// Saves streaming replies' text and parts so far, in one write per thousand replies.
     pub async fn save_progress(
         &self,
-        message_id: MessageId,
-        content: &str,
-        parts: &[PlacedPart],
+        progress: &[(MessageId, String, Vec<PlacedPart>)],
     ) -> Result<(), AppError> {
-        sqlx::query(
-            "UPDATE chat_messages SET content = $2, updated_at = $3, parts = $4 WHERE id = $1 AND status = 'streaming'",
-        )
-        .bind(message_id)
-        .bind(content)
-        .bind(Utc::now())
-        .bind(parts_column(parts))
-        .execute(&self.pool)
-        .await?;
+        let now = Utc::now();
+        for batch in progress.chunks(1000) {
+            let mut query = QueryBuilder::new("WITH progress (id, content, parts) AS (");
+            query.push_values(batch, |mut row, (id, content, parts)| {
+                row.push_bind(*id).push_bind(content).push_bind(parts_column(parts));
+            });
+            query
+                .push(") UPDATE chat_messages SET content = progress.content, parts = progress.parts, updated_at = ")
+                .push_bind(now)
+                .push(" FROM progress WHERE chat_messages.id = progress.id AND chat_messages.status = 'streaming'");
+            query.build().execute(&self.pool).await?;
+        }
         Ok(())
     }
 
@@ -530,9 +587,18 @@ impl ChatStore {
         Ok((row.into(), self.touch(session_id).await?))
     }
 
-    /// Deletes a reply (to regenerate it).
-    pub async fn delete_message(&self, message_id: MessageId) -> Result<(), AppError> {
-        sqlx::query("DELETE FROM chat_messages WHERE id = $1").bind(message_id).execute(&self.pool).await?;
+    /// Deletes a session's reply (to regenerate it).
+    pub async fn delete_message(
+        &self,
+        session_id: ChatSessionId,
+        message_id: MessageId,
+    ) -> Result<(), AppError> {
+        sqlx::query("DELETE FROM chat_messages WHERE id = $1 AND session_id = $2")
+            .bind(message_id)
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        self.ahead.forget(session_id);
         Ok(())
     }
 

@@ -1,14 +1,21 @@
 use crate::protocol::{EventId, UserId};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
+use sqlx::{QueryBuilder, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{EventHandlers, NewEvent};
 use crate::backend::AppError;
 use crate::protocol::{StoredEvent, StreamName, ValidEvent};
 
-/// Most events written in one transaction.
+/// Most events written in one statement (12 values each, within SQLite's 32,766).
 const MAX_BATCH: usize = 512;
+/// Fewest events a write may be limited to.
+const MIN_BATCH: usize = 16;
+/// How long one write should take at most, for the events waiting behind it.
+const COMMIT_TIME: Duration = Duration::from_millis(2);
 /// Events waiting for the writer before producers wait.
 const QUEUE: usize = 8192;
 
@@ -29,8 +36,8 @@ struct Job {
 }
 
 /// The event writer: producers submit events and wait for their commit; the writer groups
-/// whatever is waiting into one transaction, so throughput grows with load while a lone event
-/// is written at once. Each new event then goes through the event handlers, in order.
+/// what is waiting into one statement (as many as it writes in a couple of milliseconds), so
+/// throughput grows with load while a lone event is written at once. Each new event then goes through the event handlers, in order.
 #[derive(Clone, Debug)]
 pub struct Ingest {
     jobs: mpsc::Sender<Job>,
@@ -61,24 +68,29 @@ impl Ingest {
 
 async fn write_batches(pool: SqlitePool, handlers: EventHandlers, mut queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    let mut size = BatchSize::default();
+    while queue.recv_many(&mut batch, size.limit()).await > 0 {
         let received_at = Utc::now();
-        match write(&pool, &batch, received_at).await {
+        let started = Instant::now();
+        let written = write(&pool, &batch, received_at).await;
+        size.record(batch.len(), started.elapsed());
+        match written {
             Ok(outcomes) => {
+                // Every producer hears first; the handlers follow, in order.
+                let mut new_events = Vec::with_capacity(batch.len());
                 for (job, outcome) in batch.drain(..).zip(outcomes) {
-                    let new = match outcome {
-                        Ingested::Stored(id) => Some(NewEvent {
+                    if let Ingested::Stored(id) = outcome {
+                        new_events.push(NewEvent {
                             owner_id: job.owner_id,
                             event: stored(id, &job, received_at),
-                            classifications: job.event.event.classifications.clone(),
-                        }),
-                        Ingested::Duplicate => None,
-                    };
+                            classifications: job.event.event.classifications,
+                        });
+                    }
                     let _ = job.done.send(Ok(outcome));
-                    if let Some(new) = &new {
-                        for handler in &handlers {
-                            handler.handle(new);
-                        }
+                }
+                for new in &new_events {
+                    for handler in &handlers {
+                        handler.handle(new);
                     }
                 }
             }
@@ -89,6 +101,33 @@ async fn write_batches(pool: SqlitePool, handlers: EventHandlers, mut queue: mps
                 }
             }
         }
+    }
+}
+
+/// How many waiting events go into one write: as many as are waiting, up to what the writer
+/// stores in [`COMMIT_TIME`] at the rate it has shown (and at most [`MAX_BATCH`]), so one
+/// write never holds the next events back for long.
+#[derive(Debug)]
+struct BatchSize {
+    /// Recent time per event written, in µs (a moving average).
+    micros_per_event: f64,
+}
+
+impl Default for BatchSize {
+    fn default() -> Self {
+        Self { micros_per_event: 10.0 }
+    }
+}
+
+impl BatchSize {
+    fn limit(&self) -> usize {
+        let fits = COMMIT_TIME.as_micros() as f64 / self.micros_per_event.max(0.1);
+        (fits as usize).clamp(MIN_BATCH, MAX_BATCH)
+    }
+
+    fn record(&mut self, events: usize, took: Duration) {
+        let per_event = took.as_micros() as f64 / events.max(1) as f64;
+        self.micros_per_event = 0.8 * self.micros_per_event + 0.2 * per_event;
     }
 }
 
@@ -108,40 +147,60 @@ fn stored(id: EventId, job: &Job, received_at: DateTime<Utc>) -> StoredEvent {
     }
 }
 
+/// Stores a batch in one statement; the outcome of each event, in the batch's order.
 async fn write(
     pool: &SqlitePool,
     batch: &[Job],
     received_at: DateTime<Utc>,
 ) -> Result<Vec<Ingested>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for job in batch {
+    let mut insert = QueryBuilder::new(
+        "INSERT INTO classification_events
+            (owner_id, stream, producer, seq, model, classifications, top_index, top_label, top_score,
+             thumbnail, client_time, received_at) ",
+    );
+    insert.push_values(batch, |mut row, job| {
         let ValidEvent { event, top, thumbnail } = &job.event;
         let classifications = serde_json::to_string(&event.classifications).unwrap_or_else(|_| "[]".into());
-        let id: Option<(EventId,)> = sqlx::query_as(
-            "INSERT INTO classification_events
-                (owner_id, stream, producer, seq, model, classifications, top_index, top_label, top_score,
-                 thumbnail, client_time, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT (owner_id, stream, producer, seq) DO NOTHING
-             RETURNING id",
-        )
-        .bind(job.owner_id)
-        .bind(job.stream.as_str())
-        .bind(&event.producer)
-        .bind(i64::try_from(event.seq).unwrap_or(i64::MAX))
-        .bind(&event.model)
-        .bind(classifications)
-        .bind(i64::from(top.index))
-        .bind(&top.category_name)
-        .bind(top.score)
-        .bind(thumbnail.as_deref())
-        .bind(event.client_time)
-        .bind(received_at)
-        .fetch_optional(&mut *tx)
-        .await?;
-        outcomes.push(id.map_or(Ingested::Duplicate, |(id,)| Ingested::Stored(id)));
+        row.push_bind(job.owner_id)
+            .push_bind(job.stream.as_str())
+            .push_bind(&event.producer)
+            .push_bind(sequence(event.seq))
+            .push_bind(&event.model)
+            .push_bind(classifications)
+            .push_bind(i64::from(top.index))
+            .push_bind(&top.category_name)
+            .push_bind(top.score)
+            .push_bind(thumbnail.as_deref())
+            .push_bind(event.client_time)
+            .push_bind(received_at);
+    });
+    insert.push(
+        " ON CONFLICT (owner_id, stream, producer, seq) DO NOTHING
+         RETURNING id, owner_id, stream, producer, seq",
+    );
+    let rows: Vec<(EventId, UserId, String, String, i64)> = insert.build_query_as().fetch_all(pool).await?;
+    // Rows come back in no set order: match them to their events by key (the first event of a
+    // key was stored; a repeat within the batch is a duplicate).
+    let mut first_of_key = HashMap::with_capacity(batch.len());
+    for (index, job) in batch.iter().enumerate() {
+        let key = (
+            job.owner_id,
+            job.stream.as_str(),
+            job.event.event.producer.as_str(),
+            sequence(job.event.event.seq),
+        );
+        first_of_key.entry(key).or_insert(index);
     }
-    tx.commit().await?;
+    let mut outcomes = vec![Ingested::Duplicate; batch.len()];
+    for (id, owner_id, stream, producer, seq) in &rows {
+        if let Some(&index) = first_of_key.get(&(*owner_id, stream.as_str(), producer.as_str(), *seq)) {
+            outcomes[index] = Ingested::Stored(*id);
+        }
+    }
     Ok(outcomes)
+}
+
+/// An event's sequence number as stored.
+fn sequence(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
 }
