@@ -1,22 +1,24 @@
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app::backend::AppContext;
 use app::protocol::{ApiError, ErrorCode, parse_frame};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::mpsc;
+use tokio::sync::Mutex;
 
 use super::{Admission, WsLimits};
 
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-/// Frames waiting to be written before senders wait.
-const OUTBOX_CAPACITY: usize = 1024;
+/// How long a message may wait to be written before the client counts as gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a websocket endpoint does with its typed messages.
 pub trait Endpoint: Send + 'static {
@@ -39,29 +41,41 @@ pub trait Endpoint: Send + 'static {
     ) -> impl Future<Output = ()> + Send;
 }
 
-/// Sends typed messages to the client; cheap to clone into tasks.
+/// The writing half of a connection, shared by everything that sends on it.
+type Sink = Arc<Mutex<SplitSink<WebSocket, Message>>>;
+
+/// Sends typed messages to the client; cheap to clone into tasks. Each message is written to
+/// the socket by its sender, in the order senders take the socket (no writer task to hand
+/// messages to and wake).
 pub struct Outbox<T> {
-    frames: mpsc::Sender<Message>,
+    sink: Sink,
     kind: PhantomData<fn(T)>,
 }
 
 impl<T> Clone for Outbox<T> {
     fn clone(&self) -> Self {
-        Self { frames: self.frames.clone(), kind: PhantomData }
+        Self { sink: self.sink.clone(), kind: PhantomData }
     }
 }
 
 impl<T: Serialize> Outbox<T> {
-    /// Queues `reply`; false once the connection has closed.
+    /// Writes `reply`; false once the connection has closed (or the client takes nothing for
+    /// [`WRITE_TIMEOUT`]).
     pub async fn send(&self, reply: &T) -> bool {
         match serde_json::to_string(reply) {
-            Ok(text) => self.frames.send(Message::Text(text.into())).await.is_ok(),
+            Ok(text) => write(&self.sink, Message::Text(text.into())).await,
             Err(e) => {
                 tracing::error!("cannot serialise a websocket reply: {e}");
                 false
             }
         }
     }
+}
+
+/// Writes one frame; false once the connection has closed or the write timed out.
+async fn write(sink: &Sink, frame: Message) -> bool {
+    let written = tokio::time::timeout(WRITE_TIMEOUT, async { sink.lock().await.send(frame).await }).await;
+    matches!(written, Ok(Ok(())))
 }
 
 /// Most bytes a connection reads from its socket at once.
@@ -97,17 +111,9 @@ async fn run<E: Endpoint>(
     context: AppContext,
     mut endpoint: E,
 ) {
-    let (mut sink, mut stream) = socket.split();
-    let (frames, mut pending) = mpsc::channel::<Message>(OUTBOX_CAPACITY);
-    let writer = tokio::spawn(async move {
-        while let Some(frame) = pending.recv().await {
-            let closing = matches!(frame, Message::Close(_));
-            if sink.send(frame).await.is_err() || closing {
-                break;
-            }
-        }
-    });
-    let outbox = Outbox::<E::Reply> { frames: frames.clone(), kind: PhantomData };
+    let (sink, mut stream) = socket.split();
+    let sink: Sink = Arc::new(Mutex::new(sink));
+    let outbox = Outbox::<E::Reply> { sink: sink.clone(), kind: PhantomData };
     let close = |code, reason: &'static str| {
         Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
     };
@@ -128,7 +134,9 @@ async fn run<E: Endpoint>(
                 if last_heard.elapsed() >= limits.idle_timeout {
                     break Some(close(close_code::AWAY, "idle timeout"));
                 }
-                let _ = frames.send(Message::Ping(Default::default())).await;
+                if !write(&sink, Message::Ping(Default::default())).await {
+                    break None;
+                }
                 continue;
             }
             _ = recheck.tick() => {
@@ -188,10 +196,11 @@ async fn run<E: Endpoint>(
         if let Message::Close(Some(frame)) = &farewell {
             tracing::info!(user, code = frame.code, reason = %frame.reason, "websocket closed by the server");
         }
-        let _ = frames.send(farewell).await;
+        write(&sink, farewell).await;
     }
-    drop((frames, outbox, endpoint));
-    let _ = writer.await;
+    drop((outbox, endpoint));
+    // Whatever still holds an outbox (a task finishing) finds it closed.
+    let _ = tokio::time::timeout(CLOSE_GRACE, async { sink.lock().await.close().await }).await;
     if unreadable {
         // The rest of the oversized message can no longer be read; closing the socket on it at
         // once would reset the connection before the client reads the close frame.

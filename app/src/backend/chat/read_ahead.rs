@@ -39,7 +39,7 @@ enum Slot {
     /// A read under way, numbered.
     Reading(u64),
     /// A start read, for its owner.
-    Ready { owner_id: UserId, start: TurnStart, size: usize },
+    Ready { owner_id: UserId, start: Box<TurnStart>, size: usize },
 }
 
 #[derive(Default)]
@@ -109,7 +109,7 @@ impl ReadAhead {
             return;
         }
         slots.bytes += size;
-        slots.by_session.insert(session_id, Slot::Ready { owner_id, start, size });
+        slots.by_session.insert(session_id, Slot::Ready { owner_id, start: Box::new(start), size });
     }
 
     /// Takes the session's start read ahead, if one is ready and the session is `owner_id`'s.
@@ -120,7 +120,7 @@ impl ReadAhead {
             _ => return None,
         }
         match slots.remove(session_id) {
-            Some(Slot::Ready { start, .. }) => Some(start),
+            Some(Slot::Ready { start, .. }) => Some(*start),
             _ => None,
         }
     }

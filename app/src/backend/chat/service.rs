@@ -511,20 +511,14 @@ impl ChatService {
         owner_id: UserId,
         session_id: ChatSessionId,
     ) -> Result<broadcast::Receiver<SessionEvent>, AppError> {
-        self.store.session(owner_id, session_id).await?;
-        self.read_ahead(owner_id, session_id);
+        // Its next turn, read now, starts without a database round trip.
+        self.store.read_ahead(owner_id, session_id).await?;
         Ok(self.sessions.subscribe(session_id))
     }
 
     /// Tells the session's other connections that the user is typing (or stopped).
     pub fn typing(&self, session_id: ChatSessionId, active: bool, origin: u64) {
         self.sessions.publish(session_id, SessionEvent::Typing { active, origin });
-    }
-
-    /// Reads what the session's next turn starts from, in the background.
-    fn read_ahead(&self, owner_id: UserId, session_id: ChatSessionId) {
-        let store = self.store.clone();
-        tokio::spawn(async move { store.read_ahead(owner_id, session_id).await });
     }
 
     /// Starts the session's agent on `message` and its files, after the session's history; its
@@ -613,8 +607,11 @@ impl ChatService {
         // The session is free before anyone hears the reply ended, so an answer to it is taken.
         self.replies.remove(reply.message_id);
         self.replies.release(session.id);
+        // The next turn is read before anyone hears this one ended (and may send the next).
+        if let Err(e) = self.store.read_ahead(owner_id, session.id).await {
+            tracing::debug!(session = %session.id, "cannot read a session's next turn ahead: {e}");
+        }
         reply.finish(finished);
-        self.read_ahead(owner_id, session.id);
     }
 
     /// Moves the turn's output into the reply until the agent returns or the user stops it.

@@ -203,12 +203,22 @@ impl ChatStore {
         }
     }
 
-    /// Reads what the session's next turn starts from, unless it is held or being read already;
-    /// kept until the session is written.
-    pub async fn read_ahead(&self, owner_id: UserId, session_id: ChatSessionId) {
-        let Some(read) = self.ahead.begin(session_id) else { return };
-        let start = self.read_turn_start(owner_id, session_id).await.ok();
-        self.ahead.finish(read, owner_id, start);
+    /// Reads what one of `owner_id`'s sessions' next turn starts from (unless it is held or being
+    /// read already), kept until the session is written; `NotFound` if it is not theirs.
+    pub async fn read_ahead(&self, owner_id: UserId, session_id: ChatSessionId) -> Result<(), AppError> {
+        let Some(read) = self.ahead.begin(session_id) else {
+            return self.session(owner_id, session_id).await.map(drop);
+        };
+        match self.read_turn_start(owner_id, session_id).await {
+            Ok(start) => {
+                self.ahead.finish(read, owner_id, Some(start));
+                Ok(())
+            }
+            Err(e) => {
+                self.ahead.finish(read, owner_id, None);
+                Err(e)
+            }
+        }
     }
 
     async fn read_turn_start(

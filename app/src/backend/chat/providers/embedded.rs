@@ -502,7 +502,7 @@ impl ModelProvider for EmbeddedModels {
             })
             .await;
         });
-        receiver
+        receiver.into()
     }
 }
 

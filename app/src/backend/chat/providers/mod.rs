@@ -6,6 +6,7 @@ mod openai;
 mod wire;
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -215,9 +216,61 @@ pub enum ProviderError {
     Model(String),
 }
 
+/// What a streamed reply sends: events, or the error that ended it.
+pub type ReplySender = mpsc::Sender<Result<ReplyEvent, ProviderError>>;
+
 /// The receiving end of a streamed reply. Dropping it cancels the generation (and the upstream
 /// request).
-pub type ReplyStream = mpsc::Receiver<Result<ReplyEvent, ProviderError>>;
+pub struct ReplyStream {
+    events: mpsc::Receiver<Result<ReplyEvent, ProviderError>>,
+    /// The work that sends the events, run by whoever reads them (no task of its own to wake
+    /// for every event), until it is done.
+    work: Option<BoxFuture<'static, ()>>,
+}
+
+impl fmt::Debug for ReplyStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplyStream").field("driven", &self.work.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl From<mpsc::Receiver<Result<ReplyEvent, ProviderError>>> for ReplyStream {
+    /// The events of work running elsewhere (a task or a thread of its own).
+    fn from(events: mpsc::Receiver<Result<ReplyEvent, ProviderError>>) -> Self {
+        Self { events, work: None }
+    }
+}
+
+impl ReplyStream {
+    /// A reply made by `work`, which gets the sender and runs as the reply is read.
+    pub fn driven<F>(work: impl FnOnce(ReplySender) -> F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (sender, events) = mpsc::channel(64);
+        Self { events, work: Some(Box::pin(work(sender))) }
+    }
+
+    /// A reply that is only `error`.
+    pub fn failed(error: ProviderError) -> Self {
+        let (sender, events) = mpsc::channel(1);
+        let _ = sender.try_send(Err(error));
+        Self { events, work: None }
+    }
+
+    /// The next event; `None` once the reply has ended.
+    pub async fn recv(&mut self) -> Option<Result<ReplyEvent, ProviderError>> {
+        std::future::poll_fn(|cx| {
+            if let Some(work) = &mut self.work
+                && work.as_mut().poll(cx).is_ready()
+            {
+                self.work = None;
+            }
+            self.events.poll_recv(cx)
+        })
+        .await
+    }
+}
 
 /// A source of streamed replies.
 pub trait ModelProvider: Send + Sync + fmt::Debug {
@@ -274,11 +327,7 @@ impl Providers {
     pub fn stream(&self, model: &str, prompt: Prompt) -> ReplyStream {
         match self.resolve(model) {
             Ok((provider, id)) => provider.stream(id, prompt),
-            Err(e) => {
-                let (sender, receiver) = mpsc::channel(1);
-                let _ = sender.try_send(Err(e));
-                receiver
-            }
+            Err(e) => ReplyStream::failed(e),
         }
     }
 

@@ -337,17 +337,10 @@ impl ModelProvider for OpenAiCompatible {
     }
 
     fn stream(&self, model: &str, prompt: Prompt) -> ReplyStream {
-        let (replies, receiver) = mpsc::channel(64);
         let upstream = self.inner.clone();
         let model = model.to_owned();
-        tokio::spawn(async move {
-            // Dropping the receiver cancels: the request future is dropped, closing the connection.
-            tokio::select! {
-                () = replies.closed() => {}
-                () = upstream.reply(&model, &prompt, &replies) => {}
-            }
-        });
-        receiver
+        // Run by the reader: dropping the stream drops the request, closing the connection.
+        ReplyStream::driven(|replies| async move { upstream.reply(&model, &prompt, &replies).await })
     }
 }
 
