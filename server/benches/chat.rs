@@ -47,6 +47,12 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let part = args.first().map(String::as_str).unwrap_or("all");
     let sessions: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1_000);
+    if let ("relay-floor", [upstream, port, chunks, delay_ms]) = (part, &args[1..]) {
+        let knobs = json!({"max_tokens": chunks.parse::<u32>().expect("chunks"),
+                           "temperature": delay_ms.parse::<f32>().expect("a delay") / 100.0});
+        relay_floor(upstream.clone(), port.parse().expect("a port"), knobs).await;
+        return;
+    }
     if matches!(part, "all" | "proxy" | "sessions") {
         allow_open_files(4 * sessions as u64 + 4096);
         let upstream = start_model_server().await;
@@ -56,7 +62,9 @@ async fn main() {
             proxy(&upstream, &server).await;
         }
         if matches!(part, "all" | "sessions") {
-            concurrent_sessions(&server, sessions).await;
+            concurrent_sessions("the app", &server, sessions).await;
+            let floor = Server::floor(&upstream, STREAM_CHUNKS, STREAM_DELAY_MS).await;
+            concurrent_sessions("a bare relay on the same libraries", &floor, sessions).await;
         }
     }
     if matches!(part, "all" | "embedded") {
@@ -108,13 +116,112 @@ async fn start_model_server() -> String {
     url
 }
 
+/// The text deltas of a streamed chat completion, read from its server-sent events.
+struct Deltas {
+    body: futures::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+    buffer: String,
+    ready: std::collections::VecDeque<String>,
+}
+
+impl Deltas {
+    fn new(response: reqwest::Response) -> Self {
+        Self { body: response.bytes_stream().boxed(), buffer: String::new(), ready: Default::default() }
+    }
+
+    async fn next(&mut self) -> Option<String> {
+        loop {
+            if let Some(delta) = self.ready.pop_front() {
+                return Some(delta);
+            }
+            let bytes = self.body.next().await?.ok()?;
+            self.buffer.push_str(&String::from_utf8_lossy(&bytes));
+            while let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                let Some(data) = event.trim().strip_prefix("data: ") else { continue };
+                let Ok(chunk) = serde_json::from_str::<Value>(data) else { continue };
+                if let Some(delta) = chunk["choices"][0]["delta"]["content"].as_str() {
+                    self.ready.push_back(delta.to_owned());
+                }
+            }
+        }
+    }
+}
+
+// ---- the floor: a bare relay on the same libraries ----------------------------------------------
+
+/// The least a websocket relay in front of a model server costs on the same libraries (axum's
+/// websockets with the app's buffer sizes, reqwest, serde_json) without the app: each
+/// `send_message` is posted upstream and every delta sent back as a chunk; nothing is stored.
+/// Runs as its own process (`relay-floor UPSTREAM PORT`), so its CPU and memory are its own.
+async fn relay_floor(upstream: String, port: u16, knobs: Value) {
+    use axum::extract::WebSocketUpgrade;
+    let client = reqwest::Client::new();
+    let relay = move |upgrade: WebSocketUpgrade| {
+        let (client, upstream, knobs) = (client.clone(), upstream.clone(), knobs.clone());
+        async move {
+            upgrade
+                .read_buffer_size(4096)
+                .write_buffer_size(0)
+                .on_upgrade(move |socket| relay_socket(socket, client, upstream, knobs))
+        }
+    };
+    let router = Router::new().route("/healthz", get(|| async { "ok" })).fallback(get(relay));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("the port");
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| drop(stream.set_nodelay(true)));
+    axum::serve(listener, router).await.expect("serves");
+}
+
+async fn relay_socket(
+    mut socket: axum::extract::ws::WebSocket,
+    client: reqwest::Client,
+    upstream: String,
+    knobs: Value,
+) {
+    use axum::extract::ws::Message as Frame;
+    let text = |value: Value| Frame::Text(value.to_string().into());
+    if socket.send(text(json!({"type": "connection_established"}))).await.is_err() {
+        return;
+    }
+    while let Some(Ok(Frame::Text(frame))) = socket.recv().await {
+        let Ok(frame) = serde_json::from_str::<Value>(&frame) else { continue };
+        let body = json!({"model": "stamped", "stream": true, "max_tokens": knobs["max_tokens"],
+                          "temperature": knobs["temperature"], "messages": [{"role": "user", "content": frame["message"]}]});
+        let Ok(response) = client.post(format!("{upstream}/chat/completions")).json(&body).send().await
+        else {
+            continue;
+        };
+        let (mut deltas, mut reply, mut seq) = (Deltas::new(response), String::new(), 0);
+        while let Some(delta) = deltas.next().await {
+            seq += 1;
+            let chunk = json!({"type": "ai_message_chunk", "seq": seq, "content": delta});
+            reply.push_str(&delta);
+            if socket.send(text(chunk)).await.is_err() {
+                return;
+            }
+        }
+        if socket
+            .send(text(json!({"type": "ai_message_complete", "message": {"content": reply}})))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// A port free right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port()
+}
+
 // ---- the app, as its own process ---------------------------------------------------------------
 
 struct Server {
     child: Child,
     base: String,
     ws: String,
-    token: String,
+    /// The API token, or `None` for the bare relay (which has no sessions).
+    token: Option<String>,
     client: reqwest::Client,
 }
 
@@ -127,12 +234,12 @@ impl Drop for Server {
 impl Server {
     /// The server with the settings in `env`, allowing `connections` websockets per user.
     async fn start(env: &[(&str, String)], connections: usize) -> Self {
-        let port =
-            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
+        let port = free_port();
         let data = std::env::temp_dir().join(format!("ai-channels-chat-bench-{}.db", std::process::id()));
         let _ = std::fs::remove_file(&data);
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let child = Command::new(env!("CARGO_BIN_EXE_ai-channels"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ai-channels"));
+        command
             .env("AIC_LISTEN", format!("127.0.0.1:{port}"))
             .env("AIC_DATABASE_URL", format!("sqlite://{}", data.display()))
             .env("AIC_MODELS_DIR", root.join("models"))
@@ -140,9 +247,30 @@ impl Server {
             .env("AIC_LOG", "warn")
             .envs(env.iter().map(|(key, value)| (key, value)))
             .env("AIC_WEBSOCKET__CONNECTIONS_PER_USER", connections.to_string())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the server binary starts");
+            .stdout(Stdio::null());
+        let mut server = Self::spawn(command, port).await;
+        server.token = Some(common::api_token(&server.base).await);
+        server
+    }
+
+    /// The bare relay (this benchmark, run as `relay-floor UPSTREAM PORT CHUNKS DELAY_MS`) in
+    /// front of `upstream`, asking for replies of `chunks` chunks `delay_ms` apart.
+    async fn floor(upstream: &str, chunks: u32, delay_ms: f32) -> Self {
+        let port = free_port();
+        let mut command = Command::new(std::env::current_exe().expect("this benchmark"));
+        command.args([
+            "relay-floor",
+            upstream,
+            &port.to_string(),
+            &chunks.to_string(),
+            &delay_ms.to_string(),
+        ]);
+        Self::spawn(command, port).await
+    }
+
+    /// Starts `command` and waits for it to answer on `port`.
+    async fn spawn(mut command: Command, port: u16) -> Self {
+        let child = command.spawn().expect("the server starts");
         let base = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
         for _ in 0..600 {
@@ -151,8 +279,7 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let token = common::api_token(&base).await;
-        Self { child, ws: base.replacen("http", "ws", 1), base, token, client }
+        Self { child, ws: base.replacen("http", "ws", 1), base, token: None, client }
     }
 
     /// A new session whose replies have `chunks` chunks, `delay_ms` apart.
@@ -161,12 +288,13 @@ impl Server {
             .await
     }
 
-    /// A new session with `settings`.
+    /// A new session with `settings` (none on the bare relay).
     async fn session_with(&self, settings: Value) -> i64 {
+        let Some(token) = &self.token else { return 0 };
         let session: Value = self
             .client
             .post(format!("{}/ai-chat/api/sessions/", self.base))
-            .header("authorization", format!("Token {}", self.token))
+            .header("authorization", format!("Token {token}"))
             .json(&json!({"settings": settings}))
             .send()
             .await
@@ -178,7 +306,8 @@ impl Server {
     }
 
     async fn connect(&self, session: i64) -> Socket {
-        let url = format!("{}/ws/ai-chat/session/{session}/?token={}", self.ws, self.token);
+        let token = self.token.as_deref().unwrap_or_default();
+        let url = format!("{}/ws/ai-chat/session/{session}/?token={token}", self.ws);
         let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("the websocket opens");
         next_json(&mut socket).await;
         socket
@@ -243,30 +372,60 @@ async fn proxy(upstream: &str, server: &Server) {
         let sent = now_micros();
         let response =
             client.post(format!("{upstream}/chat/completions")).json(&body).send().await.expect("a reply");
-        let mut stream = response.bytes_stream();
-        let mut buffer = String::new();
+        let mut deltas = Deltas::new(response);
         let mut first = true;
-        while let Some(Ok(bytes)) = stream.next().await {
-            buffer.push_str(&String::from_utf8_lossy(&bytes));
-            while let Some(end) = buffer.find("\n\n") {
-                let event: String = buffer.drain(..end + 2).collect();
-                let Some(data) = event.trim().strip_prefix("data: ") else { continue };
-                let Ok(chunk) = serde_json::from_str::<Value>(data) else { continue };
-                if let Some(stamp) = chunk["choices"][0]["delta"]["content"]
-                    .as_str()
-                    .and_then(|s| s.trim().parse::<u64>().ok())
-                {
-                    let now = now_micros();
-                    if first {
-                        direct_first.push(now - sent);
-                        first = false;
-                    }
-                    direct_chunks.push(now - stamp);
+        while let Some(delta) = deltas.next().await {
+            if let Ok(stamp) = delta.trim().parse::<u64>() {
+                let now = now_micros();
+                if first {
+                    direct_first.push(now - sent);
+                    first = false;
                 }
+                direct_chunks.push(now - stamp);
             }
         }
     }
 
+    let (mut app_first, mut app_chunks) = through_websocket(server).await;
+    let floor = Server::floor(upstream, CHUNKS, CHUNK_DELAY_MS).await;
+    let (mut floor_first, mut floor_chunks) = through_websocket(&floor).await;
+    for list in [
+        &mut direct_first,
+        &mut direct_chunks,
+        &mut app_first,
+        &mut app_chunks,
+        &mut floor_first,
+        &mut floor_chunks,
+    ] {
+        list.sort_unstable();
+    }
+    println!("chat proxy overhead: {REPLIES} replies × {CHUNKS} chunks, {CHUNK_DELAY_MS} ms apart, per path");
+    println!(
+        "  {:<28} {:>12} {:>16} {:>10} {:>18} {:>10}",
+        "", "model server", "via app websocket", "added", "via a bare relay", "added"
+    );
+    for (name, direct, app, floor) in [
+        ("time to first token", &direct_first, &app_first, &floor_first),
+        ("chunk delivery latency", &direct_chunks, &app_chunks, &floor_chunks),
+    ] {
+        for (label, p) in [("median", 0.5), ("p99", 0.99)] {
+            let (d, a, f) = (percentile(direct, p), percentile(app, p), percentile(floor, p));
+            println!(
+                "  {:<28} {:>9.3} ms {:>13.3} ms {:>7.3} ms {:>15.3} ms {:>7.3} ms",
+                format!("{name}, {label}"),
+                ms(d),
+                ms(a),
+                ms(a.saturating_sub(d)),
+                ms(f),
+                ms(f.saturating_sub(d))
+            );
+        }
+    }
+}
+
+/// Replies to `go`, one after another on one socket: their times to the first chunk and every
+/// chunk's delivery latency, in µs.
+async fn through_websocket(server: &Server) -> (Vec<u64>, Vec<u64>) {
     let session = server.session(CHUNKS, CHUNK_DELAY_MS).await;
     let mut socket = server.connect(session).await;
     let (mut app_first, mut app_chunks) = (Vec::new(), Vec::new());
@@ -293,26 +452,7 @@ async fn proxy(upstream: &str, server: &Server) {
             }
         }
     }
-    for list in [&mut direct_first, &mut direct_chunks, &mut app_first, &mut app_chunks] {
-        list.sort_unstable();
-    }
-    println!("chat proxy overhead: {REPLIES} replies × {CHUNKS} chunks, {CHUNK_DELAY_MS} ms apart, per path");
-    println!("  {:<28} {:>12} {:>16} {:>10}", "", "model server", "via app websocket", "added");
-    for (name, direct, app) in [
-        ("time to first token", &direct_first, &app_first),
-        ("chunk delivery latency", &direct_chunks, &app_chunks),
-    ] {
-        for (label, p) in [("median", 0.5), ("p99", 0.99)] {
-            let (d, a) = (percentile(direct, p), percentile(app, p));
-            println!(
-                "  {:<28} {:>9.3} ms {:>13.3} ms {:>7.3} ms",
-                format!("{name}, {label}"),
-                ms(d),
-                ms(a),
-                ms(a.saturating_sub(d))
-            );
-        }
-    }
+    (app_first, app_chunks)
 }
 
 // ---- many sessions at once ---------------------------------------------------------------------
@@ -375,17 +515,28 @@ async fn round(sockets: Vec<Socket>, message: &str, chunks: u32) -> Vec<(Socket,
     futures::future::join_all(runs).await.into_iter().map(|run| run.expect("a session task")).collect()
 }
 
-/// Raises this process's open-file limit (inherited by the server it starts) to `files`: each
-/// session holds a socket at both ends of the websocket and of the model server's connection.
+/// Raises this process's open-file limit (inherited by the server it starts) to `files`, or as
+/// far as it may (its hard limit, without the privilege to raise that): each session holds a
+/// socket at both ends of the websocket and of the model server's connection.
 fn allow_open_files(files: u64) {
-    let limit = libc::rlimit { rlim_cur: files, rlim_max: files };
-    // SAFETY: setrlimit reads the struct it is given and nothing else.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-        eprintln!("cannot raise the open-file limit to {files}: {}", std::io::Error::last_os_error());
+    let mut limit = libc::rlimit { rlim_cur: files, rlim_max: files };
+    // SAFETY: setrlimit and getrlimit read or fill the struct they are given and nothing else.
+    unsafe {
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+            let refused = std::io::Error::last_os_error();
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            eprintln!(
+                "cannot raise the open-file limit to {files} ({refused}); it is {}: about {} sessions fit",
+                limit.rlim_cur,
+                limit.rlim_cur.saturating_sub(200) / 2
+            );
+        }
     }
 }
 
-async fn concurrent_sessions(server: &Server, count: usize) {
+async fn concurrent_sessions(label: &str, server: &Server, count: usize) {
     let mut sessions = Vec::with_capacity(count);
     for _ in 0..count {
         sessions.push(server.session(STREAM_CHUNKS, STREAM_DELAY_MS).await);
@@ -417,7 +568,7 @@ async fn concurrent_sessions(server: &Server, count: usize) {
     let streaming = cpu_long.saturating_sub(cpu_short).as_secs_f64() * 1e6;
     let per_chunk = (streaming / count as f64 - per_reply) / f64::from(STREAM_CHUNKS - 1);
     println!(
-        "chat sessions: {count} websocket sessions streaming at once, {STREAM_CHUNKS} chunks {STREAM_DELAY_MS} ms apart each"
+        "chat sessions through {label}: {count} websocket sessions streaming at once, {STREAM_CHUNKS} chunks {STREAM_DELAY_MS} ms apart each"
     );
     println!(
         "  all replies complete in {:.2} s; lost or reordered deltas: {}",

@@ -27,12 +27,36 @@ pub enum DatabaseError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// How often the write-ahead log is copied into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Copies the write-ahead log into the database every [`CHECKPOINT_EVERY`] (as far as readers
+/// allow; writers go on meanwhile), until the pool closes.
+fn keep_checkpointing(pool: SqlitePool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                return;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await
+                && !pool.is_closed()
+            {
+                tracing::warn!("cannot checkpoint the database's log: {e}");
+            }
+        }
+    });
+}
+
 /// The application database: a connection pool with the schema migrated to the latest version.
 ///
 /// SQLite is the embedded default; queries stay within SQL that PostgreSQL also runs.
 #[derive(Clone, Debug)]
 pub struct Database {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
 
 impl Database {
@@ -48,7 +72,10 @@ impl Database {
             // the fsync per commit (a power cut may lose the last moments).
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // The log is copied into the database beside the writes (see `keep_checkpointing`),
+            // not by whichever commit fills it, which would take milliseconds longer.
+            .pragma("wal_autocheckpoint", "0");
         if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|source| DatabaseError::Directory { path: dir.display().to_string(), source })?;
@@ -58,15 +85,29 @@ impl Database {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("../migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
+        keep_checkpointing(pool.clone());
+        Ok(Self { pool, writer })
     }
 
     /// The connection pool, for queries.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// One connection for the busy write paths (chat messages, camera events). SQLite lets one
+    /// connection write at a time, and connections waiting for each other inside SQLite retry
+    /// after sleeps of milliseconds; queued for this connection, writes take turns without
+    /// sleeping.
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
     }
 
     /// Which database engine this is, for status pages.
@@ -81,6 +122,7 @@ impl Database {
 
     /// Closes every connection, waiting for running queries to finish.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

@@ -115,12 +115,12 @@ impl AppContext {
             .build();
         Self {
             chat: ChatService::new(
-                (ChatStore::new(db.pool().clone()), FileStore::new(db.pool().clone(), files_dir)),
+                (ChatStore::new(&db), FileStore::new(db.pool().clone(), files_dir)),
                 chat,
                 agents,
                 hub.clone(),
             ),
-            ingest: Ingest::start(db.pool().clone(), handlers),
+            ingest: Ingest::start(db.writer().clone(), handlers),
             hub,
             rules,
             events,

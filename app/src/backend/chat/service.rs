@@ -349,6 +349,9 @@ impl ChatService {
             let session = start.session.clone();
             let asked = UserMessage { text: text.clone(), values: values.clone() };
             let turn = self.start_turn(owner_id, start, (asked, attachments), format.clone());
+            // The agent sends its model request before the exchange is written (whose threads
+            // would otherwise run first).
+            tokio::task::yield_now().await;
             let user = NewUserMessage {
                 text: &text,
                 client_id: client_id.as_deref(),

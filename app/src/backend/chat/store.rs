@@ -9,7 +9,7 @@ use sqlx::{QueryBuilder, SqlitePool};
 
 use super::read_ahead::{ReadAhead, TurnStart};
 
-use crate::backend::AppError;
+use crate::backend::{AppError, Database};
 use crate::protocol::{
     AgentPath, ChatMessage, ChatSession, ChatSettings, ChatStats, FileInfo, MessagePage, MessageStatus,
     ModelInfo, PlacedPart, Preset, PresetDraft, ResponseFormat, Role, Usage,
@@ -181,13 +181,15 @@ fn parts_column(parts: &[PlacedPart]) -> Option<String> {
 #[derive(Clone, Debug)]
 pub struct ChatStore {
     pool: SqlitePool,
+    /// Every write goes through this one connection (see [`Database::writer`]).
+    writer: SqlitePool,
     ahead: Arc<ReadAhead>,
 }
 
 impl ChatStore {
-    /// Chat records in `pool`.
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool, ahead: Arc::default() }
+    /// Chat records in `database`.
+    pub fn new(database: &Database) -> Self {
+        Self { pool: database.pool().clone(), writer: database.writer().clone(), ahead: Arc::default() }
     }
 
     /// What the next turn of one of `owner_id`'s sessions starts from: read ahead when it was
@@ -279,7 +281,7 @@ impl ChatStore {
         .bind(now)
         .bind(agent.as_str())
         .bind(context.to_string())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         Ok(row.into())
     }
@@ -293,7 +295,7 @@ impl ChatStore {
         sqlx::query("UPDATE chat_sessions SET context = $2 WHERE id = $1")
             .bind(session_id)
             .bind(context.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         self.ahead.forget(session_id);
         Ok(())
@@ -367,7 +369,7 @@ impl ChatStore {
         .bind(settings.map(|s| i64::from(s.max_tokens)))
         .bind(settings.map(|s| &s.system_prompt))
         .bind(Utc::now())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         self.ahead.forget(session_id);
         row.map(Into::into).ok_or(AppError::NotFound)
@@ -380,7 +382,7 @@ impl ChatStore {
         ))
         .bind(session_id)
         .bind(Utc::now())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         // Every write of a session's messages ends here.
         self.ahead.forget(session_id);
@@ -392,7 +394,7 @@ impl ChatStore {
         let done = sqlx::query("DELETE FROM chat_sessions WHERE id = $1 AND owner_id = $2")
             .bind(session_id)
             .bind(owner_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         self.ahead.forget(session_id);
         if done.rows_affected() == 0 { Err(AppError::NotFound) } else { Ok(()) }
@@ -499,7 +501,7 @@ impl ChatStore {
     ) -> Result<(Option<ChatMessage>, ChatMessage, ChatSession), AppError> {
         let now = Utc::now();
         let format = format.map(|f| serde_json::to_string(f).unwrap_or_default());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let user = match user {
             Some(user) => {
                 let row: MessageRow = sqlx::query_as(&format!(
@@ -566,7 +568,7 @@ impl ChatStore {
                 .push(") UPDATE chat_messages SET content = progress.content, parts = progress.parts, updated_at = ")
                 .push_bind(now)
                 .push(" FROM progress WHERE chat_messages.id = progress.id AND chat_messages.status = 'streaming'");
-            query.build().execute(&self.pool).await?;
+            query.build().execute(&self.writer).await?;
         }
         Ok(())
     }
@@ -592,7 +594,7 @@ impl ChatStore {
         .bind(&end.error)
         .bind(Utc::now())
         .bind(parts_column(&end.parts))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         Ok((row.into(), self.touch(session_id).await?))
     }
@@ -606,7 +608,7 @@ impl ChatStore {
         sqlx::query("DELETE FROM chat_messages WHERE id = $1 AND session_id = $2")
             .bind(message_id)
             .bind(session_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         self.ahead.forget(session_id);
         Ok(())
@@ -618,7 +620,7 @@ impl ChatStore {
             "UPDATE chat_messages SET status = 'interrupted', error = 'the server restarted while it was being written'
              WHERE status = 'streaming'",
         )
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }
@@ -697,7 +699,7 @@ impl ChatStore {
             .bind(owner_id)
             .bind(Utc::now())
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await?;
         let (id,) = saved.ok_or(AppError::NotFound)?;
         self.preset(owner_id, id).await
@@ -708,7 +710,7 @@ impl ChatStore {
         let done = sqlx::query("DELETE FROM chat_presets WHERE id = $1 AND owner_id = $2")
             .bind(preset_id)
             .bind(owner_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if done.rows_affected() == 0 { Err(AppError::NotFound) } else { Ok(()) }
     }
@@ -727,7 +729,7 @@ impl ChatStore {
 
     /// Replaces `provider`'s discovered models by `models`.
     pub async fn replace_models(&self, provider: &str, models: &[ModelInfo]) -> Result<(), AppError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query("DELETE FROM chat_models WHERE provider = $1").bind(provider).execute(&mut *tx).await?;
         let now = Utc::now();
         for model in models {
