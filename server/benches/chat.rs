@@ -186,9 +186,12 @@ async fn relay_socket(
         let Ok(frame) = serde_json::from_str::<Value>(&frame) else { continue };
         let body = json!({"model": "stamped", "stream": true, "max_tokens": knobs["max_tokens"],
                           "temperature": knobs["temperature"], "messages": [{"role": "user", "content": frame["message"]}]});
-        let Ok(response) = client.post(format!("{upstream}/chat/completions")).json(&body).send().await
-        else {
-            continue;
+        let response = match client.post(format!("{upstream}/chat/completions")).json(&body).send().await {
+            Ok(response) => response,
+            Err(e) => {
+                let _ = socket.send(text(json!({"type": "error", "message": format!("{e:?}")}))).await;
+                continue;
+            }
         };
         let (mut deltas, mut reply, mut seq) = (Deltas::new(response), String::new(), 0);
         while let Some(delta) = deltas.next().await {
@@ -499,6 +502,7 @@ async fn round(sockets: Vec<Socket>, message: &str, chunks: u32) -> Vec<(Socket,
                             next_seq += 1;
                             text.push_str(content);
                         }
+                        Some("error") => break Some(format!("session {i}: {frame}")),
                         Some("ai_message_complete") => {
                             let stored = frame["message"]["content"].as_str().unwrap_or_default();
                             break (stored != text || next_seq != u64::from(chunks) + 1).then(|| {

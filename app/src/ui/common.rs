@@ -23,32 +23,23 @@ pub fn format_time(time: &chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// Renders data loaded in the browser after hydration: a loading note, then `render` of the
-/// value, or the error in place. (Loading in the browser keeps server rendering free of the
-/// streaming stalls Leptos 0.8 can show with several async boundaries on one page.)
+/// value (the last one stays while it loads again), or the error in place. The server renders
+/// the note: the resource is read, never awaited, so no page waits on it. (Loading in the
+/// browser keeps server rendering free of the streaming stalls Leptos 0.8 can show with
+/// several async boundaries on one page.)
 #[component]
 pub fn Loaded<T, V>(
     resource: LocalResource<Result<T, ApiError>>,
-    render: impl Fn(T) -> V + Clone + Send + Sync + 'static,
+    render: impl Fn(T) -> V + Send + Sync + 'static,
 ) -> impl IntoView
 where
     T: Clone + 'static,
     V: IntoView + 'static,
 {
-    view! {
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {
-                let render = render.clone();
-                move || {
-                    let render = render.clone();
-                    Suspend::new(async move {
-                        match resource.await {
-                            Ok(value) => render(value).into_any(),
-                            Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
-                        }
-                    })
-                }
-            }
-        </Transition>
+    move || match resource.get() {
+        None => view! { <p class="muted">"Loading…"</p> }.into_any(),
+        Some(Ok(value)) => render(value).into_any(),
+        Some(Err(e)) => view! { <p class="error">{e.message}</p> }.into_any(),
     }
 }
 
