@@ -95,14 +95,14 @@ impl ReadAhead {
     /// Keeps what read `read` found, unless the session was written since it began.
     pub fn finish(&self, read: u64, owner_id: UserId, start: Option<TurnStart>) {
         let mut slots = self.slots();
-        let Some(session_id) = start.as_ref().map(|s| s.session.id) else {
+        let Some(start) = start else {
             slots.by_session.retain(|_, slot| !matches!(slot, Slot::Reading(r) if *r == read));
             return;
         };
+        let session_id = start.session.id;
         if !matches!(slots.by_session.get(&session_id), Some(Slot::Reading(r)) if *r == read) {
             return;
         }
-        let start = start.expect("checked above");
         let size = start.size();
         if slots.bytes + size > MAX_BYTES {
             slots.by_session.remove(&session_id);

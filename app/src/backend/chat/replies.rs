@@ -81,11 +81,6 @@ impl LiveReply {
         (self.saved_chunks.swap(count, Ordering::Relaxed) != count).then(|| self.content())
     }
 
-    /// The text so far.
-    pub fn text(&self) -> String {
-        self.content().0
-    }
-
     /// The text so far and the parts in their places.
     pub fn content(&self) -> (String, Vec<PlacedPart>) {
         let (mut text, mut parts) = (String::new(), Vec::new());
@@ -253,7 +248,7 @@ mod tests {
         assert_eq!(late.next().await, Some(Followed::Finished(Box::new(done))));
         assert_eq!(late.next().await, None);
         writer.await.unwrap();
-        assert_eq!(reply.text(), "Hello!");
+        assert_eq!(reply.content().0, "Hello!");
         let widget =
             ReplyPart::Widget(crate::protocol::WidgetPart { kind: "image".into(), data: "x".into() });
         reply.push(Chunk::Part(widget.clone()));
