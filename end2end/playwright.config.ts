@@ -62,6 +62,8 @@ export default defineConfig({
       // Revoked sessions lose their websockets within a second, so the tests need not wait.
       AIC_WEBSOCKET__CREDENTIAL_CHECK_SECS: '1',
       AIC_AGENT_EXAMPLES: 'true',
+      // Sightings end after 3 s without their label, so a test sees one end without a long wait.
+      AIC_SIGHTINGS__ABSENT_SECS: '3',
       AIC_CHAT__PROVIDERS: `[{name="fake", base_url="http://127.0.0.1:${upstreamPort}/v1", models=["fake-model"]}]`,
     },
   }],

@@ -11,6 +11,7 @@ test('a rule made in the Events page fires: a toast, the alert list; it is pause
   await page.getByRole('button', { name: 'Add rule' }).click();
   const row = page.locator('.rule-row');
   await expect(row).toContainText('Cat on the sofa');
+  await expect(row).toContainText('appears');
   await expect(page.locator('.live-indicator')).toHaveAttribute('data-state', 'online');
 
   // A camera (here a script in the page) reports a tiger cat three times: the median passes.
@@ -29,7 +30,12 @@ test('a rule made in the Events page fires: a toast, the alert list; it is pause
   });
   const toast = page.locator('.toast');
   await expect(toast).toContainText('Cat on the sofa: tiger cat (90%) on sofa');
-  await expect(page.locator('.alert-row').first()).toContainText('Cat on the sofa');
+  const alert = page.locator('.alert-row').first();
+  await expect(alert).toContainText('Cat on the sofa');
+  // The camera went quiet: once the tiger cat has been absent for the sighting time, the alert
+  // says when it left.
+  await expect(alert.locator('.presence')).toContainText(/^left \d{4}-/);
+  await expect(page.locator('.sighting-row').first()).toHaveAttribute('data-state', 'ended');
   await toast.getByRole('button', { name: 'Dismiss' }).click();
   await expect(toast).toHaveCount(0);
 

@@ -110,6 +110,46 @@ test('events produced while the websocket is down are delivered after it reconne
   expect(seqs).toEqual(Array.from({ length: sent }, (_, i) => i + 1));
 });
 
+test('a sighting begins while the webcam shows a cat and ends once the source shows something else', async ({ page, context }) => {
+  const username = await openCamera(page, 'sighting');
+  await applySettings(page, { 'Stream name': 'porch', 'Repeat an event every (seconds)': '1' });
+  await page.getByRole('button', { name: 'Start camera' }).click();
+  const eventsPage = await context.newPage();
+  await eventsPage.goto('/events');
+  await hydrated(eventsPage);
+  const cats = eventsPage.locator('.sighting-row', { hasText: CAT });
+  await expect(cats.first()).toHaveAttribute('data-state', 'present', { timeout: 60_000 });
+  await expect(cats.first()).toContainText('porch');
+  await expect(cats.first()).toContainText('still there');
+
+  // A blank image replaces the webcam: no cat in it, so every cat sighting ends.
+  const blank = await page.evaluate(() => {
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = 64;
+    const context = canvas.getContext('2d')!;
+    context.fillStyle = '#fff';
+    context.fillRect(0, 0, 64, 64);
+    return canvas.toDataURL('image/png').split(',')[1];
+  });
+  await page.getByLabel('Use a video or image file').setInputFiles({
+    name: 'blank.png', mimeType: 'image/png', buffer: Buffer.from(blank, 'base64'),
+  });
+  await expect(page.locator('.source-state')).toContainText('blank.png');
+  await expect(cats.first()).toHaveAttribute('data-state', 'ended', { timeout: 30_000 });
+  await expect(eventsPage.locator('.sighting-row[data-state="present"]', { hasText: CAT })).toHaveCount(0);
+  await expect(cats.first().locator('.stay')).toContainText(/left \d\d:\d\d:\d\d/);
+
+  const cat = cats.first();
+  await cat.getByRole('button', { name: 'Events' }).click();
+  await expect(eventsPage.locator('.sighting-events .event-row').first()).toContainText(CAT);
+  const stored = query(
+    `SELECT s.stream, s.ended_at IS NOT NULL AS ended, s.peak_score FROM sightings s
+       JOIN users u ON u.id = s.owner_id WHERE u.username = '${username}' AND s.label LIKE '%cat%'`,
+  );
+  expect(stored.length).toBeGreaterThan(0);
+  for (const sighting of stored) expect(sighting).toMatchObject({ stream: 'porch', ended: 1 });
+});
+
 test('a refused or missing camera is explained', async ({ page }) => {
   await page.addInitScript(() => {
     navigator.mediaDevices.getUserMedia = () =>

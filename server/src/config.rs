@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use app::backend::chat::ChatConfig;
-use app::backend::events::WebhookPolicy;
+use app::backend::events::{SightingPolicy, WebhookPolicy};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -48,6 +48,8 @@ pub struct Config {
     pub websocket: WebsocketConfig,
     /// Days classification events are kept; 0 keeps them forever (`AIC_EVENT_RETENTION_DAYS`).
     pub event_retention_days: u32,
+    /// When a label's sighting begins and ends (`[sightings]`, `AIC_SIGHTINGS__…`).
+    pub sightings: SightingPolicy,
     /// The chat's model providers and the settings of new sessions (`[chat]`, `AIC_CHAT__…`).
     pub chat: ChatConfig,
     /// Registers the example agents of the README's guide, `echo`, `support` and `sales`
@@ -131,6 +133,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             websocket: WebsocketConfig::default(),
             event_retention_days: 30,
+            sightings: SightingPolicy::default(),
             agent_examples: false,
             chat: ChatConfig::default(),
         }
@@ -195,6 +198,9 @@ impl Config {
         }
         if self.session_days == 0 {
             return Err(ConfigError("AIC_SESSION_DAYS: a session lasts at least 1 day".into()));
+        }
+        if let Err(e) = self.sightings.validate() {
+            return Err(ConfigError(format!("AIC_SIGHTINGS: {e}")));
         }
         if let Err(e) = self.chat.providers(&app::backend::ModelAssets::new(&self.models_dir)) {
             return Err(ConfigError(format!("AIC_CHAT: {e}")));

@@ -108,7 +108,8 @@ impl Application {
             assets,
             security,
             chat,
-            (extensions.handlers, agents),
+            (extensions.handlers, config.sightings),
+            agents,
         );
         context.chat.start().await.map_err(|e| StartupError::Chat(e.to_string()))?;
         if config.event_retention_days > 0 {

@@ -29,7 +29,8 @@ use self::accounts::Accounts;
 use self::agents::{AgentsBuilder, CameraAssistant};
 use self::chat::{ChatDefaults, ChatService, ChatStore, FileStore, providers::Providers};
 use self::events::{
-    AlertEngine, EventHandlers, EventStore, Ingest, LiveFeed, Rules, WebhookPolicy, Webhooks,
+    AlertEngine, EventHandlers, EventStore, Ingest, LiveFeed, Rules, SightingPolicy, SightingTracker,
+    Sightings, WebhookPolicy, Webhooks,
 };
 use crate::protocol::{Check, Readiness};
 use crate::vision::Labels;
@@ -72,6 +73,8 @@ pub struct AppContext {
     pub ingest: Ingest,
     /// Lists stored events.
     pub events: EventStore,
+    /// Sightings: labels on streams from their appearance until they left.
+    pub sightings: Sightings,
     /// Alert rules and alerts.
     pub rules: Rules,
     /// Classifies uploaded images.
@@ -84,15 +87,17 @@ pub struct AppContext {
 
 impl AppContext {
     /// Wires the services over an open database; starts the event writer and the alert engine
-    /// (so call it within a Tokio runtime). Stored events go to the live feed, the alert rules,
-    /// then to `custom_handlers`. Chat sessions are answered by `custom_agents` and the built-in
-    /// `chat` (with `providers`) and `cameras`; files attached to messages go to `files_dir`.
+    /// (so call it within a Tokio runtime). Stored events go to the live feed, the sightings (by
+    /// `sighting_policy`) and alert rules, then to `custom_handlers`. Chat sessions are answered
+    /// by `custom_agents` and the built-in `chat` (with `providers`) and `cameras`; files attached
+    /// to messages go to `files_dir`.
     pub fn new(
         (db, files_dir): (Database, std::path::PathBuf),
         assets: ModelAssets,
         security: SecuritySettings,
         chat: (Providers, ChatDefaults),
-        (custom_handlers, custom_agents): (EventHandlers, AgentsBuilder),
+        (custom_handlers, sighting_policy): (EventHandlers, SightingPolicy),
+        custom_agents: AgentsBuilder,
     ) -> Self {
         let accounts = Accounts::new(db.pool().clone(), security.session_lifetime);
         let labels = match assets.labels() {
@@ -104,9 +109,11 @@ impl AppContext {
         };
         let hub = Hub::default();
         let rules = Rules::new(db.pool().clone(), Webhooks::new(security.webhooks.clone()));
+        let sightings = Sightings::new(&db);
+        let tracker = SightingTracker::new(sighting_policy);
         let mut handlers: EventHandlers = vec![
             Arc::new(LiveFeed::new(hub.clone())),
-            Arc::new(AlertEngine::start(rules.clone(), hub.clone())),
+            Arc::new(AlertEngine::start(rules.clone(), (sightings.clone(), tracker), hub.clone())),
         ];
         handlers.extend(custom_handlers);
         let events = EventStore::new(db.pool().clone());
@@ -122,6 +129,7 @@ impl AppContext {
             ),
             ingest: Ingest::start(db.writer().clone(), handlers),
             hub,
+            sightings,
             rules,
             events,
             classifier: ServerClassifier::new(assets.clone()),

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Category, ErrorCode, EventId};
+use super::{ApiError, Category, ErrorCode, EventId, SightingId};
 
 /// Most heads one event may carry.
 pub const MAX_HEADS: usize = 4;
@@ -205,6 +205,54 @@ pub struct StoredEvent {
     pub received_at: DateTime<Utc>,
 }
 
+/// A label on a stream from when it was recognised until it had been absent for a while: "a cat
+/// at the door from 12:00:04 to 12:03:10". Worked out on the server from the events cameras send.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct Sighting {
+    /// Database id; newer sightings have larger ids.
+    pub id: SightingId,
+    /// The camera stream that saw it.
+    pub stream: String,
+    /// The recognised class.
+    pub label: String,
+    /// When it was first seen (the first of the events that confirmed it).
+    pub started_at: DateTime<Utc>,
+    /// When it was last seen.
+    pub last_seen_at: DateTime<Utc>,
+    /// When it left (the last time it was seen); none while it is still there.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Its best score.
+    pub peak_score: f64,
+    /// Its first event.
+    pub first_event_id: EventId,
+    /// Its latest event.
+    pub last_event_id: EventId,
+    /// The event whose thumbnail shows it best (`/api/events/{id}/thumbnail`).
+    pub thumbnail_event_id: Option<EventId>,
+}
+
+impl Sighting {
+    /// How long it has been there, up to its last sighting.
+    pub fn duration(&self) -> chrono::TimeDelta {
+        self.last_seen_at - self.started_at
+    }
+
+    /// Whether it has left.
+    pub fn ended(&self) -> bool {
+        self.ended_at.is_some()
+    }
+}
+
+/// One page of sightings, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SightingPage {
+    /// The sightings.
+    pub sightings: Vec<Sighting>,
+    /// Pass as `before_id` for the next (older) page; none when this is the last.
+    pub next_before_id: Option<SightingId>,
+}
+
 /// One page of events, newest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EventPage {
@@ -214,7 +262,8 @@ pub struct EventPage {
     pub next_before_id: Option<EventId>,
 }
 
-/// How often each of the most frequent labels was recognised, per time bucket.
+/// How often each of the most frequent labels was seen per time bucket: sightings begun (the
+/// Events page's chart) or events (the camera assistant's).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LabelActivity {
     /// Start of the first bucket.
@@ -230,7 +279,7 @@ pub struct LabelActivity {
 pub struct LabelSeries {
     /// The label.
     pub label: String,
-    /// Events per bucket, oldest first.
+    /// Counts per bucket, oldest first.
     pub counts: Vec<u32>,
 }
 

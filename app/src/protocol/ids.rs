@@ -39,6 +39,8 @@ ids! {
     TokenId;
     /// A stored classification event.
     EventId;
+    /// A sighting: a label on a stream from its appearance until it left.
+    SightingId;
     /// An alert rule.
     RuleId;
     /// An alert a rule fired.

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{AlertInfo, ChatSession, ChatSessionId, ErrorCode, StoredEvent};
+use super::{AlertInfo, ChatSession, ChatSessionId, ErrorCode, Sighting, StoredEvent};
 
 /// What a page sends on its live connection (`/ws/live`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,6 +23,8 @@ pub enum LiveUpdate {
     Pong,
     /// One of the user's cameras sent an event (just stored).
     Event(StoredEvent),
+    /// A sighting on one of the user's cameras began, changed (a better score) or ended.
+    Sighting(Sighting),
     /// One of the user's rules fired.
     Alert(AlertInfo),
     /// One of the user's chat sessions was created or changed.

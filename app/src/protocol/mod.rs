@@ -75,13 +75,15 @@ pub use delivery::Unacknowledged;
 pub use error::{ApiError, ErrorCode};
 pub use events::{
     Classification, ClassificationEvent, EventPage, EventReply, EventRequest, LabelActivity, LabelSeries,
-    MAX_CATEGORIES, MAX_HEADS, MAX_THUMBNAIL_BYTES, StoredEvent, StreamName, ValidEvent,
+    MAX_CATEGORIES, MAX_HEADS, MAX_THUMBNAIL_BYTES, Sighting, SightingPage, StoredEvent, StreamName,
+    ValidEvent,
 };
 pub use files::{FileInfo, FileKind, MAX_FILE_BYTES, MAX_FILES_PER_MESSAGE, parse_filename};
 pub use frame::parse_frame;
 pub use ids::{
-    AlertId, BrowserSessionId, ChatSessionId, EventId, FileId, MessageId, PresetId, RuleId, TokenId, UserId,
+    AlertId, BrowserSessionId, ChatSessionId, EventId, FileId, MessageId, PresetId, RuleId, SightingId,
+    TokenId, UserId,
 };
 pub use live::{LiveRequest, LiveUpdate};
-pub use rules::{AlertInfo, MAX_COOLDOWN_SECS, RuleDraft, RuleInfo, WebhookStatus};
+pub use rules::{AlertInfo, MAX_COOLDOWN_SECS, MAX_STAYS_SECS, RuleDraft, RuleInfo, WebhookStatus};
 pub use status::{Check, Readiness};

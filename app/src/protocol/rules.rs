@@ -1,14 +1,17 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{AlertId, ApiError, EventId, RuleId, StreamName};
+use super::{AlertId, ApiError, EventId, RuleId, SightingId, StreamName};
 
 /// Longest cooldown a rule may have: a day.
 pub const MAX_COOLDOWN_SECS: u32 = 24 * 3600;
+/// Longest a rule may wait for a label to stay: an hour.
+pub const MAX_STAYS_SECS: u32 = 3600;
 
 /// A rule as its owner writes it: when `labels` are recognised with at least `min_score` (the
 /// median of the last few events, so one noisy frame does not fire), on `stream` or any, record
-/// an alert — at most once per `cooldown_secs` — and optionally POST it to `webhook_url`.
+/// an alert — at most once per `cooldown_secs` — and optionally POST it to `webhook_url`. With
+/// `stays_secs`, the rule waits until the label has stayed that long (once per sighting).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RuleDraft {
     /// A name for people, e.g. "Cat at the door".
@@ -21,6 +24,9 @@ pub struct RuleDraft {
     pub stream: Option<String>,
     /// Seconds after firing during which the rule stays quiet.
     pub cooldown_secs: u32,
+    /// 0: fire when a label appears; more: fire once a sighting of it has lasted this many seconds.
+    #[serde(default)]
+    pub stays_secs: u32,
     /// An `http(s)://` address that receives each alert as JSON.
     pub webhook_url: Option<String>,
 }
@@ -43,6 +49,9 @@ impl RuleDraft {
         }
         if self.cooldown_secs > MAX_COOLDOWN_SECS {
             return bad("the cooldown is at most a day (86400 seconds)");
+        }
+        if self.stays_secs > MAX_STAYS_SECS {
+            return bad("a rule waits at most an hour (3600 seconds) for a label to stay");
         }
         self.stream = self.stream.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
         if let Some(stream) = &self.stream {
@@ -143,6 +152,10 @@ pub struct AlertInfo {
     pub fired_at: DateTime<Utc>,
     /// How the webhook went; none when the rule has no webhook.
     pub webhook_status: Option<WebhookStatus>,
+    /// The sighting of `label` on `stream` it was about.
+    pub sighting_id: Option<SightingId>,
+    /// When that sighting ended (what was seen left); none while it is still there.
+    pub left_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]
@@ -173,6 +186,7 @@ mod tests {
             min_score: 0.6,
             stream: Some(" ".into()),
             cooldown_secs: 60,
+            stays_secs: 0,
             webhook_url: Some("https://hooks.example.com/x".into()),
         }
     }
@@ -191,6 +205,7 @@ mod tests {
         assert!(RuleDraft { labels: " , ".into(), ..draft() }.validate().is_err());
         assert!(RuleDraft { min_score: 1.5, ..draft() }.validate().is_err());
         assert!(RuleDraft { cooldown_secs: MAX_COOLDOWN_SECS + 1, ..draft() }.validate().is_err());
+        assert!(RuleDraft { stays_secs: MAX_STAYS_SECS + 1, ..draft() }.validate().is_err());
         assert!(RuleDraft { stream: Some("a/b".into()), ..draft() }.validate().is_err());
         assert!(RuleDraft { webhook_url: Some("ftp://x".into()), ..draft() }.validate().is_err());
         assert!(RuleDraft { name: String::new(), ..draft() }.validate().is_err());

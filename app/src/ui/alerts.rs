@@ -19,6 +19,23 @@ fn describe(alert: &AlertInfo) -> String {
     format!("{}: {} ({:.0}%) on {}", alert.rule_name, alert.label, alert.score * 100.0, alert.stream)
 }
 
+/// Whether what an alert was about is still there, or when it left.
+fn presence(alert: &AlertInfo) -> String {
+    match (alert.sighting_id, alert.left_at) {
+        (Some(_), Some(left_at)) => format!("left {}", format_time(&left_at)),
+        (Some(_), None) => "still there".into(),
+        (None, _) => String::new(),
+    }
+}
+
+/// When a rule fires, for people.
+fn fires_when(rule: &RuleDraft) -> String {
+    match rule.stays_secs {
+        0 => "appears".into(),
+        secs => format!("stays {secs} s"),
+    }
+}
+
 /// Pops up each alert as it fires, on whatever page is open, until dismissed.
 #[component]
 pub fn AlertToasts() -> impl IntoView {
@@ -47,12 +64,16 @@ pub fn AlertToasts() -> impl IntoView {
     }
 }
 
-/// The latest alerts, refreshed as new ones fire.
+/// The latest alerts, refreshed as new ones fire and as what they were about leaves.
 #[component]
 pub fn AlertList() -> impl IntoView {
-    let latest = expect_context::<Live>().latest_alert;
+    let live = expect_context::<Live>();
+    let latest = live.latest_alert;
+    let left =
+        Memo::new(move |_| live.latest_sighting.with(|s| s.as_ref().filter(|s| s.ended()).map(|s| s.id)));
     let alerts = LocalResource::new(move || {
         latest.track();
+        left.track();
         list_alerts()
     });
     view! {
@@ -64,13 +85,16 @@ pub fn AlertList() -> impl IntoView {
                 }
                 view! {
                     <table class="list">
-                        <thead><tr><th></th><th>"Alert"</th><th>"When"</th><th>"Webhook"</th></tr></thead>
+                        <thead>
+                                <tr><th></th><th>"Alert"</th><th>"When"</th><th>"Seen"</th><th>"Webhook"</th></tr>
+                            </thead>
                         <tbody>
                             {list.into_iter().map(|alert| view! {
                                 <tr class="alert-row">
                                     <td>{thumbnail(&alert)}</td>
                                     <td>{describe(&alert)}</td>
                                     <td>{format_time(&alert.fired_at)}</td>
+                                    <td class="presence">{presence(&alert)}</td>
                                     <td>{alert.webhook_status.as_ref().map(ToString::to_string)}</td>
                                 </tr>
                             }).collect_view()}
@@ -106,7 +130,8 @@ pub fn RuleManager() -> impl IntoView {
             <h2 id="rules-title">"Rules"</h2>
             <p class="muted">
                 "A rule fires when the median score of a stream's last few events for one of its labels reaches \
-                 the minimum, then stays quiet for its cooldown."
+                 the minimum (it appears), or once a sighting of one of its labels has lasted the given time \
+                 (it stays), then stays quiet for its cooldown."
             </p>
             <Loaded resource=rules render={move |list: Vec<RuleInfo>| {
                 if list.is_empty() {
@@ -115,7 +140,7 @@ pub fn RuleManager() -> impl IntoView {
                 view! {
                     <table class="list">
                         <thead>
-                            <tr><th>"Name"</th><th>"Labels"</th><th>"Score"</th><th>"Stream"</th><th>"Cooldown"</th><th></th></tr>
+                            <tr><th>"Name"</th><th>"Labels"</th><th>"Score"</th><th>"Stream"</th><th>"Fires when"</th><th>"Cooldown"</th><th></th></tr>
                         </thead>
                         <tbody>
                             {list.into_iter().map(|rule| {
@@ -127,6 +152,7 @@ pub fn RuleManager() -> impl IntoView {
                                         <td>{rule.rule.labels.clone()}</td>
                                         <td>{format!("≥ {:.0}%", rule.rule.min_score * 100.0)}</td>
                                         <td>{rule.rule.stream.clone().unwrap_or_else(|| "any".into())}</td>
+                                        <td>{fires_when(&rule.rule)}</td>
                                         <td>{format!("{} s", rule.rule.cooldown_secs)}</td>
                                         <td class="actions">
                                             <button on:click=move |_| editing.set(Some(edit.clone()))>"Edit"</button>
@@ -169,12 +195,13 @@ fn RuleForm(
             min_score: 0.5,
             stream: None,
             cooldown_secs: 60,
+            stays_secs: 0,
             webhook_url: None,
         },
         |rule| rule.rule,
     );
-    let (name, labels, min_score, stream, cooldown, webhook) =
-        (NodeRef::new(), NodeRef::new(), NodeRef::new(), NodeRef::new(), NodeRef::new(), NodeRef::new());
+    let (name, labels, min_score, stream) = (NodeRef::new(), NodeRef::new(), NodeRef::new(), NodeRef::new());
+    let (cooldown, stays, webhook) = (NodeRef::new(), NodeRef::new(), NodeRef::new());
     let value =
         |node: NodeRef<leptos::html::Input>| node.get().map(|input| input.value()).unwrap_or_default();
     let optional = move |node| Some(value(node)).filter(|v| !v.trim().is_empty());
@@ -188,6 +215,7 @@ fn RuleForm(
                 min_score: value(min_score).parse().unwrap_or(f64::NAN),
                 stream: optional(stream),
                 cooldown_secs: value(cooldown).parse().unwrap_or(u32::MAX),
+                stays_secs: value(stays).parse().unwrap_or(u32::MAX),
                 webhook_url: optional(webhook),
             },
         });
@@ -212,6 +240,10 @@ fn RuleForm(
             <label>
                 "Cooldown (seconds)"
                 <input node_ref=cooldown name="cooldown" type="number" min="0" max="86400" value=current.cooldown_secs />
+            </label>
+            <label>
+                "Stays at least (seconds; 0: as soon as it appears)"
+                <input node_ref=stays name="stays" type="number" min="0" max="3600" value=current.stays_secs />
             </label>
             <label>
                 "Webhook (optional)"

@@ -22,6 +22,21 @@ pub fn format_time(time: &chrono::DateTime<chrono::Utc>) -> String {
     time.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// A time of day to the second, for what happens within minutes (`12:03:10 UTC`).
+pub fn format_clock(time: &chrono::DateTime<chrono::Utc>) -> String {
+    time.format("%H:%M:%S UTC").to_string()
+}
+
+/// A length of time for people: `42 s`, `4 min 12 s`, `2 h 5 min`.
+pub fn format_duration(duration: chrono::TimeDelta) -> String {
+    let secs = duration.num_seconds().max(0);
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+    }
+}
+
 /// Renders data loaded in the browser after hydration: a loading note, then `render` of the
 /// value (the last one stays while it loads again), or the error in place. The server renders
 /// the note: the resource is read, never awaited, so no page waits on it. (Loading in the

@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 
-use crate::protocol::{AlertInfo, StoredEvent};
+use crate::protocol::{AlertInfo, Sighting, StoredEvent};
 
 /// Where the live connection stands (only the browser moves it past `Idle`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub struct Live {
     pub state: RwSignal<LiveState>,
     /// The newest event one of the user's cameras sent while this page was open.
     pub latest_event: RwSignal<Option<StoredEvent>>,
+    /// The newest change to a sighting on one of the user's cameras (began, changed, ended).
+    pub latest_sighting: RwSignal<Option<Sighting>>,
     /// The newest alert one of the user's rules fired while this page was open.
     pub latest_alert: RwSignal<Option<AlertInfo>>,
     /// Counts changes to the user's chat sessions (made on any page), so lists can refresh.
@@ -50,7 +52,13 @@ pub struct Live {
 pub fn provide_live() {
     let state = RwSignal::new(LiveState::Idle);
     let (latest_event, latest_alert) = (RwSignal::new(None), RwSignal::new(None));
-    let live = Live { state, latest_event, latest_alert, chat_sessions_changed: RwSignal::new(0) };
+    let live = Live {
+        state,
+        latest_event,
+        latest_sighting: RwSignal::new(None),
+        latest_alert,
+        chat_sessions_changed: RwSignal::new(0),
+    };
     provide_context(live);
     #[cfg(feature = "hydrate")]
     {
@@ -105,7 +113,9 @@ mod client {
     const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
     /// Keeps the connection open until the server says the session ended.
-    pub async fn run(Live { state, latest_event, latest_alert, chat_sessions_changed }: Live) {
+    pub async fn run(
+        Live { state, latest_event, latest_sighting, latest_alert, chat_sessions_changed }: Live,
+    ) {
         let mut backoff = Duration::from_millis(500);
         loop {
             state.set(LiveState::Connecting);
@@ -119,6 +129,7 @@ mod client {
                                 backoff = Duration::from_millis(500);
                             }
                             Ok(LiveUpdate::Event(event)) => latest_event.set(Some(event)),
+                            Ok(LiveUpdate::Sighting(sighting)) => latest_sighting.set(Some(sighting)),
                             Ok(LiveUpdate::Alert(alert)) => latest_alert.set(Some(alert)),
                             Ok(
                                 LiveUpdate::ChatSessionUpdated { .. } | LiveUpdate::ChatSessionDeleted { .. },

@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 use crate::sockets::{Socket, connect, connect_as, next_json, send, status_of};
 
 /// A valid event: `seq` from producer `page-1`, top class tabby cat (281) at `score`.
@@ -150,14 +150,6 @@ async fn owners_list_their_events_newest_first_with_filters_and_thumbnails() {
     assert_eq!(image.headers()["content-type"], "image/jpeg");
     assert!(image.bytes().await.unwrap().starts_with(&[0xFF, 0xD8, 0xFF]));
 
-    let activity = alice.call_ok("events/activity", &[]).await;
-    let series = activity["series"].as_array().unwrap();
-    assert_eq!(series.len(), 2);
-    let counts = series[0]["counts"].as_array().unwrap();
-    assert_eq!(counts.len(), 24);
-    assert_eq!(counts.iter().map(|c| c.as_u64().unwrap()).sum::<u64>(), 1);
-    assert_eq!(counts[23], 1, "the newest hour holds the events just sent");
-
     let bob = app.sign_up("bob").await;
     assert_eq!(bob.call_ok("events", &[]).await["events"], json!([]));
     assert_eq!(bob.call_ok("events/activity", &[]).await["series"], json!([]));
@@ -185,4 +177,60 @@ async fn a_stored_event_is_pushed_live_to_its_owners_pages_only() {
     assert_eq!(pushed["stream"], "cam0");
     send(&mut bob_page, r#"{"type":"ping"}"#).await;
     assert_eq!(next_json(&mut bob_page).await["type"], "pong", "bob got alice's event");
+}
+
+/// The next sighting pushed to a live page, skipping other updates.
+pub async fn next_sighting(page: &mut Socket) -> Value {
+    loop {
+        let update = next_json(page).await;
+        if update["type"] == "sighting" {
+            return update;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_make_sightings_that_are_stored_pushed_live_and_end_when_the_label_is_gone() {
+    let app = spawn_app_with(|config| config.sightings.absent_secs = 1).await;
+    let alice = app.sign_up("alice").await;
+    let mut page = connect_as(&app, "/ws/live", &alice).await;
+    next_json(&mut page).await;
+    let mut camera = connect_as(&app, "/ws/events/cam0", &alice).await;
+    next_json(&mut camera).await;
+    for (seq, score) in [(1, 0.6), (2, 0.9), (3, 0.7)] {
+        send(&mut camera, &event(seq, score).to_string()).await;
+        assert_eq!(next_json(&mut camera).await["type"], "ack");
+    }
+
+    let began = next_sighting(&mut page).await;
+    assert_eq!((began["label"].as_str(), began["stream"].as_str()), (Some("tabby"), Some("cam0")));
+    assert_eq!(began["ended_at"], Value::Null, "it is still there");
+    let ended = loop {
+        let update = next_sighting(&mut page).await;
+        assert_eq!(update["id"], began["id"], "one sighting: tiger cat never reached the threshold");
+        if !update["ended_at"].is_null() {
+            break update;
+        }
+    };
+    assert_eq!(ended["ended_at"], ended["last_seen_at"], "it left when last seen");
+    assert!((ended["peak_score"].as_f64().unwrap() - 0.9).abs() < 1e-6);
+
+    let listed = alice.call_ok("sightings", &[]).await;
+    assert_eq!(listed["sightings"].as_array().unwrap().len(), 1);
+    let mut pushed = ended.clone();
+    pushed.as_object_mut().unwrap().remove("type");
+    assert_eq!(listed["sightings"][0], pushed, "stored as pushed");
+    let id = began["id"].to_string();
+    let events = alice.call_ok("sightings/events", &[("id", &id)]).await;
+    let seqs: Vec<_> = events.as_array().unwrap().iter().map(|e| e["top_score"].as_f64().unwrap()).collect();
+    assert_eq!(seqs.len(), 3, "{events}");
+    let activity = alice.call_ok("events/activity", &[]).await;
+    assert_eq!(activity["series"][0]["label"], "tabby");
+    let counts = activity["series"][0]["counts"].as_array().unwrap();
+    assert_eq!(counts.len(), 24);
+    assert_eq!(counts[23], 1, "the newest hour holds one sighting (of three events)");
+
+    let bob = app.sign_up("bob").await;
+    assert_eq!(bob.call_ok("sightings", &[]).await["sightings"], json!([]));
+    assert_eq!(bob.call("sightings/events", &[("id", &id)]).await.status(), 404);
 }

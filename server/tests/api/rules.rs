@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::events::event;
+use crate::events::{event, next_sighting};
 use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_extended, spawn_app_with};
 use crate::sockets::{Socket, connect_as, next_json, send};
 use server::Extensions;
@@ -280,4 +280,40 @@ async fn custom_handlers_see_each_stored_event_once() {
     assert_eq!(first.classifications[0].categories.len(), 2);
     assert!(second.event.id > first.event.id);
     assert!(events.try_recv().is_err(), "the re-sent event is not handled again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_says_when_what_it_saw_left_and_a_rule_can_wait_for_a_label_to_stay() {
+    let app = spawn_app_with(|config| config.sightings.absent_secs = 1).await;
+    let alice = app.sign_up("alice").await;
+    let mut staying = cat_rule("0", "");
+    staying.extend([("rule[name]", "Cat stays"), ("rule[stays_secs]", "600")]);
+    staying.remove(0);
+    let rule = alice.call_ok("rules/save", &staying).await;
+    assert_eq!((rule["name"].as_str(), rule["stays_secs"].as_u64()), (Some("Cat stays"), Some(600)));
+    let mut too_long = cat_rule("0", "");
+    too_long.push(("rule[stays_secs]", "3601"));
+    assert_eq!(alice.call("rules/save", &too_long).await.status(), StatusCode::BAD_REQUEST);
+    alice.call_ok("rules/save", &cat_rule("3600", "")).await;
+
+    let mut page = connect_as(&app, "/ws/live", &alice).await;
+    let mut socket = camera(&app, &alice).await;
+    send_events(&mut socket, 1..=(SCORE_WINDOW as u64), 0.9).await;
+    let alert = next_alert(&mut page).await;
+    assert_eq!(alert["rule_name"], "Cat at the door", "the cat did not stay ten minutes");
+    assert_eq!(alert["left_at"], Value::Null);
+    let sighting_id = alert["sighting_id"].clone();
+    assert!(sighting_id.is_i64(), "{alert}");
+    assert_eq!(alerts(&alice).await[0]["sighting_id"], sighting_id);
+
+    let left = loop {
+        let sighting = next_sighting(&mut page).await;
+        if !sighting["ended_at"].is_null() {
+            break sighting;
+        }
+    };
+    assert_eq!(left["id"], sighting_id);
+    let listed = alerts(&alice).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["left_at"], left["ended_at"]);
 }

@@ -359,6 +359,7 @@ async fn create_rule(rules: Rules, args: CreateRule, _: Output) -> Result<Value,
         min_score: 0.5,
         stream,
         cooldown_secs: 300,
+        stays_secs: 0,
         webhook_url: None,
     };
     let rule = rules.save(owner(args.user_id), None, draft).await?;

@@ -1,7 +1,7 @@
 //! Alert rules and alerts in the database, always within one owner's records. Each owner's
 //! active rules are cached for the alert engine and forgotten whenever the owner edits them.
 
-use crate::protocol::{AlertId, EventId, RuleId, UserId};
+use crate::protocol::{AlertId, EventId, RuleId, SightingId, UserId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -15,20 +15,29 @@ use crate::protocol::{AlertInfo, RuleDraft, RuleInfo, WebhookStatus};
 /// Most alerts listed at once.
 const ALERT_PAGE: i64 = 50;
 
-type RuleRow = (RuleId, String, String, f64, Option<String>, i64, Option<String>, bool);
+type RuleRow = (RuleId, String, String, f64, Option<String>, i64, i64, Option<String>, bool);
 
-const RULE_COLUMNS: &str = "id, name, labels, min_score, stream, cooldown_secs, webhook_url, paused";
-const ALERT_COLUMNS: &str =
-    "id, rule_id, rule_name, stream, label, score, event_id, thumbnail_event_id, fired_at, webhook_status";
+const RULE_COLUMNS: &str =
+    "id, name, labels, min_score, stream, cooldown_secs, stays_secs, webhook_url, paused";
+const ALERT_COLUMNS: &str = "id, rule_id, rule_name, stream, label, score, event_id, thumbnail_event_id, fired_at, \
+     webhook_status, sighting_id, (SELECT ended_at FROM sightings WHERE sightings.id = sighting_id) AS left_at";
 
-fn rule((id, name, labels, min_score, stream, cooldown_secs, webhook_url, paused): RuleRow) -> RuleInfo {
+fn rule(
+    (id, name, labels, min_score, stream, cooldown_secs, stays_secs, webhook_url, paused): RuleRow,
+) -> RuleInfo {
     let cooldown_secs = u32::try_from(cooldown_secs).unwrap_or(0);
-    RuleInfo { id, rule: RuleDraft { name, labels, min_score, stream, cooldown_secs, webhook_url }, paused }
+    let stays_secs = u32::try_from(stays_secs).unwrap_or(0);
+    RuleInfo {
+        id,
+        rule: RuleDraft { name, labels, min_score, stream, cooldown_secs, stays_secs, webhook_url },
+        paused,
+    }
 }
 
 type RuleQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Sqlite, RuleRow, sqlx::sqlite::SqliteArguments<'q>>;
 
-/// Binds a rule's fields in column order: name, labels, min_score, stream, cooldown, webhook.
+/// Binds a rule's fields in column order: name, labels, min_score, stream, cooldown, stays,
+/// webhook.
 fn bind_draft<'q>(query: RuleQuery<'q>, draft: &'q RuleDraft) -> RuleQuery<'q> {
     query
         .bind(&draft.name)
@@ -36,6 +45,7 @@ fn bind_draft<'q>(query: RuleQuery<'q>, draft: &'q RuleDraft) -> RuleQuery<'q> {
         .bind(draft.min_score)
         .bind(&draft.stream)
         .bind(i64::from(draft.cooldown_secs))
+        .bind(i64::from(draft.stays_secs))
         .bind(&draft.webhook_url)
 }
 
@@ -54,6 +64,8 @@ pub struct Firing {
     pub score: f64,
     /// The event that fired the rule.
     pub event_id: EventId,
+    /// The sighting of `label` going on.
+    pub sighting_id: Option<SightingId>,
 }
 
 /// The rules and alerts service.
@@ -121,8 +133,9 @@ impl Rules {
                 bind_draft(
                     sqlx::query_as(&format!(
                         "INSERT INTO alert_rules
-                        (owner_id, name, labels, min_score, stream, cooldown_secs, webhook_url, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {RULE_COLUMNS}"
+                        (owner_id, name, labels, min_score, stream, cooldown_secs, stays_secs, webhook_url,
+                         created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {RULE_COLUMNS}"
                     ))
                     .bind(owner_id),
                     &draft,
@@ -135,7 +148,7 @@ impl Rules {
                 bind_draft(
                     sqlx::query_as(&format!(
                         "UPDATE alert_rules SET name = $3, labels = $4, min_score = $5, stream = $6,
-                        cooldown_secs = $7, webhook_url = $8
+                        cooldown_secs = $7, stays_secs = $8, webhook_url = $9
                      WHERE id = $1 AND owner_id = $2 RETURNING {RULE_COLUMNS}"
                     ))
                     .bind(id)
@@ -184,18 +197,20 @@ impl Rules {
         .await?)
     }
 
-    /// Stores an alert, with the stream's latest thumbnail so people see what was recognised.
+    /// Stores an alert, with its sighting's best thumbnail (or the stream's latest) so people see
+    /// what was recognised.
     pub async fn record_alert(&self, firing: &Firing) -> Result<AlertInfo, AppError> {
         let webhook_status = firing.rule.rule.webhook_url.as_ref().map(|_| WebhookStatus::Pending);
         Ok(sqlx::query_as(&format!(
             "INSERT INTO alerts
                 (owner_id, rule_id, rule_name, stream, label, score, event_id, thumbnail_event_id, fired_at,
-                 webhook_status)
+                 webhook_status, sighting_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7,
-                 (SELECT id FROM classification_events
-                   WHERE owner_id = $1 AND stream = $4 AND thumbnail IS NOT NULL AND id <= $7
-                   ORDER BY id DESC LIMIT 1),
-                 $8, $9)
+                 COALESCE((SELECT thumbnail_event_id FROM sightings WHERE id = $10),
+                     (SELECT id FROM classification_events
+                       WHERE owner_id = $1 AND stream = $4 AND thumbnail IS NOT NULL AND id <= $7
+                       ORDER BY id DESC LIMIT 1)),
+                 $8, $9, $10)
              RETURNING {ALERT_COLUMNS}"
         ))
         .bind(firing.owner_id)
@@ -207,6 +222,7 @@ impl Rules {
         .bind(firing.event_id)
         .bind(Utc::now())
         .bind(webhook_status)
+        .bind(firing.sighting_id)
         .fetch_one(&self.pool)
         .await?)
     }

@@ -81,6 +81,32 @@ impl EventStore {
     }
 }
 
+/// Counts `rows` (a label and when it was seen) per label in `buckets` buckets of `bucket` length
+/// from `start`, keeping the `top` most frequent labels.
+pub(super) fn label_activity(
+    rows: Vec<(String, DateTime<Utc>)>,
+    start: DateTime<Utc>,
+    (buckets, bucket): (usize, chrono::TimeDelta),
+    top: usize,
+) -> LabelActivity {
+    let mut series: Vec<LabelSeries> = Vec::new();
+    for (label, seen_at) in rows {
+        let index = ((seen_at - start).num_seconds() / bucket.num_seconds().max(1)).max(0) as usize;
+        let position = match series.iter().position(|s| s.label == label) {
+            Some(position) => position,
+            None => {
+                series.push(LabelSeries { label, counts: vec![0; buckets] });
+                series.len() - 1
+            }
+        };
+        series[position].counts[index.min(buckets - 1)] += 1;
+    }
+    series.sort_by_key(|s| std::cmp::Reverse(s.counts.iter().sum::<u32>()));
+    series.truncate(top);
+    let bucket_minutes = u32::try_from(bucket.num_minutes()).unwrap_or(u32::MAX);
+    LabelActivity { start, bucket_minutes, series }
+}
+
 impl EventStore {
     /// How often `owner_id`'s `top` most frequent labels were recognised in each of `buckets`
     /// buckets of `bucket` length, ending now.
@@ -100,22 +126,7 @@ impl EventStore {
         .bind(start)
         .fetch_all(&self.pool)
         .await?;
-        let mut series: Vec<LabelSeries> = Vec::new();
-        for (label, received_at) in rows {
-            let index = ((received_at - start).num_seconds() / bucket.num_seconds().max(1)) as usize;
-            let position = match series.iter().position(|s| s.label == label) {
-                Some(position) => position,
-                None => {
-                    series.push(LabelSeries { label, counts: vec![0; buckets] });
-                    series.len() - 1
-                }
-            };
-            series[position].counts[index.min(buckets - 1)] += 1;
-        }
-        series.sort_by_key(|s| std::cmp::Reverse(s.counts.iter().sum::<u32>()));
-        series.truncate(top);
-        let bucket_minutes = u32::try_from(bucket.num_minutes()).unwrap_or(u32::MAX);
-        Ok(LabelActivity { start, bucket_minutes, series })
+        Ok(label_activity(rows, start, (buckets, bucket), top))
     }
 
     /// `owner_id`'s streams: each with its number of events and when it last sent one, most
@@ -175,8 +186,10 @@ impl EventStore {
         .await?)
     }
 
-    /// Deletes every event stored before `cutoff`; returns how many.
+    /// Deletes every event stored before `cutoff`, and the sightings that ended before it;
+    /// returns how many events.
     pub async fn delete_older_than(&self, cutoff: DateTime<Utc>) -> Result<u64, AppError> {
+        sqlx::query("DELETE FROM sightings WHERE ended_at < $1").bind(cutoff).execute(&self.pool).await?;
         let deleted = sqlx::query("DELETE FROM classification_events WHERE received_at < $1")
             .bind(cutoff)
             .execute(&self.pool)

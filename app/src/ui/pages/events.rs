@@ -1,15 +1,18 @@
-use crate::protocol::EventId;
+use std::collections::HashSet;
+
+use crate::protocol::{EventId, SightingId};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{ListEvents, recent_activity};
-use crate::protocol::{EventPage, StoredEvent, UserInfo};
+use crate::api::{ListEvents, ListSightings, recent_activity, sighting_events};
+use crate::protocol::{EventPage, Sighting, SightingPage, StoredEvent, UserInfo};
 use crate::ui::alerts::{AlertList, RuleManager};
-use crate::ui::common::{FormError, Loaded, format_time};
+use crate::ui::common::{FormError, Loaded, format_clock, format_duration, format_time};
 use crate::ui::live::Live;
 use crate::ui::session::RequireUser;
 
-/// What the cameras recognised: the history, newest first, with filters and paging.
+/// What the cameras recognised: the chart, the alerts, the sightings (live, each opening to its
+/// events), the raw events with filters and paging, and the rules.
 #[component]
 pub fn EventsPage() -> impl IntoView {
     view! {
@@ -19,6 +22,7 @@ pub fn EventsPage() -> impl IntoView {
                 <h1>"Events"</h1>
                 <ActivityChart />
                 <AlertList />
+                <SightingList />
                 <History />
                 <RuleManager />
             }
@@ -113,17 +117,7 @@ fn History() -> impl IntoView {
                 </thead>
                 <tbody>
                     <For each=move || shown.get() key=|event| event.id let:event>
-                        <tr class="event-row">
-                            <td>
-                                {event.has_thumbnail.then(|| view! {
-                                    <img class="thumbnail" src=format!("/api/events/{}/thumbnail", event.id) alt="" />
-                                })}
-                            </td>
-                            <td>{event.top_label.clone()}</td>
-                            <td>{format!("{:.0}%", event.top_score * 100.0)}</td>
-                            <td>{event.stream.clone()}</td>
-                            <td>{format_time(&event.received_at)}</td>
-                        </tr>
+                        {event_row(&event, format_time)}
                     </For>
                 </tbody>
             </table>
@@ -136,17 +130,156 @@ fn History() -> impl IntoView {
     }
 }
 
-/// Events per hour over the last day, one line per frequent label; redrawn as events arrive.
+/// One event in a table: thumbnail, best class, score, stream and when (by `when`).
+fn event_row(
+    event: &StoredEvent,
+    when: fn(&chrono::DateTime<chrono::Utc>) -> String,
+) -> impl IntoView + use<> {
+    view! {
+        <tr class="event-row">
+            <td>
+                {event.has_thumbnail.then(|| view! {
+                    <img class="thumbnail" src=format!("/api/events/{}/thumbnail", event.id) alt="" />
+                })}
+            </td>
+            <td>{event.top_label.clone()}</td>
+            <td>{format!("{:.0}%", event.top_score * 100.0)}</td>
+            <td>{event.stream.clone()}</td>
+            <td>{when(&event.received_at)}</td>
+        </tr>
+    }
+}
+
+/// The user's sightings, newest first: kept live as they begin, change and end, each opening to
+/// its events.
+#[component]
+fn SightingList() -> impl IntoView {
+    let load = ServerAction::<ListSightings>::new();
+    let shown = RwSignal::new(Vec::<Sighting>::new());
+    let next = RwSignal::new(None::<SightingId>);
+    let opened = RwSignal::new(HashSet::<SightingId>::new());
+    Effect::new(move || {
+        if let Some(Ok(SightingPage { sightings, next_before_id })) = load.value().get() {
+            shown.update(|list| {
+                for sighting in sightings {
+                    if list.iter().all(|s| s.id != sighting.id) {
+                        list.push(sighting);
+                    }
+                }
+            });
+            next.set(next_before_id);
+        }
+    });
+    Effect::new(move || {
+        load.dispatch(ListSightings { stream: None, label: None, before_id: None });
+    });
+    let live = expect_context::<Live>().latest_sighting;
+    Effect::new(move || {
+        let Some(sighting) = live.get() else { return };
+        shown.update(|list| match list.iter_mut().find(|s| s.id == sighting.id) {
+            Some(known) => *known = sighting,
+            None => list.insert(0, sighting),
+        });
+    });
+    let toggle = move |id| {
+        opened.update(|set| {
+            if !set.remove(&id) {
+                set.insert(id);
+            }
+        });
+    };
+    view! {
+        <section class="panel sightings" aria-labelledby="sightings-title">
+            <h2 id="sightings-title">"Sightings"</h2>
+            <FormError result=load.value() />
+            <Show
+                when=move || !shown.with(Vec::is_empty)
+                fallback=|| view! { <p class="muted">"Nothing seen yet: what a camera recognises shows here while it stays."</p> }
+            >
+                <table class="list">
+                    <thead>
+                        <tr><th></th><th>"Seen"</th><th>"Stream"</th><th>"From"</th><th>"For"</th><th>"Best"</th><th></th></tr>
+                    </thead>
+                    <tbody>
+                        <For each=move || shown.get() key=|s| (s.id, s.last_seen_at, s.ended_at) let:sighting>
+                            {sighting_row(sighting, opened, toggle)}
+                        </For>
+                    </tbody>
+                </table>
+            </Show>
+            {move || next.get().map(|before_id| view! {
+                <button on:click=move |_| {
+                    load.dispatch(ListSightings { stream: None, label: None, before_id: Some(before_id) });
+                }>"Older sightings"</button>
+            })}
+        </section>
+    }
+}
+
+/// One sighting's row and, when opened, its events.
+fn sighting_row(
+    sighting: Sighting,
+    opened: RwSignal<HashSet<SightingId>>,
+    toggle: impl Fn(SightingId) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let id = sighting.id;
+    let stay = match sighting.ended_at {
+        Some(_) => {
+            format!("{}, left {}", format_duration(sighting.duration()), format_clock(&sighting.last_seen_at))
+        }
+        None => format!("{} so far, still there", format_duration(sighting.duration())),
+    };
+    let is_open = move || opened.with(|set| set.contains(&id));
+    view! {
+        <tr class="sighting-row" data-state=if sighting.ended() { "ended" } else { "present" }>
+            <td>
+                {sighting.thumbnail_event_id.map(|event| view! {
+                    <img class="thumbnail" src=format!("/api/events/{event}/thumbnail") alt="" />
+                })}
+            </td>
+            <td>{sighting.label.clone()}</td>
+            <td>{sighting.stream.clone()}</td>
+            <td>{sighting.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()}</td>
+            <td class="stay">{stay}</td>
+            <td>{format!("{:.0}%", sighting.peak_score * 100.0)}</td>
+            <td>
+                <button aria-expanded=move || is_open().to_string() on:click=move |_| toggle(id)>"Events"</button>
+            </td>
+        </tr>
+        {move || is_open().then(|| view! {
+            <tr class="sighting-events">
+                <td colspan="7"><SightingEvents id=id /></td>
+            </tr>
+        })}
+    }
+}
+
+/// The events of sighting `id`, oldest first.
+#[component]
+fn SightingEvents(id: SightingId) -> impl IntoView {
+    let events = LocalResource::new(move || sighting_events(id));
+    view! {
+        <Loaded resource=events render={|events: Vec<StoredEvent>| view! {
+            <table class="list events">
+                <tbody>{events.iter().map(|event| event_row(event, format_clock)).collect_view()}</tbody>
+            </table>
+        }} />
+    }
+}
+
+/// Sightings begun per hour over the last day, one line per frequent label; redrawn as
+/// sightings begin.
 #[component]
 fn ActivityChart() -> impl IntoView {
-    let live = expect_context::<Live>().latest_event;
+    let live = expect_context::<Live>().latest_sighting;
+    let began = Memo::new(move |_| live.with(|s| s.as_ref().map(|s| s.id)));
     let activity = LocalResource::new(move || {
-        live.track();
+        began.track();
         recent_activity()
     });
     view! {
         <section class="panel activity" aria-labelledby="activity-title">
-            <h2 id="activity-title">"Last 24 hours"</h2>
+            <h2 id="activity-title">"Sightings, last 24 hours"</h2>
             <Loaded resource=activity render=crate::ui::chart::activity_chart />
         </section>
     }
