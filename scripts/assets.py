@@ -3,6 +3,8 @@
 Run by scripts/setup.sh with the project's virtualenv, which has scripts/requirements.txt:
 
     models/efficientnet_lite0.onnx         image classifier, exported from the PyTorch checkpoint
+    models/efficientnet_lite0.f16.onnx     the same with float16 weights, for browsers (half the
+                                           download; checked against the float32 model's answers)
     models/imagenet_labels.json            the 1000 ImageNet class names
     models/gemma-3-270m-q4_k_m.gguf        embedded chat model, checked against its SHA-256
     models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf   embedded instruct models, assembled from the
@@ -11,6 +13,12 @@ Run by scripts/setup.sh with the project's virtualenv, which has scripts/require
     models/onnxruntime-web/                onnxruntime-web's dist/, served to browsers
     models/samples/chelsea.png             a real cat photo (scikit-image's sample) for tests
     models/samples/chelsea.y4m             the same photo as a short I420 video, for a fake webcam
+    models/samples/photos/                 every sample photo of scikit-image, to check models on
+
+Beside each file a browser downloads (the model, its labels, onnxruntime-web's files the page
+loads), a brotli (`.br`, with Debian's `brotli`, quality 10: within 0.1 % of quality 11's size in
+half the time) and a gzip (`.gz`) copy, which the server sends to browsers that accept them. They
+are compressed in parallel, one file per core.
 """
 
 import hashlib
@@ -24,6 +32,9 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+
+import concurrent.futures
+import gzip
 
 import export_efficientnet
 
@@ -140,14 +151,27 @@ def web_runtime(out):
         shutil.copytree(pathlib.Path(tmp) / "package" / "dist", out)
 
 
-def sample_photo(out):
+def sample_photos(out):
+    """Every photo in scikit-image's wheel (skimage/data/*.png, *.jpg) into the directory `out`."""
     package = f"scikit-image=={VERSIONS['SCIKIT_IMAGE']}"
+    out.mkdir()
     with tempfile.TemporaryDirectory() as tmp:
         pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
         fetch("PyPI", pip + ["--dest", tmp, package], package)
         (wheel,) = pathlib.Path(tmp).glob("*.whl")
         with zipfile.ZipFile(wheel) as archive:
-            out.write_bytes(archive.read("skimage/data/chelsea.png"))
+            for name in archive.namelist():
+                folder, _, file = name.rpartition("/")
+                if folder == "skimage/data" and file.endswith((".png", ".jpg")):
+                    (out / file).write_bytes(archive.read(name))
+
+
+def browser_image_model(models):
+    def produce(out):
+        photos = sorted((models / "samples" / "photos").iterdir())
+        export_efficientnet.export_half(models / "efficientnet_lite0.onnx", out, photos)
+
+    return produce
 
 
 def sample_video(photo):
@@ -172,6 +196,31 @@ def sample_video(photo):
     return produce
 
 
+# What browsers download from models/: compressed once here, served compressed.
+BROWSER_FILES = [
+    "efficientnet_lite0.f16.onnx",
+    "imagenet_labels.json",
+    "onnxruntime-web/ort.wasm.min.js",
+    "onnxruntime-web/ort-wasm-simd-threaded.mjs",
+    "onnxruntime-web/ort-wasm-simd-threaded.wasm",
+]
+
+
+def brotli(source):
+    def produce(out):
+        subprocess.run(["brotli", "--quality=10", "--force", f"--output={out}", str(source)], check=True)
+
+    return produce
+
+
+def gzipped(source):
+    def produce(out):
+        with open(source, "rb") as raw, gzip.GzipFile(out, "wb", compresslevel=9, mtime=0) as packed:
+            shutil.copyfileobj(raw, packed)
+
+    return produce
+
+
 def main(models):
     models = pathlib.Path(models)
     step("image labels", models / "imagenet_labels.json", labels)
@@ -189,8 +238,18 @@ def main(models):
     )
     step("native ONNX Runtime", models / "onnxruntime" / "libonnxruntime.so", native_runtime)
     step("browser ONNX Runtime", models / "onnxruntime-web", web_runtime)
-    step("sample photo", models / "samples" / "chelsea.png", sample_photo)
+    step("sample photos", models / "samples" / "photos", sample_photos)
+    step("sample photo", models / "samples" / "chelsea.png", lambda out: shutil.copy(models / "samples" / "photos" / "chelsea.png", out))
+    step("browser image model", models / "efficientnet_lite0.f16.onnx", browser_image_model(models))
     step("sample video", models / "samples" / "chelsea.y4m", sample_video(models / "samples" / "chelsea.png"))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        jobs = []
+        for name in BROWSER_FILES:
+            source = models / name
+            jobs.append(pool.submit(step, f"{name} (brotli)", source.with_name(source.name + ".br"), brotli(source)))
+            jobs.append(pool.submit(step, f"{name} (gzip)", source.with_name(source.name + ".gz"), gzipped(source)))
+        for job in jobs:
+            job.result()
 
 
 if __name__ == "__main__":

@@ -32,4 +32,15 @@ if [ "$profile" = release ]; then
 fi
 cp style/main.css "$site/pkg/ai-channels.css"
 cp -r public/. "$site/"
+# Compressed copies the server sends to browsers that accept them: the smallest for a release,
+# quick ones for tests.
+case "$profile" in
+    release) brotli_quality=11 gzip_level=9 ;;
+    *) brotli_quality=4 gzip_level=4 ;;
+esac
+echo "[build] compressing the site's files (brotli $brotli_quality, gzip $gzip_level)"
+find "$site/pkg" -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' \) | while read -r file; do
+    brotli --quality="$brotli_quality" --force --keep "$file"
+    gzip -"$gzip_level" --force --keep --no-name "$file"
+done
 echo "[build] site ready in $site"

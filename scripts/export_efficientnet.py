@@ -190,6 +190,69 @@ def build_model(weights):
     return model
 
 
+def half_weights(model):
+    """The same graph with its weights stored as float16, each cast back to float32 where it is
+    used: half the bytes to download, the same float32 arithmetic (ONNX Runtime folds the casts
+    into float32 constants when it loads the model)."""
+    half = onnx.ModelProto()
+    half.CopyFrom(model)
+    graph = half.graph
+    casts = []
+    for tensor in graph.initializer:
+        array = numpy_helper.to_array(tensor)
+        if array.dtype != np.float32:
+            continue
+        name = tensor.name
+        tensor.CopyFrom(numpy_helper.from_array(array.astype(np.float16), f"{name}.f16"))
+        casts.append(helper.make_node("Cast", [f"{name}.f16"], [name], name=f"{name}.cast", to=TensorProto.FLOAT))
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    half.doc_string = model.doc_string + " Weights stored as float16, computed in float32."
+    onnx.checker.check_model(half)
+    return half
+
+
+def input_tensor(photo):
+    """`photo` (a path) as the model's input: 224 x 224 RGB, (pixel - 127) / 128."""
+    from PIL import Image
+
+    rgb = Image.open(photo).convert("RGB").resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR)
+    pixels = (np.asarray(rgb, dtype=np.float32) - 127.0) / 128.0
+    return pixels.transpose(2, 0, 1)[None]
+
+
+def compare(reference, candidate, photos):
+    """Runs both models (paths) on every photo with ONNX Runtime. Returns, per photo, the top
+    class of each and the largest difference between their 1000 probabilities."""
+    import onnxruntime
+
+    sessions = [onnxruntime.InferenceSession(str(m), providers=["CPUExecutionProvider"]) for m in (reference, candidate)]
+    rows = []
+    for photo in photos:
+        x = input_tensor(photo)
+        a, b = (session.run(None, {"input": x})[0][0] for session in sessions)
+        rows.append((photo.name, int(a.argmax()), int(b.argmax()), float(np.abs(a - b).max())))
+    return rows
+
+
+# Largest difference in any class's probability the half-weight model may show on a sample photo.
+HALF_TOLERANCE = 0.01
+
+
+def export_half(reference, output, photos):
+    """Writes the half-weight model of `reference` to `output` after checking that it picks the
+    same top class as `reference` on every photo, with every probability within HALF_TOLERANCE."""
+    model = half_weights(onnx.load(reference))
+    onnx.save(model, output)
+    worst = 0.0
+    for name, top_a, top_b, difference in compare(reference, output, photos):
+        if top_a != top_b or difference > HALF_TOLERANCE:
+            raise ValueError(f"{name}: float32 says class {top_a}, float16 weights say {top_b} (difference {difference:.4f})")
+        worst = max(worst, difference)
+    print(f"[assets]   float16 weights: same top class on {len(photos)} photos, probabilities within {worst:.5f}")
+
+
 def main(checkpoint, output):
     model = build_model(load_legacy_checkpoint(checkpoint))
     onnx.save(model, output)

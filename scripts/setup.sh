@@ -43,6 +43,10 @@ debian_tools() {
     if ! command -v tesseract >/dev/null; then
         apt_install tesseract-ocr
     fi
+    # Files browsers download are stored brotli-compressed beside the originals.
+    if ! command -v brotli >/dev/null; then
+        apt_install brotli
+    fi
     # The browser tests look into the database the server writes.
     if [ "$purpose" = test ] && ! command -v sqlite3 >/dev/null; then
         apt_install sqlite3

@@ -1,7 +1,11 @@
-// Measures in-browser inference on the Camera page: Debian's Chromium with the fake webcam (the
-// set-up's cat video) runs the page's VideoClassifier; every frame's inference time is read from
-// the page. Usage: node browser-inference.mjs BASE_URL [FRAMES]. Prints a JSON array of ms.
-// Run by `cargo bench -p server --bench inference`, next to native ONNX Runtime.
+// Measures the Camera page in Debian's Chromium with the fake webcam (the set-up's cat video):
+// a first visit with an empty cache and a second one (bytes over the network, all and of the
+// WebAssembly and model files, and the time from navigation to the first classification), then
+// every frame's inference time as the page reports it. Usage: node browser-inference.mjs BASE_URL
+// [FRAMES]. Prints JSON. Run by `cargo bench -p server --bench inference`, next to native ONNX
+// Runtime.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from '@playwright/test';
@@ -11,8 +15,11 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const video = path.resolve(here, '../../models/samples/chelsea.y4m');
 const WARM_UP = 10;
 
-const browser = await chromium.launch({
+// A profile on disk, as people have (an in-memory cache keeps no file as large as the model).
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ai-channels-bench-'));
+const context = await chromium.launchPersistentContext(profile, {
   executablePath: '/usr/bin/chromium',
+  baseURL: base,
   args: [
     '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
     '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
@@ -20,19 +27,39 @@ const browser = await chromium.launch({
   ],
 });
 try {
-  const page = await browser.newPage({ baseURL: base });
+  const page = context.pages()[0] ?? (await context.newPage());
   const password = 'benchmark password';
   const signedUp = await page.request.post('/api/sign_up', {
     form: { username: `bench-${Date.now()}`, password, confirm: password },
     headers: { origin: base },
   });
   if (!signedUp.ok()) throw new Error(`sign-up failed: ${signedUp.status()}`);
-  await page.goto('/camera');
-  await page.locator('body[data-hydrated]').waitFor();
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  const downloads = new Map();
+  cdp.on('Network.responseReceived', ({ requestId, response }) => downloads.set(requestId, { url: response.url, bytes: 0 }));
+  cdp.on('Network.loadingFinished', ({ requestId, encodedDataLength }) => {
+    if (downloads.has(requestId)) downloads.get(requestId).bytes = encodedDataLength;
+  });
+  // Navigates to the Camera page, starts the webcam and waits for the first classification.
+  const visit = async (navigate) => {
+    downloads.clear();
+    const start = performance.now();
+    await navigate();
+    await page.locator('body[data-hydrated]').waitFor();
+    await page.getByRole('button', { name: 'Start camera' }).click();
+    await page.locator('.video-classifier li').first().waitFor({ timeout: 120_000 });
+    const ms = performance.now() - start;
+    const all = [...downloads.values()];
+    const sum = (list) => list.reduce((total, d) => total + d.bytes, 0);
+    const heavy = all.filter((d) => /\.(wasm|onnx)$/.test(new URL(d.url).pathname));
+    return { ms: Math.round(ms), bytes: sum(all), wasmAndModelBytes: sum(heavy) };
+  };
+  const firstVisit = await visit(() => page.goto('/camera'));
+  const secondVisit = await visit(() => page.reload());
   await page.getByText('Settings', { exact: true }).click();
   await page.getByLabel('Frames per second, at most').fill('30');
   await page.getByRole('button', { name: 'Apply' }).click();
-  await page.getByRole('button', { name: 'Start camera' }).click();
   const samples = await page.evaluate(
     ({ wanted, warmUp }) => new Promise((resolve) => {
       const seen = [];
@@ -49,7 +76,9 @@ try {
     { wanted: Number(frames), warmUp: WARM_UP },
   );
   const isolated = await page.evaluate(() => crossOriginIsolated);
-  console.log(JSON.stringify({ samples, isolated, threads: await page.evaluate(() => navigator.hardwareConcurrency) }));
+  const threads = await page.evaluate(() => navigator.hardwareConcurrency);
+  console.log(JSON.stringify({ samples, isolated, threads, firstVisit, secondVisit }));
 } finally {
-  await browser.close();
+  await context.close();
+  fs.rmSync(profile, { recursive: true, force: true });
 }

@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Page } from '@playwright/test';
 import { test, expect, hydrated, query, signUp, uniqueName } from './fixtures';
@@ -148,6 +150,67 @@ test('a sighting begins while the webcam shows a cat and ends once the source sh
   );
   expect(stored.length).toBeGreaterThan(0);
   for (const sighting of stored) expect(sighting).toMatchObject({ stream: 'porch', ended: 1 });
+});
+
+/** What a page downloads, by request: its path, status, content encoding and bytes on the wire. */
+async function recordDownloads(page: Page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  const downloads = new Map<string, { path: string; status: number; encoding?: string; bytes: number }>();
+  cdp.on('Network.responseReceived', ({ requestId, response }) => {
+    const encoding = Object.entries(response.headers).find(([name]) => name.toLowerCase() === 'content-encoding')?.[1];
+    downloads.set(requestId, { path: new URL(response.url).pathname, status: response.status, encoding, bytes: 0 });
+  });
+  cdp.on('Network.loadingFinished', ({ requestId, encodedDataLength }) => {
+    const download = downloads.get(requestId);
+    if (download) download.bytes = encodedDataLength;
+  });
+  return downloads;
+}
+
+test('the runtime and the model are downloaded compressed, and not again on the next visit', async ({ playwright, baseURL }) => {
+  // A browser profile on disk, as people have: an ephemeral context's in-memory cache keeps no
+  // file as large as the model.
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ai-channels-profile-'));
+  const context = await playwright.chromium.launchPersistentContext(profile, {
+    ...test.info().project.use.launchOptions,
+    baseURL,
+  });
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    await signUp(page, uniqueName('cache'));
+    const downloads = await recordDownloads(page);
+    const classify = async () => {
+      await page.getByLabel('Use a video or image file').setInputFiles(CAT_PHOTO);
+      await expect(page.locator('.video-classifier').getByRole('listitem').first()).toContainText(CAT, { timeout: 60_000 });
+    };
+    const heavy = () => [...downloads.values()].filter((d) => /\.(wasm|onnx)$/.test(d.path));
+
+    await page.goto('/camera');
+    await hydrated(page);
+    await classify();
+    const first = heavy();
+    expect(first.map((d) => d.path)).toEqual(expect.arrayContaining([
+      '/ort/ort-wasm-simd-threaded.wasm', '/models/efficientnet_lite0.f16.onnx',
+    ]));
+    for (const download of first.filter((d) => d.status === 200)) {
+      expect(download.encoding, download.path).toBe('br');
+    }
+    const model = first.find((d) => d.path.endsWith('.onnx'))!;
+    expect(model.status).toBe(200);
+    expect(model.bytes, 'float16 weights, brotli-compressed').toBeLessThan(9_000_000);
+
+    downloads.clear();
+    await page.reload();
+    await hydrated(page);
+    await classify();
+    for (const download of heavy()) {
+      expect(download.bytes, `${download.path} downloaded again (${download.status})`).toBeLessThan(2_000);
+    }
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
 });
 
 test('a refused or missing camera is explained', async ({ page }) => {

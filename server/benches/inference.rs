@@ -1,6 +1,7 @@
 //! Inference benchmark, in one run on the same machine and the same cat photo: native ONNX Runtime
 //! (the server's classifier) against the browser's (onnxruntime-web in Debian's Chromium, driven
-//! by `end2end/bench/browser-inference.mjs` on the Camera page). Reports median and p95 ms per
+//! by `end2end/bench/browser-inference.mjs` on the Camera page), and what the Camera page costs on
+//! a first and a second visit. Reports median and p95 ms per
 //! frame. Run with `cargo bench -p server --bench inference` (`-- FRAMES` to change the count).
 
 use std::path::{Path, PathBuf};
@@ -81,4 +82,15 @@ async fn main() {
         browser.1
     );
     println!("  browser / native (median):      {:.2}×", browser.0 / native.0);
+    let megabytes = |value: &serde_json::Value| value.as_f64().unwrap_or(f64::NAN) / 1e6;
+    for (name, visit) in
+        [("first visit (empty cache)", &report["firstVisit"]), ("second visit", &report["secondVisit"])]
+    {
+        println!(
+            "  {name}: {:.2} MB over the network, {:.2} MB of it WebAssembly and model; first classification after {} ms",
+            megabytes(&visit["bytes"]),
+            megabytes(&visit["wasmAndModelBytes"]),
+            visit["ms"]
+        );
+    }
 }

@@ -12,6 +12,8 @@ pub struct ModelAssets {
 impl ModelAssets {
     /// The image classifier, EfficientNet-Lite0 as ONNX (`[N,3,224,224]` → 1000 probabilities).
     pub const IMAGE_MODEL: &'static str = vision::IMAGE_MODEL_FILE;
+    /// The image classifier with float16 weights, for browsers.
+    pub const BROWSER_IMAGE_MODEL: &'static str = vision::BROWSER_IMAGE_MODEL_FILE;
     /// The ImageNet class names, a JSON array of 1000 strings.
     pub const IMAGE_LABELS: &'static str = vision::IMAGE_LABELS_FILE;
     /// The embedded pre-trained model, Gemma 3 270M in GGUF.
@@ -25,10 +27,11 @@ impl ModelAssets {
     /// onnxruntime-web's `dist/`, served to browsers under [`vision::WEB_RUNTIME_URL`].
     pub const WEB_RUNTIME_DIR: &'static str = "onnxruntime-web";
     /// The files served under [`vision::BROWSER_MODELS_URL`]; nothing else in the model directory is.
-    pub const BROWSER_MODELS: [&'static str; 2] = [Self::IMAGE_MODEL, Self::IMAGE_LABELS];
+    pub const BROWSER_MODELS: [&'static str; 2] = [Self::BROWSER_IMAGE_MODEL, Self::IMAGE_LABELS];
 
-    const REQUIRED: [&'static str; 7] = [
+    const REQUIRED: [&'static str; 8] = [
         Self::IMAGE_MODEL,
+        Self::BROWSER_IMAGE_MODEL,
         Self::IMAGE_LABELS,
         Self::CHAT_MODEL,
         Self::INSTRUCT_MODEL,

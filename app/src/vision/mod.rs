@@ -23,8 +23,11 @@ pub use web::WebClassifier;
 pub const WEB_RUNTIME_URL: &str = "/ort";
 /// Where the site serves the image model and its labels to browsers.
 pub const BROWSER_MODELS_URL: &str = "/models";
-/// The image model's file name, in the model directory and under [`BROWSER_MODELS_URL`].
+/// The image model's file name in the model directory (float32, run by the server).
 pub const IMAGE_MODEL_FILE: &str = "efficientnet_lite0.onnx";
+/// The same model with its weights stored as float16 (half the download, the same float32
+/// arithmetic), in the model directory and under [`BROWSER_MODELS_URL`]: what browsers run.
+pub const BROWSER_IMAGE_MODEL_FILE: &str = "efficientnet_lite0.f16.onnx";
 /// The class names' file name, in the model directory and under [`BROWSER_MODELS_URL`].
 pub const IMAGE_LABELS_FILE: &str = "imagenet_labels.json";
 

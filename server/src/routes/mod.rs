@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .merge(rest)
         .route("/openapi.json", get(move || std::future::ready(openapi.clone())))
         .merge(web_runtime::router(&state.context.assets))
+        .nest_service("/pkg", web_runtime::site_files(&state.leptos))
         .route("/ws/live", get(ws::live::handler))
         .route("/ws/events/{stream}", get(ws::events::handler))
         .route("/ws/ai-chat/session/{session_id}/", get(ws::chat::session_handler))
@@ -90,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(errors::server_fn_status))
         .layer(middleware::from_fn_with_state(state.clone(), security::forbid_cross_site))
         .layer(middleware::from_fn(security::headers))
+        .layer(middleware::from_fn(web_runtime::cache_static))
         .layer(middleware::from_fn_with_state(state.clone(), errors::limit_body))
         // The body limit above applies to every route; axum's own default would answer in text.
         .layer(DefaultBodyLimit::disable())

@@ -22,6 +22,7 @@ async fn readyz_lists_the_database_and_every_model_asset() {
     for expected in [
         "database",
         "efficientnet_lite0.onnx",
+        "efficientnet_lite0.f16.onnx",
         "imagenet_labels.json",
         "gemma-3-270m-q4_k_m.gguf",
         "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",

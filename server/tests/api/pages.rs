@@ -67,3 +67,28 @@ async fn the_site_and_the_browser_runtime_are_served_with_their_types() {
     }
     assert_eq!(app.get("/ort/no-such-file.mjs").await.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_files_are_sent_compressed_and_revalidated_without_their_bytes() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+    for path in [
+        "/pkg/ai-channels_bg.wasm",
+        "/models/efficientnet_lite0.f16.onnx",
+        "/ort/ort-wasm-simd-threaded.wasm",
+    ] {
+        let get = |encoding: &'static str| client.get(app.url(path)).header("accept-encoding", encoding);
+        let plain = get("identity").send().await.unwrap();
+        assert_eq!(plain.headers().get("content-encoding"), None, "{path}");
+        let plain_length = plain.bytes().await.unwrap().len();
+        let brotli = get("gzip, deflate, br").send().await.unwrap();
+        assert_eq!(brotli.headers()["content-encoding"], "br", "{path}");
+        assert_eq!(brotli.headers()["cache-control"], "no-cache", "{path}");
+        let modified = brotli.headers()["last-modified"].clone();
+        assert!(brotli.bytes().await.unwrap().len() < plain_length, "{path}: not smaller compressed");
+
+        let again = get("br").header("if-modified-since", modified).send().await.unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+        assert!(again.bytes().await.unwrap().is_empty());
+    }
+}

@@ -18,7 +18,7 @@ pub use video::VideoClassifier;
 use leptos::prelude::*;
 
 use crate::protocol::Category;
-use crate::vision::{BROWSER_MODELS_URL, IMAGE_LABELS_FILE, IMAGE_MODEL_FILE};
+use crate::vision::{BROWSER_IMAGE_MODEL_FILE, BROWSER_MODELS_URL, IMAGE_LABELS_FILE};
 
 /// Where the page's image model stands.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,7 +34,7 @@ pub enum ModelStatus {
 
 /// The site's image model, as a path on this site.
 fn default_model_url() -> String {
-    format!("{BROWSER_MODELS_URL}/{IMAGE_MODEL_FILE}")
+    format!("{BROWSER_MODELS_URL}/{BROWSER_IMAGE_MODEL_FILE}")
 }
 
 /// The class names of the site's image model, as a path on this site.

@@ -69,7 +69,9 @@ async fn download(
     Ok(Rc::new(Mutex::new(classifier)))
 }
 
-/// Downloads `url`, reporting whole percents as they arrive (when the size is known).
+/// Downloads `url`, reporting whole percents as they arrive (when the size is known). A
+/// compressed download's length is that of its compressed bytes, fewer than the bytes read, so the
+/// percent stays below 100 until the end.
 async fn fetch_bytes(url: &str, progress: impl Fn(u8)) -> Result<Vec<u8>, String> {
     let failed = |what: &str| format!("cannot download {url}: {what}");
     let response: web_sys::Response = JsFuture::from(window().fetch_with_str(url))
@@ -93,7 +95,7 @@ async fn fetch_bytes(url: &str, progress: impl Fn(u8)) -> Result<Vec<u8>, String
         let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(|_| failed("unreadable chunk"))?;
         bytes.extend(js_sys::Uint8Array::new(&value).to_vec());
         if let Some(total) = total.filter(|total| *total > 0.0) {
-            progress((bytes.len() as f64 / total * 100.0).min(100.0) as u8);
+            progress((bytes.len() as f64 / total * 100.0).min(99.0) as u8);
         }
     }
 }
