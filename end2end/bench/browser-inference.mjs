@@ -34,23 +34,22 @@ try {
     headers: { origin: base },
   });
   if (!signedUp.ok()) throw new Error(`sign-up failed: ${signedUp.status()}`);
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('Network.enable');
-  const downloads = new Map();
-  cdp.on('Network.responseReceived', ({ requestId, response }) => downloads.set(requestId, { url: response.url, bytes: 0 }));
-  cdp.on('Network.loadingFinished', ({ requestId, encodedDataLength }) => {
-    if (downloads.has(requestId)) downloads.get(requestId).bytes = encodedDataLength;
+  // Every response of the page and its workers, with its bytes over the network.
+  const downloads = [];
+  context.on('requestfinished', async (request) => {
+    const sizes = await request.sizes();
+    downloads.push({ url: request.url(), bytes: sizes.responseHeadersSize + sizes.responseBodySize });
   });
   // Navigates to the Camera page, starts the webcam and waits for the first classification.
   const visit = async (navigate) => {
-    downloads.clear();
+    downloads.length = 0;
     const start = performance.now();
     await navigate();
     await page.locator('body[data-hydrated]').waitFor();
     await page.getByRole('button', { name: 'Start camera' }).click();
     await page.locator('.video-classifier li').first().waitFor({ timeout: 120_000 });
     const ms = performance.now() - start;
-    const all = [...downloads.values()];
+    const all = [...downloads];
     const sum = (list) => list.reduce((total, d) => total + d.bytes, 0);
     const heavy = all.filter((d) => /\.(wasm|onnx)$/.test(new URL(d.url).pathname));
     return { ms: Math.round(ms), bytes: sum(all), wasmAndModelBytes: sum(heavy) };

@@ -11,3 +11,11 @@ pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(app::App);
 }
+
+/// Called by `/classifier-worker.js` in the image model's worker once the WebAssembly is loaded
+/// there: answers the page's classification requests.
+#[wasm_bindgen]
+pub fn classifier_worker() {
+    console_error_panic_hook::set_once();
+    app::ui::vision::serve_classifier_worker();
+}

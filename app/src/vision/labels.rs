@@ -35,7 +35,7 @@ impl Labels {
 /// Which classes a camera reports: only those on the allowlist (when it is not empty), never
 /// those on the denylist. An entry matches a class whose name equals it or contains it as a
 /// whole word, ignoring case: `cat` matches "Egyptian cat" but not "catamaran".
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CategoryFilter {
     allow: Vec<String>,
     deny: Vec<String>,

@@ -30,10 +30,17 @@ async fn runtime(runtime_url: &str) -> Result<Environment, VisionError> {
 
 /// onnxruntime-web runs one thread unless told otherwise; a cross-origin isolated page (this
 /// site serves COOP/COEP) may use a worker per core. Set before the first session is created.
+/// Reads the global scope's own properties, so it works in a page and in a worker alike.
 fn use_every_core() {
     let global = js_sys::global();
-    let isolated = js_sys::Reflect::get(&global, &"crossOriginIsolated".into()).is_ok_and(|v| v.is_truthy());
-    let cores = web_sys::window().map_or(1.0, |w| w.navigator().hardware_concurrency()).max(1.0);
+    let get = |target: &wasm_bindgen::JsValue, name: &str| js_sys::Reflect::get(target, &name.into());
+    let isolated = get(&global, "crossOriginIsolated").is_ok_and(|v| v.is_truthy());
+    let cores = get(&global, "navigator")
+        .and_then(|navigator| get(&navigator, "hardwareConcurrency"))
+        .ok()
+        .and_then(|cores| cores.as_f64())
+        .unwrap_or(1.0)
+        .max(1.0);
     let wasm_settings = js_sys::Reflect::get(&global, &"ort".into())
         .and_then(|ort| js_sys::Reflect::get(&ort, &"env".into()))
         .and_then(|env| js_sys::Reflect::get(&env, &"wasm".into()));

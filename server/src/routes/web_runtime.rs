@@ -63,8 +63,9 @@ async fn grammars() -> Result<Response, AppError> {
 }
 
 /// Where static files whose names do not change with their content are served: the site's
-/// WebAssembly, JavaScript and CSS, onnxruntime-web, the browser's model and labels.
-const REVALIDATED: [&str; 3] = ["/pkg/", "/ort/", "/models/"];
+/// WebAssembly, JavaScript and CSS, the model worker's script, onnxruntime-web, the browser's model
+/// and labels.
+const REVALIDATED: [&str; 4] = ["/pkg/", "/ort/", "/models/", "/classifier-worker.js"];
 
 /// Lets browsers keep static files but ask, on each visit, whether they changed
 /// (`Cache-Control: no-cache`, answered `304 Not Modified` with no body while they have not):

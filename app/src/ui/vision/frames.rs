@@ -1,8 +1,12 @@
-//! Pixels from the page: a reusable canvas that draws a photo or the current video frame, scaled
-//! down, and hands out its RGBA pixels or a JPEG of them.
+//! Pictures from the page: a photo or the current video frame as a scaled-down `ImageBitmap` (for
+//! the model's worker), and a reusable canvas that draws one and hands out a JPEG of it.
 
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlImageElement, HtmlVideoElement};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    CanvasRenderingContext2d, HtmlCanvasElement, HtmlImageElement, HtmlVideoElement, ImageBitmap,
+    ImageBitmapOptions,
+};
 
 /// What a frame is drawn from.
 #[derive(Clone, Copy)]
@@ -19,6 +23,39 @@ impl Source<'_> {
             Self::Image(image) => (image.natural_width(), image.natural_height()),
             Self::Video(video) => (video.video_width(), video.video_height()),
         }
+    }
+
+    /// The size it is drawn at: its longer side scaled down to at most `max_side` pixels;
+    /// `None` while it has no picture yet.
+    fn scaled(&self, max_side: u32) -> Option<(u32, u32)> {
+        let (width, height) = self.size();
+        if width == 0 || height == 0 {
+            return None;
+        }
+        let scale = (f64::from(max_side) / f64::from(width.max(height))).min(1.0);
+        Some((
+            ((f64::from(width) * scale).round() as u32).max(1),
+            ((f64::from(height) * scale).round() as u32).max(1),
+        ))
+    }
+
+    /// The picture as an `ImageBitmap` scaled down to at most `max_side` pixels, made by the
+    /// browser off the page's script; `None` while there is no picture yet.
+    pub async fn bitmap(&self, max_side: u32) -> Result<Option<ImageBitmap>, String> {
+        let Some((width, height)) = self.scaled(max_side) else { return Ok(None) };
+        let options = ImageBitmapOptions::new();
+        options.set_resize_width(width);
+        options.set_resize_height(height);
+        let window = leptos::prelude::window();
+        let promise =
+            match self {
+                Self::Image(image) => window
+                    .create_image_bitmap_with_html_image_element_and_image_bitmap_options(image, &options),
+                Self::Video(video) => window
+                    .create_image_bitmap_with_html_video_element_and_image_bitmap_options(video, &options),
+            }
+            .map_err(js)?;
+        Ok(Some(JsFuture::from(promise).await.map_err(js)?.unchecked_into()))
     }
 }
 
@@ -45,15 +82,7 @@ impl Canvas {
     /// Draws `source` with its longer side scaled down to at most `max_side` pixels; returns
     /// the drawn size, or `None` while the source has no picture yet.
     pub fn draw(&self, source: Source<'_>, max_side: u32) -> Result<Option<(u32, u32)>, String> {
-        let (width, height) = source.size();
-        if width == 0 || height == 0 {
-            return Ok(None);
-        }
-        let scale = (f64::from(max_side) / f64::from(width.max(height))).min(1.0);
-        let (width, height) = (
-            ((f64::from(width) * scale).round() as u32).max(1),
-            ((f64::from(height) * scale).round() as u32).max(1),
-        );
+        let Some((width, height)) = source.scaled(max_side) else { return Ok(None) };
         if (self.element.width(), self.element.height()) != (width, height) {
             self.element.set_width(width);
             self.element.set_height(height);
@@ -74,12 +103,6 @@ impl Canvas {
     /// The canvas element itself (e.g. to stream what is drawn on it).
     pub fn element(&self) -> HtmlCanvasElement {
         self.element.clone()
-    }
-
-    /// The RGBA pixels last drawn.
-    pub fn pixels(&self) -> Result<Vec<u8>, String> {
-        let (width, height) = (f64::from(self.element.width()), f64::from(self.element.height()));
-        Ok(self.context.get_image_data(0.0, 0.0, width, height).map_err(js)?.data().0)
     }
 
     /// What was last drawn as a JPEG `data:` URL of at most `max_bytes` (before base64), if

@@ -10,10 +10,14 @@ mod photo;
 #[cfg(feature = "hydrate")]
 mod sender;
 mod video;
+#[cfg(feature = "hydrate")]
+mod worker;
 
 pub use camera::CameraSource;
 pub use photo::PhotoClassifier;
 pub use video::VideoClassifier;
+#[cfg(feature = "hydrate")]
+pub use worker::serve as serve_classifier_worker;
 
 use leptos::prelude::*;
 

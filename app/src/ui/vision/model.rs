@@ -1,6 +1,7 @@
-//! The image model in the page: downloaded once per model URL with its progress shown, then
-//! shared by every classifier on the page. One inference runs at a time; a video loop that
-//! finds the model busy skips its frame instead of queueing it.
+//! The image model in the page: loaded once per model URL, in a worker of its own (see
+//! [`super::worker`]), with its download's progress shown, then shared by every classifier on
+//! the page. One inference runs at a time; a video loop that finds the model busy skips its frame
+//! instead of queueing it.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,14 +11,13 @@ use futures::FutureExt;
 use futures::future::{LocalBoxFuture, Shared};
 use futures::lock::Mutex;
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
 use super::ModelStatus;
-use crate::vision::{Labels, WEB_RUNTIME_URL, WebClassifier};
+use super::worker::WorkerClassifier;
+use crate::vision::WEB_RUNTIME_URL;
 
 /// A loaded model, shared by the page's classifiers.
-pub type SharedModel = Rc<Mutex<WebClassifier>>;
+pub type SharedModel = Rc<Mutex<WorkerClassifier>>;
 
 type Loading = Shared<LocalBoxFuture<'static, Result<SharedModel, String>>>;
 
@@ -57,45 +57,12 @@ async fn download(
     status: ArcRwSignal<ModelStatus>,
 ) -> Result<SharedModel, String> {
     let origin = window().location().origin().map_err(|_| "the page has no origin".to_owned())?;
-    let labels = fetch_bytes(&format!("{origin}{labels_url}"), |_| {}).await?;
-    let labels = Labels::from_json(&String::from_utf8_lossy(&labels)).map_err(|e| e.to_string())?;
-    let model = fetch_bytes(&format!("{origin}{model_url}"), |percent| {
-        status.set(ModelStatus::Loading(percent));
-    })
-    .await?;
-    let classifier = WebClassifier::load(&format!("{origin}{WEB_RUNTIME_URL}/"), &model, labels)
-        .await
-        .map_err(|e| e.to_string())?;
+    let urls = (
+        format!("{origin}{model_url}"),
+        format!("{origin}{labels_url}"),
+        format!("{origin}{WEB_RUNTIME_URL}/"),
+    );
+    let classifier =
+        WorkerClassifier::start(urls, move |percent| status.set(ModelStatus::Loading(percent))).await?;
     Ok(Rc::new(Mutex::new(classifier)))
-}
-
-/// Downloads `url`, reporting whole percents as they arrive (when the size is known). A
-/// compressed download's length is that of its compressed bytes, fewer than the bytes read, so the
-/// percent stays below 100 until the end.
-async fn fetch_bytes(url: &str, progress: impl Fn(u8)) -> Result<Vec<u8>, String> {
-    let failed = |what: &str| format!("cannot download {url}: {what}");
-    let response: web_sys::Response = JsFuture::from(window().fetch_with_str(url))
-        .await
-        .map_err(|_| failed("the network failed"))?
-        .unchecked_into();
-    if !response.ok() {
-        return Err(failed(&format!("status {}", response.status())));
-    }
-    let total: Option<f64> =
-        response.headers().get("content-length").ok().flatten().and_then(|length| length.parse().ok());
-    let reader: web_sys::ReadableStreamDefaultReader =
-        response.body().ok_or_else(|| failed("empty response"))?.get_reader().unchecked_into();
-    let mut bytes = Vec::new();
-    loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(|_| failed("the download broke off"))?;
-        let done = js_sys::Reflect::get(&chunk, &"done".into()).is_ok_and(|done| done.is_truthy());
-        if done {
-            return Ok(bytes);
-        }
-        let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(|_| failed("unreadable chunk"))?;
-        bytes.extend(js_sys::Uint8Array::new(&value).to_vec());
-        if let Some(total) = total.filter(|total| *total > 0.0) {
-            progress((bytes.len() as f64 / total * 100.0).min(99.0) as u8);
-        }
-    }
 }

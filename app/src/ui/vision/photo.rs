@@ -62,11 +62,11 @@ mod browser {
     use leptos::prelude::*;
     use web_sys::{HtmlImageElement, HtmlInputElement};
 
-    use super::super::frames::{Canvas, Source};
+    use super::super::frames::Source;
     use super::super::model::{self, SharedModel};
     use super::super::{ModelStatus, default_labels_url, default_model_url};
     use crate::protocol::Category;
-    use crate::vision::{CategoryFilter, RgbaFrame};
+    use crate::vision::CategoryFilter;
 
     /// How many categories are shown.
     const SHOWN: usize = 3;
@@ -130,11 +130,8 @@ mod browser {
         wasm_bindgen_futures::JsFuture::from(image.decode())
             .await
             .map_err(|_| "this is not an image".to_owned())?;
-        let canvas = Canvas::new()?;
-        let (width, height) = canvas.draw(Source::Image(&image), MAX_SIDE)?.ok_or("the image is empty")?;
-        let pixels = canvas.pixels()?;
-        let frame = RgbaFrame::new(width, height, &pixels).map_err(|e| e.to_string())?;
-        let mut model = model.lock().await;
-        model.classify(&frame, SHOWN, &CategoryFilter::default()).await.map_err(|e| e.to_string())
+        let bitmap = Source::Image(&image).bitmap(MAX_SIDE).await?.ok_or("the image is empty")?;
+        let model = model.lock().await;
+        Ok(model.classify(bitmap, SHOWN, &CategoryFilter::default()).await?.0)
     }
 }

@@ -177,7 +177,7 @@ mod browser {
     use super::{Delivery, Timing};
     use crate::protocol::{Category, Classification, ClassificationEvent, MAX_THUMBNAIL_BYTES};
     use crate::ui::vision::ModelStatus;
-    use crate::vision::{CategoryFilter, EventPolicy, RgbaFrame, Trigger};
+    use crate::vision::{CategoryFilter, EventPolicy, Trigger};
 
     /// Frames are drawn at most this large before the shared pre-processing crops and resizes them.
     const FRAME_SIDE: u32 = 320;
@@ -234,7 +234,6 @@ mod browser {
         model: model::SharedModel,
         running: Arc<AtomicBool>,
     ) -> Result<(), String> {
-        let frames = Canvas::new()?;
         let thumbnails = Canvas::new()?;
         let sender = EventSender::start(&settings.websocket_path, settings.delivery);
         let producer = window().crypto().map_err(|_| "no crypto in this browser")?.random_uuid();
@@ -248,16 +247,11 @@ mod browser {
                 .and_then(|element| element.dyn_into::<HtmlVideoElement>().ok());
             let playing = video.as_ref().filter(|video| !video.paused() && video.ready_state() >= 2);
             // The loop awaits each inference, so frames that arrive meanwhile are skipped, never queued.
-            if let (Some(video), Some(mut model)) = (playing, model.try_lock())
-                && let Some((width, height)) = frames.draw(Source::Video(video), FRAME_SIDE)?
+            if let (Some(video), Some(model)) = (playing, model.try_lock())
+                && let Some(bitmap) = Source::Video(video).bitmap(FRAME_SIDE).await?
             {
-                let pixels = frames.pixels()?;
-                let frame = RgbaFrame::new(width, height, &pixels).map_err(|e| e.to_string())?;
-                let before = now_ms();
-                let ranked = model
-                    .classify(&frame, settings.max_results, &settings.filter)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let (ranked, inference_ms) =
+                    model.classify(bitmap, settings.max_results, &settings.filter).await?;
                 let after = now_ms();
                 if recent.len() == FPS_WINDOW {
                     recent.pop_front();
@@ -265,7 +259,7 @@ mod browser {
                 recent.push_back(after);
                 let span = recent.back().zip(recent.front()).map_or(0.0, |(last, first)| last - first);
                 let fps = if span > 0.0 { (recent.len() - 1) as f64 * 1000.0 / span } else { 0.0 };
-                settings.timing.try_set(Some(Timing { inference_ms: after - before, fps }));
+                settings.timing.try_set(Some(Timing { inference_ms, fps }));
                 if let Some(trigger) =
                     settings.policy.observe(&ranked, Duration::from_secs_f64(after / 1000.0))
                 {
