@@ -11,14 +11,12 @@ use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 
 use super::NewEvent;
-use super::store::label_activity;
+use super::store::{PAGE_SIZE, label_activity, one_page};
 use crate::backend::{AppError, Database};
 use crate::protocol::{EventId, LabelActivity, Sighting, SightingId, SightingPage, StoredEvent, UserId};
 
 /// How many of a stream's latest events a label's median is taken over.
 const WINDOW: usize = 3;
-/// Most sightings on one page.
-const PAGE_SIZE: i64 = 50;
 /// Most events listed for one sighting.
 const EVENTS_PER_SIGHTING: i64 = 200;
 
@@ -250,24 +248,22 @@ impl Open {
 
     /// An earlier event in which the label was already seen: the sighting began there.
     fn reach_back(&mut self, earlier: &Seen, score: f32) {
-        let sighting = &mut self.sighting;
-        sighting.started_at = earlier.at;
-        sighting.first_event_id = earlier.id;
-        sighting.peak_score = sighting.peak_score.max(f64::from(score));
-        self.take_thumbnail(earlier, score);
+        self.sighting.started_at = earlier.at;
+        self.sighting.first_event_id = earlier.id;
+        self.count(earlier, score);
     }
 
     /// The label is seen again with `score`.
     fn see(&mut self, seen: &Seen, score: f32) {
-        let sighting = &mut self.sighting;
-        sighting.last_seen_at = seen.at;
-        sighting.last_event_id = seen.id;
-        sighting.peak_score = sighting.peak_score.max(f64::from(score));
-        self.take_thumbnail(seen, score);
+        self.sighting.last_seen_at = seen.at;
+        self.sighting.last_event_id = seen.id;
+        self.count(seen, score);
         self.dirty = true;
     }
 
-    fn take_thumbnail(&mut self, seen: &Seen, score: f32) {
+    /// Counts `seen`'s `score` towards the best score and the best thumbnail.
+    fn count(&mut self, seen: &Seen, score: f32) {
+        self.sighting.peak_score = self.sighting.peak_score.max(f64::from(score));
         if seen.has_thumbnail && (self.sighting.thumbnail_event_id.is_none() || score > self.thumbnail_score)
         {
             self.sighting.thumbnail_event_id = Some(seen.id);
@@ -356,7 +352,7 @@ impl Sightings {
 
     /// One page of `owner_id`'s sightings matching `query`, newest first.
     pub async fn list(&self, owner_id: UserId, query: &SightingQuery) -> Result<SightingPage, AppError> {
-        let mut sightings: Vec<Sighting> = sqlx::query_as(&format!(
+        let sightings: Vec<Sighting> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM sightings
              WHERE owner_id = $1 AND ($2 IS NULL OR stream = $2) AND ($3 IS NULL OR label = $3)
                AND ($4 IS NULL OR id < $4)
@@ -369,9 +365,7 @@ impl Sightings {
         .bind(PAGE_SIZE + 1)
         .fetch_all(&self.pool)
         .await?;
-        let more = sightings.len() > PAGE_SIZE as usize;
-        sightings.truncate(PAGE_SIZE as usize);
-        let next_before_id = more.then(|| sightings.last().map(|s| s.id)).flatten();
+        let (sightings, next_before_id) = one_page(sightings, PAGE_SIZE, |s| s.id);
         Ok(SightingPage { sightings, next_before_id })
     }
 

@@ -5,8 +5,18 @@ use sqlx::SqlitePool;
 use crate::backend::AppError;
 use crate::protocol::{EventPage, LabelActivity, LabelSeries, StoredEvent};
 
-/// Most events on one page.
+/// Most events (or sightings) on one page.
 pub const PAGE_SIZE: i64 = 50;
+
+/// Splits `rows`, fetched newest first with one more than `size` to tell whether more follow,
+/// into one page and the id to pass as `before_id` for the next (none when this is the last).
+pub(super) fn one_page<T, Id>(mut rows: Vec<T>, size: i64, id: impl Fn(&T) -> Id) -> (Vec<T>, Option<Id>) {
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    let more = rows.len() > size;
+    rows.truncate(size);
+    let next = if more { rows.last().map(id) } else { None };
+    (rows, next)
+}
 
 /// Which of a user's events to list; every field narrows the list.
 #[derive(Clone, Debug, Default)]
@@ -39,7 +49,7 @@ impl EventStore {
 
     /// One page of `owner_id`'s events matching `query`, newest first.
     pub async fn list(&self, owner_id: UserId, query: &EventQuery) -> Result<EventPage, AppError> {
-        let mut events: Vec<StoredEvent> = sqlx::query_as(
+        let events: Vec<StoredEvent> = sqlx::query_as(
             "SELECT id, stream, model, top_index, top_label, top_score, thumbnail IS NOT NULL AS has_thumbnail,
                     client_time, received_at
              FROM classification_events
@@ -63,9 +73,7 @@ impl EventStore {
         .bind(PAGE_SIZE + 1)
         .fetch_all(&self.pool)
         .await?;
-        let more = events.len() > PAGE_SIZE as usize;
-        events.truncate(PAGE_SIZE as usize);
-        let next_before_id = more.then(|| events.last().map(|e| e.id)).flatten();
+        let (events, next_before_id) = one_page(events, PAGE_SIZE, |e| e.id);
         Ok(EventPage { events, next_before_id })
     }
 
