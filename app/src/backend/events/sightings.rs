@@ -400,16 +400,9 @@ impl Sightings {
         (buckets, bucket): (usize, TimeDelta),
         top: usize,
     ) -> Result<LabelActivity, AppError> {
-        let start = Utc::now() - bucket * i32::try_from(buckets).unwrap_or(i32::MAX);
-        let rows: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT label, started_at FROM sightings
-             WHERE owner_id = $1 AND started_at >= $2 ORDER BY id DESC LIMIT 100000",
-        )
-        .bind(owner_id)
-        .bind(start)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(label_activity(rows, start, (buckets, bucket), top))
+        let sql = "SELECT label, started_at FROM sightings
+                   WHERE owner_id = $1 AND started_at >= $2 ORDER BY id DESC LIMIT 100000";
+        label_activity(&self.pool, sql, owner_id, (buckets, bucket), top).await
     }
 }
 

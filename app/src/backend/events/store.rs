@@ -89,14 +89,19 @@ impl EventStore {
     }
 }
 
-/// Counts `rows` (a label and when it was seen) per label in `buckets` buckets of `bucket` length
-/// from `start`, keeping the `top` most frequent labels.
-pub(super) fn label_activity(
-    rows: Vec<(String, DateTime<Utc>)>,
-    start: DateTime<Utc>,
+/// Counts what `sql` lists for `owner_id` — a label and when it was seen, given the owner (`$1`)
+/// and the start of the first bucket (`$2`) — per label in `buckets` buckets of `bucket` length
+/// ending now, keeping the `top` most frequent labels.
+pub(super) async fn label_activity(
+    pool: &SqlitePool,
+    sql: &str,
+    owner_id: UserId,
     (buckets, bucket): (usize, chrono::TimeDelta),
     top: usize,
-) -> LabelActivity {
+) -> Result<LabelActivity, AppError> {
+    let start = Utc::now() - bucket * i32::try_from(buckets).unwrap_or(i32::MAX);
+    let rows: Vec<(String, DateTime<Utc>)> =
+        sqlx::query_as(sql).bind(owner_id).bind(start).fetch_all(pool).await?;
     let mut series: Vec<LabelSeries> = Vec::new();
     for (label, seen_at) in rows {
         let index = ((seen_at - start).num_seconds() / bucket.num_seconds().max(1)).max(0) as usize;
@@ -112,7 +117,7 @@ pub(super) fn label_activity(
     series.sort_by_key(|s| std::cmp::Reverse(s.counts.iter().sum::<u32>()));
     series.truncate(top);
     let bucket_minutes = u32::try_from(bucket.num_minutes()).unwrap_or(u32::MAX);
-    LabelActivity { start, bucket_minutes, series }
+    Ok(LabelActivity { start, bucket_minutes, series })
 }
 
 impl EventStore {
@@ -125,16 +130,9 @@ impl EventStore {
         bucket: chrono::TimeDelta,
         top: usize,
     ) -> Result<LabelActivity, AppError> {
-        let start = Utc::now() - bucket * i32::try_from(buckets).unwrap_or(i32::MAX);
-        let rows: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT top_label, received_at FROM classification_events
-             WHERE owner_id = $1 AND received_at >= $2 ORDER BY id DESC LIMIT 100000",
-        )
-        .bind(owner_id)
-        .bind(start)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(label_activity(rows, start, (buckets, bucket), top))
+        let sql = "SELECT top_label, received_at FROM classification_events
+                   WHERE owner_id = $1 AND received_at >= $2 ORDER BY id DESC LIMIT 100000";
+        label_activity(&self.pool, sql, owner_id, (buckets, bucket), top).await
     }
 
     /// `owner_id`'s streams: each with its number of events and when it last sent one, most
