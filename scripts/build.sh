@@ -31,6 +31,8 @@ if [ "$profile" = release ]; then
         "$site/pkg/ai-channels_bg.wasm" -o "$site/pkg/ai-channels_bg.wasm"
 fi
 cp style/main.css "$site/pkg/ai-channels.css"
+# The image model's worker starts the same WebAssembly, beside it.
+cp frontend/classifier-worker.js "$site/pkg/"
 cp -r public/. "$site/"
 # Compressed copies the server sends to browsers that accept them: the smallest for a release,
 # quick ones for tests.

@@ -12,7 +12,7 @@ pub fn hydrate() {
     leptos::mount::hydrate_body(app::App);
 }
 
-/// Called by `/classifier-worker.js` in the image model's worker once the WebAssembly is loaded
+/// Called by `/pkg/classifier-worker.js` in the image model's worker once the WebAssembly is loaded
 /// there: answers the page's classification requests.
 #[wasm_bindgen]
 pub fn classifier_worker() {

@@ -91,7 +91,6 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(errors::server_fn_status))
         .layer(middleware::from_fn_with_state(state.clone(), security::forbid_cross_site))
         .layer(middleware::from_fn(security::headers))
-        .layer(middleware::from_fn(web_runtime::cache_static))
         .layer(middleware::from_fn_with_state(state.clone(), errors::limit_body))
         // The body limit above applies to every route; axum's own default would answer in text.
         .layer(DefaultBodyLimit::disable())

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::OnceCell;
 use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeader;
 
 use crate::startup::AppState;
 
@@ -22,11 +23,15 @@ use crate::startup::AppState;
 /// `application/wasm`, JavaScript as `text/javascript`) and [`ModelAssets::BROWSER_MODELS`] under
 /// [`vision::BROWSER_MODELS_URL`], and the grammars at [`GRAMMARS_URL`].
 pub fn router(assets: &ModelAssets) -> Router<AppState> {
-    let files =
-        ServeDir::new(assets.path(ModelAssets::WEB_RUNTIME_DIR)).precompressed_br().precompressed_gzip();
+    let files = revalidated(
+        ServeDir::new(assets.path(ModelAssets::WEB_RUNTIME_DIR)).precompressed_br().precompressed_gzip(),
+    );
     let models = ModelAssets::BROWSER_MODELS.iter().fold(Router::new(), |router, &name| {
         let url = format!("{}/{name}", vision::BROWSER_MODELS_URL);
-        router.route_service(&url, ServeFile::new(assets.path(name)).precompressed_br().precompressed_gzip())
+        router.route_service(
+            &url,
+            revalidated(ServeFile::new(assets.path(name)).precompressed_br().precompressed_gzip()),
+        )
     });
     Router::new()
         .nest_service(vision::WEB_RUNTIME_URL, files)
@@ -35,13 +40,21 @@ pub fn router(assets: &ModelAssets) -> Router<AppState> {
         .route(GRAMMARS_URL, get(grammars))
 }
 
-/// The site's own files under `/pkg/` (WebAssembly, JavaScript, CSS), compressed when the build
-/// wrote compressed copies and answered `304 Not Modified` to a browser whose copy is current.
-/// (Leptos's fallback file handler would serve them too, but drops the request's conditional
-/// headers, so browsers would download them again on every visit.)
-pub fn site_files(options: &leptos::config::LeptosOptions) -> ServeDir {
+/// The site's own files under `/pkg/` (WebAssembly, JavaScript, CSS, the model worker's script),
+/// compressed when the build wrote compressed copies and answered `304 Not Modified` to a browser
+/// whose copy is current. (Leptos's fallback file handler would serve them too, but drops the
+/// request's conditional headers, so browsers would download them again on every visit.)
+pub fn site_files(options: &leptos::config::LeptosOptions) -> SetResponseHeader<ServeDir, HeaderValue> {
     let dir = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
-    ServeDir::new(dir).precompressed_br().precompressed_gzip()
+    revalidated(ServeDir::new(dir).precompressed_br().precompressed_gzip())
+}
+
+/// Lets browsers keep the files `service` serves under names that do not change with their
+/// content, but ask on each visit whether they changed (`Cache-Control: no-cache`, answered
+/// `304 Not Modified` with no body while they have not): a second visit downloads none of their
+/// bytes again, and a new build is picked up at once.
+fn revalidated<S>(service: S) -> SetResponseHeader<S, HeaderValue> {
+    SetResponseHeader::if_not_present(service, CACHE_CONTROL, HeaderValue::from_static("no-cache"))
 }
 
 /// The server's grammars as the browser reads them, written once on first demand. The URL names
@@ -60,26 +73,6 @@ async fn grammars() -> Result<Response, AppError> {
         (CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable")),
     ];
     Ok((headers, dump.clone()).into_response())
-}
-
-/// Where static files whose names do not change with their content are served: the site's
-/// WebAssembly, JavaScript and CSS, the model worker's script, onnxruntime-web, the browser's model
-/// and labels.
-const REVALIDATED: [&str; 4] = ["/pkg/", "/ort/", "/models/", "/classifier-worker.js"];
-
-/// Lets browsers keep static files but ask, on each visit, whether they changed
-/// (`Cache-Control: no-cache`, answered `304 Not Modified` with no body while they have not):
-/// a second visit downloads none of their bytes again, and a new build is picked up at once.
-/// Files under versioned URLs set their own, longer, caching.
-pub async fn cache_static(request: Request, next: Next) -> Response {
-    let revalidated = REVALIDATED.iter().any(|prefix| request.uri().path().starts_with(prefix));
-    let mut response = next.run(request).await;
-    let cacheable =
-        response.status().is_success() || response.status() == axum::http::StatusCode::NOT_MODIFIED;
-    if revalidated && cacheable && !response.headers().contains_key(CACHE_CONTROL) {
-        response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    }
-    response
 }
 
 /// Labels `.js`/`.mjs` files with the standard JavaScript type (RFC 9239) rather than the legacy

@@ -1,5 +1,5 @@
 //! The image model in a dedicated Web Worker, so the page never blocks on inference: the page
-//! starts the worker (`/classifier-worker.js`, which runs this same WebAssembly and calls
+//! starts the worker (`/pkg/classifier-worker.js`, which runs this same WebAssembly and calls
 //! [`serve`]), the worker downloads the model and loads onnxruntime-web, and each frame goes to
 //! it as a transferred `ImageBitmap` and comes back as ranked categories. Messages are typed
 //! ([`Request`], [`Reply`]) and travel as JSON, the bitmap beside them.
@@ -23,8 +23,8 @@ use web_sys::{
 use crate::protocol::Category;
 use crate::vision::{CategoryFilter, Labels, RgbaFrame, WebClassifier};
 
-/// The worker's script, served from the site's public files.
-const WORKER_SCRIPT: &str = "/classifier-worker.js";
+/// The worker's script, built beside the app's WebAssembly.
+const WORKER_SCRIPT: &str = "/pkg/classifier-worker.js";
 
 /// What the page asks the worker.
 #[derive(Debug, Serialize, Deserialize)]
@@ -179,7 +179,7 @@ impl WorkerClassifier {
     }
 }
 
-/// The worker's side: answers the page's requests. Called by `/classifier-worker.js` once the
+/// The worker's side: answers the page's requests. Called by `/pkg/classifier-worker.js` once the
 /// WebAssembly is loaded in the worker.
 pub fn serve() {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();

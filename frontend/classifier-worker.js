@@ -4,7 +4,7 @@
 // onnxruntime-web is loaded by ort-web's loader, which expects a page: it adds a <script> for
 // onnxruntime-web's bundle to `document.head`. In a worker there is no document, so for that one
 // call the loader gets a stand-in that imports the bundle's module build instead.
-import init, { classifier_worker } from '/pkg/ai-channels.js';
+import init, { classifier_worker } from './ai-channels.js';
 
 function standIn(tag) {
   const listeners = {};
@@ -41,5 +41,5 @@ self.document = {
   },
 };
 
-await init({ module_or_path: '/pkg/ai-channels_bg.wasm' });
+await init({ module_or_path: new URL('./ai-channels_bg.wasm', import.meta.url) });
 classifier_worker();
