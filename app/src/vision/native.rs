@@ -5,7 +5,7 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::Tensor;
 
-use super::{CategoryFilter, INPUT_SIZE, Labels, RgbaFrame, VisionError, to_input_tensor, top_k};
+use super::{CategoryFilter, Labels, Layout, RgbaFrame, VisionError, to_input_tensor, top_k};
 use crate::protocol::Category;
 
 /// ONNX Runtime allows one environment per process, so every classifier shares this one.
@@ -52,8 +52,8 @@ impl NativeClassifier {
     /// Classifies one frame and returns the `k` most probable classes, best first.
     pub fn classify(&self, frame: &RgbaFrame<'_>, k: usize) -> Result<Vec<Category>, VisionError> {
         let failed = |e: ort::Error| VisionError::Model(e.to_string());
-        let input =
-            Tensor::from_array(([1, 3, INPUT_SIZE, INPUT_SIZE], to_input_tensor(frame))).map_err(failed)?;
+        let input = Tensor::from_array((Layout::Nchw.shape(), to_input_tensor(frame, Layout::Nchw)))
+            .map_err(failed)?;
         let mut session =
             self.session.lock().map_err(|_| VisionError::Model("a previous run panicked".into()))?;
         let outputs = session.run(ort::inputs![input]).map_err(failed)?;

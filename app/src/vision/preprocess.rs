@@ -26,16 +26,41 @@ impl<'a> RgbaFrame<'a> {
     }
 }
 
-/// Turns a frame into the model's input: the centre square, resized to
-/// [`INPUT_SIZE`]² with bilinear sampling, as planar RGB (`[3, 224, 224]`, NCHW without the
-/// batch axis) normalised to `(pixel − 127) / 128`.
-pub fn to_input_tensor(frame: &RgbaFrame<'_>) -> Vec<f32> {
+/// How a model lays out its input image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Planar: all of red, then green, then blue (`[N, 3, H, W]`, ONNX's convention).
+    Nchw,
+    /// Interleaved: red, green and blue of each pixel together (`[N, H, W, 3]`, TFLite's).
+    Nhwc,
+}
+
+impl Layout {
+    /// The input's shape for one image.
+    pub fn shape(self) -> [usize; 4] {
+        match self {
+            Self::Nchw => [1, 3, INPUT_SIZE, INPUT_SIZE],
+            Self::Nhwc => [1, INPUT_SIZE, INPUT_SIZE, 3],
+        }
+    }
+
+    fn index(self, channel: usize, y: usize, x: usize) -> usize {
+        match self {
+            Self::Nchw => channel * INPUT_SIZE * INPUT_SIZE + y * INPUT_SIZE + x,
+            Self::Nhwc => (y * INPUT_SIZE + x) * 3 + channel,
+        }
+    }
+}
+
+/// Turns a frame into the model's input: the centre square, resized to [`INPUT_SIZE`]² with
+/// bilinear sampling, as RGB in `layout` (without the batch axis) normalised to
+/// `(pixel − 127) / 128`.
+pub fn to_input_tensor(frame: &RgbaFrame<'_>, layout: Layout) -> Vec<f32> {
     let (width, height) = (frame.width as usize, frame.height as usize);
     let side = width.min(height);
     let (left, top) = ((width - side) / 2, (height - side) / 2);
     let scale = side as f32 / INPUT_SIZE as f32;
-    let plane = INPUT_SIZE * INPUT_SIZE;
-    let mut tensor = vec![0.0; 3 * plane];
+    let mut tensor = vec![0.0; 3 * INPUT_SIZE * INPUT_SIZE];
 
     let axis = |out: usize, offset: usize| {
         let source = ((out as f32 + 0.5) * scale - 0.5).clamp(0.0, (side - 1) as f32);
@@ -51,7 +76,7 @@ pub fn to_input_tensor(frame: &RgbaFrame<'_>) -> Vec<f32> {
                 let upper = frame.channel(x0, y0, c) * (1.0 - wx) + frame.channel(x1, y0, c) * wx;
                 let lower = frame.channel(x0, y1, c) * (1.0 - wx) + frame.channel(x1, y1, c) * wx;
                 let value = upper * (1.0 - wy) + lower * wy;
-                tensor[c * plane + out_y * INPUT_SIZE + out_x] = (value - 127.0) / 128.0;
+                tensor[layout.index(c, out_y, out_x)] = (value - 127.0) / 128.0;
             }
         }
     }
@@ -76,12 +101,26 @@ mod tests {
     #[test]
     fn normalises_each_channel_into_its_own_plane() {
         let pixels = solid(300, 200, [255, 127, 0, 255]);
-        let tensor = to_input_tensor(&RgbaFrame::new(300, 200, &pixels).unwrap());
+        let tensor = to_input_tensor(&RgbaFrame::new(300, 200, &pixels).unwrap(), Layout::Nchw);
         let plane = INPUT_SIZE * INPUT_SIZE;
         assert_eq!(tensor.len(), 3 * plane);
         assert!(tensor[..plane].iter().all(|&v| (v - 1.0).abs() < 1e-6));
         assert!(tensor[plane..2 * plane].iter().all(|&v| v.abs() < 1e-6));
         assert!(tensor[2 * plane..].iter().all(|&v| (v + 127.0 / 128.0).abs() < 1e-6));
+    }
+
+    #[test]
+    fn interleaves_channels_for_nhwc_with_the_same_values() {
+        let pixels: Vec<u8> = (0..64u32 * 48 * 4).map(|i| (i * 7 % 251) as u8).collect();
+        let frame = RgbaFrame::new(64, 48, &pixels).unwrap();
+        let (planar, interleaved) =
+            (to_input_tensor(&frame, Layout::Nchw), to_input_tensor(&frame, Layout::Nhwc));
+        let plane = INPUT_SIZE * INPUT_SIZE;
+        for (pixel, rgb) in interleaved.chunks(3).enumerate() {
+            for (c, &value) in rgb.iter().enumerate() {
+                assert_eq!(value, planar[c * plane + pixel]);
+            }
+        }
     }
 
     #[test]
@@ -95,7 +134,7 @@ mod tests {
                 pixels.extend_from_slice(&[v, v, v, 255]);
             }
         }
-        let tensor = to_input_tensor(&RgbaFrame::new(width, height, &pixels).unwrap());
+        let tensor = to_input_tensor(&RgbaFrame::new(width, height, &pixels).unwrap(), Layout::Nchw);
         assert!(tensor[..INPUT_SIZE * INPUT_SIZE].iter().all(|&v| (v - 1.0).abs() < 1e-6));
     }
 }

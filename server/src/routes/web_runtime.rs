@@ -1,11 +1,11 @@
 //! What the browser runs models with, self-hosted (pages never load from a CDN): onnxruntime-web's
-//! `dist/`, the image model with its labels, and the grammars the chat highlights code with; and
+//! `dist/` and LiteRT.js, the image models with their labels, and the grammars the chat highlights code with; and
 //! how browsers cache static files. Files are served brotli- or gzip-compressed when the set-up or
 //! the build wrote a `.br` / `.gz` beside them and the browser accepts it.
 
 use app::backend::{AppError, ModelAssets};
 use app::ui::chat::highlight::{self, GRAMMARS_URL};
-use app::vision;
+use app::vision::{self, BrowserEngine};
 use axum::Router;
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -19,13 +19,16 @@ use tower_http::set_header::SetResponseHeader;
 
 use crate::startup::AppState;
 
-/// Serves [`ModelAssets::WEB_RUNTIME_DIR`] under [`vision::WEB_RUNTIME_URL`] (`.wasm` as
-/// `application/wasm`, JavaScript as `text/javascript`) and [`ModelAssets::BROWSER_MODELS`] under
-/// [`vision::BROWSER_MODELS_URL`], and the grammars at [`GRAMMARS_URL`].
+/// Serves each browser engine's runtime directory ([`ModelAssets::runtime_dir`]) under its
+/// [`BrowserEngine::runtime_url`] (`.wasm` as `application/wasm`, JavaScript as
+/// `text/javascript`) and [`ModelAssets::BROWSER_MODELS`] under [`vision::BROWSER_MODELS_URL`],
+/// and the grammars at [`GRAMMARS_URL`].
 pub fn router(assets: &ModelAssets) -> Router<AppState> {
-    let files = revalidated(
-        ServeDir::new(assets.path(ModelAssets::WEB_RUNTIME_DIR)).precompressed_br().precompressed_gzip(),
-    );
+    let runtimes = BrowserEngine::FASTEST_FIRST.iter().fold(Router::new(), |router, &engine| {
+        let dir = assets.path(ModelAssets::runtime_dir(engine));
+        let files = revalidated(ServeDir::new(dir).precompressed_br().precompressed_gzip());
+        router.nest_service(engine.runtime_url(), files)
+    });
     let models = ModelAssets::BROWSER_MODELS.iter().fold(Router::new(), |router, &name| {
         let url = format!("{}/{name}", vision::BROWSER_MODELS_URL);
         router.route_service(
@@ -33,11 +36,7 @@ pub fn router(assets: &ModelAssets) -> Router<AppState> {
             revalidated(ServeFile::new(assets.path(name)).precompressed_br().precompressed_gzip()),
         )
     });
-    Router::new()
-        .nest_service(vision::WEB_RUNTIME_URL, files)
-        .layer(middleware::from_fn(javascript_type))
-        .merge(models)
-        .route(GRAMMARS_URL, get(grammars))
+    runtimes.layer(middleware::from_fn(javascript_type)).merge(models).route(GRAMMARS_URL, get(grammars))
 }
 
 /// The site's own files under `/pkg/` (WebAssembly, JavaScript, CSS, the model worker's script),

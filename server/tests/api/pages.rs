@@ -59,6 +59,10 @@ async fn the_site_and_the_browser_runtime_are_served_with_their_types() {
         ("/favicon.svg", "image/svg+xml"),
         ("/ort/ort.wasm.min.mjs", "text/javascript"),
         ("/ort/ort-wasm-simd-threaded.wasm", "application/wasm"),
+        ("/litert/litert.js", "text/javascript"),
+        ("/litert/litert_wasm_threaded_internal.js", "text/javascript"),
+        ("/litert/litert_wasm_threaded_internal.wasm", "application/wasm"),
+        ("/models/efficientnet_lite0.f16.tflite", "application/octet-stream"),
     ] {
         let response = app.get(path).await;
         assert_eq!(response.status(), 200, "{path}");
@@ -66,6 +70,7 @@ async fn the_site_and_the_browser_runtime_are_served_with_their_types() {
         assert!(actual.starts_with(content_type), "{path}: {actual}");
     }
     assert_eq!(app.get("/ort/no-such-file.mjs").await.status(), 404);
+    assert_eq!(app.get("/litert/no-such-file.js").await.status(), 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,6 +81,8 @@ async fn browser_files_are_sent_compressed_and_revalidated_without_their_bytes()
         "/pkg/ai-channels_bg.wasm",
         "/models/efficientnet_lite0.f16.onnx",
         "/ort/ort-wasm-simd-threaded.wasm",
+        "/litert/litert_wasm_threaded_internal.wasm",
+        "/models/efficientnet_lite0.f16.tflite",
     ] {
         let get = |encoding: &'static str| client.get(app.url(path)).header("accept-encoding", encoding);
         let plain = get("identity").send().await.unwrap();

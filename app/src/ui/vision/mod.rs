@@ -22,7 +22,7 @@ pub use worker::serve as serve_classifier_worker;
 use leptos::prelude::*;
 
 use crate::protocol::Category;
-use crate::vision::{BROWSER_IMAGE_MODEL_FILE, BROWSER_MODELS_URL, IMAGE_LABELS_FILE};
+use crate::vision::{BROWSER_MODELS_URL, IMAGE_LABELS_FILE};
 
 /// Where the page's image model stands.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,11 +34,6 @@ pub enum ModelStatus {
     Ready,
     /// Loading failed.
     Failed(String),
-}
-
-/// The site's image model, as a path on this site.
-fn default_model_url() -> String {
-    format!("{BROWSER_MODELS_URL}/{BROWSER_IMAGE_MODEL_FILE}")
 }
 
 /// The class names of the site's image model, as a path on this site.

@@ -64,7 +64,7 @@ mod browser {
 
     use super::super::frames::Source;
     use super::super::model::{self, SharedModel};
-    use super::super::{ModelStatus, default_labels_url, default_model_url};
+    use super::super::{ModelStatus, default_labels_url};
     use crate::protocol::Category;
     use crate::vision::CategoryFilter;
 
@@ -77,7 +77,7 @@ mod browser {
 
     /// Starts (or joins) loading the site's model; `status` follows it.
     pub fn follow_model(status: RwSignal<ModelStatus>) -> Loaded {
-        let (progress, loading) = model::load(&default_model_url(), &default_labels_url());
+        let (progress, loading) = model::load(None, &default_labels_url());
         Effect::new(move || status.set(progress.get()));
         let loaded = StoredValue::new_local(None);
         leptos::task::spawn_local(async move {

@@ -3,8 +3,9 @@
 
 use leptos::prelude::*;
 
-use super::{ModelStatus, TopCategories, default_labels_url, default_model_url};
+use super::{ModelStatus, TopCategories, default_labels_url};
 use crate::protocol::Category;
+use crate::vision::BrowserEngine;
 
 /// How the events reach the server.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -22,12 +23,16 @@ pub struct Delivery {
 }
 
 /// What the classifier measured on the last frames.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Timing {
     /// Milliseconds the last inference took.
     pub inference_ms: f64,
     /// Frames classified per second, smoothed.
     pub fps: f64,
+    /// The engine that runs the model.
+    pub engine: BrowserEngine,
+    /// How many threads it runs on.
+    pub threads: usize,
 }
 
 /// Classifies the video in the element with id `video_id` — a webcam, a file, any `<video>` —
@@ -67,7 +72,9 @@ pub fn VideoClassifier(
     /// Seconds between repeated events while the same category stays recognised.
     #[prop(default = 5.0)]
     heartbeat_secs: f64,
-    /// The ONNX model, a path on this site; the site's EfficientNet-Lite0 by default.
+    /// The model, a path on this site, run by LiteRT (`.tflite`) or ONNX Runtime (`.onnx`); by
+    /// default the site's EfficientNet-Lite0 on the fastest engine this browser loads (the page's
+    /// `?engine=litert` or `?engine=onnxruntime` forces one).
     #[prop(optional, into)]
     model_url: Option<String>,
     /// The model's class names (a JSON array), a path on this site.
@@ -79,7 +86,6 @@ pub fn VideoClassifier(
     let timing = RwSignal::new(None::<Timing>);
     let delivery = RwSignal::new(Delivery::default());
     let failure = RwSignal::new(None::<String>);
-    let model_url = model_url.unwrap_or_else(default_model_url);
     let labels_url = labels_url.unwrap_or_else(default_labels_url);
     #[cfg(feature = "hydrate")]
     browser::start(browser::Settings {
@@ -126,8 +132,18 @@ pub fn VideoClassifier(
         (ModelStatus::Ready, false, false) => "waiting",
         (ModelStatus::Ready, false, true) => "running",
     };
-    let timing_text =
-        move || timing.get().map(|t| format!("{:.0} ms per frame · {:.1} frames/s", t.inference_ms, t.fps));
+    let timing_text = move || {
+        timing.get().map(|t| {
+            let threads =
+                if t.threads == 1 { "1 thread".to_owned() } else { format!("{} threads", t.threads) };
+            format!(
+                "{:.0} ms per frame · {:.1} frames/s · {}, {threads}",
+                t.inference_ms,
+                t.fps,
+                t.engine.name()
+            )
+        })
+    };
     let delivery_text = move || {
         let d = delivery.get();
         let mut text = format!(
@@ -145,7 +161,13 @@ pub fn VideoClassifier(
         <div class="video-classifier" data-status=state>
             <p class="muted" class:error=move || state() == "failed">{describe}</p>
             <TopCategories categories=categories />
-            <p class="timing muted" data-inference-ms=move || timing.get().map(|t| t.inference_ms)>{timing_text}</p>
+            <p
+                class="timing muted"
+                data-inference-ms=move || timing.get().map(|t| t.inference_ms)
+                data-engine=move || timing.get().map(|t| t.engine.key())
+            >
+                {timing_text}
+            </p>
             <p
                 class="delivery muted"
                 data-online=move || delivery.get().online.to_string()
@@ -194,7 +216,7 @@ mod browser {
         pub filter: CategoryFilter,
         pub policy: EventPolicy,
         pub frame_interval_ms: f64,
-        pub model_url: String,
+        pub model_url: Option<String>,
         pub labels_url: String,
         pub status: RwSignal<ModelStatus>,
         pub categories: RwSignal<Vec<Category>>,
@@ -210,7 +232,7 @@ mod browser {
             let running = Arc::clone(&running);
             move || running.store(false, Ordering::Relaxed)
         });
-        let (progress, loading) = model::load(&settings.model_url, &settings.labels_url);
+        let (progress, loading) = model::load(settings.model_url.clone(), &settings.labels_url);
         let status = settings.status;
         Effect::new(move || status.set(progress.get()));
         leptos::task::spawn_local(async move {
@@ -237,7 +259,9 @@ mod browser {
         let thumbnails = Canvas::new()?;
         let sender = EventSender::start(&settings.websocket_path, settings.delivery);
         let producer = window().crypto().map_err(|_| "no crypto in this browser")?.random_uuid();
-        let model_id = model_id(&settings.model_url);
+        let loaded =
+            model.lock().await.loaded().cloned().ok_or("the model's worker said nothing of its model")?;
+        let model_id = model_id(&loaded.model_url);
         let mut seq = 0;
         let mut recent = std::collections::VecDeque::with_capacity(FPS_WINDOW);
         while running.load(Ordering::Relaxed) {
@@ -259,7 +283,12 @@ mod browser {
                 recent.push_back(after);
                 let span = recent.back().zip(recent.front()).map_or(0.0, |(last, first)| last - first);
                 let fps = if span > 0.0 { (recent.len() - 1) as f64 * 1000.0 / span } else { 0.0 };
-                settings.timing.try_set(Some(Timing { inference_ms, fps }));
+                settings.timing.try_set(Some(Timing {
+                    inference_ms,
+                    fps,
+                    engine: loaded.engine,
+                    threads: loaded.threads,
+                }));
                 if let Some(trigger) =
                     settings.policy.observe(&ranked, Duration::from_secs_f64(after / 1000.0))
                 {
@@ -290,9 +319,11 @@ mod browser {
         Ok(())
     }
 
-    /// The model's name from its URL: `/models/efficientnet_lite0.onnx` → `efficientnet_lite0`.
+    /// The model's name from its URL: `/models/efficientnet_lite0.f16.tflite` →
+    /// `efficientnet_lite0.f16`, the same for its `.onnx`.
     fn model_id(url: &str) -> String {
         let file = url.rsplit('/').next().unwrap_or(url);
-        file.strip_suffix(".onnx").unwrap_or(file).chars().take(64).collect()
+        let name = [".onnx", ".tflite"].iter().find_map(|extension| file.strip_suffix(extension));
+        name.unwrap_or(file).chars().take(64).collect()
     }
 }

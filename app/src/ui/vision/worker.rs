@@ -1,8 +1,9 @@
 //! The image model in a dedicated Web Worker, so the page never blocks on inference: the page
 //! starts the worker (`/pkg/classifier-worker.js`, which runs this same WebAssembly and calls
-//! [`serve`]), the worker downloads the model and loads onnxruntime-web, and each frame goes to
-//! it as a transferred `ImageBitmap` and comes back as ranked categories. Messages are typed
-//! ([`Request`], [`Reply`]) and travel as JSON, the bitmap beside them.
+//! [`serve`]), the worker downloads the model and loads its engine (the first of the candidates
+//! that loads), and each frame goes to it as a transferred `ImageBitmap` and comes back as ranked
+//! categories. Messages are typed ([`Request`], [`Reply`]) and travel as JSON, the bitmap beside
+//! them.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -21,17 +22,39 @@ use web_sys::{
 };
 
 use crate::protocol::Category;
-use crate::vision::{CategoryFilter, Labels, RgbaFrame, WebClassifier};
+use crate::vision::{BrowserEngine, CategoryFilter, Labels, RgbaFrame, WebClassifier};
 
 /// The worker's script, built beside the app's WebAssembly.
 const WORKER_SCRIPT: &str = "/pkg/classifier-worker.js";
+
+/// A model the worker may run, with the engine that runs it (absolute URLs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// The engine.
+    pub engine: BrowserEngine,
+    /// The model, in the engine's format.
+    pub model_url: String,
+    /// The directory the engine's runtime is served from, ending in `/`.
+    pub runtime_url: String,
+}
+
+/// The model the worker runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Loaded {
+    /// The engine that runs it.
+    pub engine: BrowserEngine,
+    /// The model's URL.
+    pub model_url: String,
+    /// How many threads the engine runs on.
+    pub threads: usize,
+}
 
 /// What the page asks the worker.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Request {
-    /// Load the model and its labels, and onnxruntime-web from `runtime_url` (absolute URLs).
-    Load { model_url: String, labels_url: String, runtime_url: String },
+    /// Load the first of the `candidates` that loads, and the labels.
+    Load { candidates: Vec<Candidate>, labels_url: String },
     /// Classify the bitmap sent beside this message.
     Classify { id: u32, k: usize, filter: CategoryFilter },
 }
@@ -45,7 +68,7 @@ enum Reply {
     /// The model's download, in whole percents.
     Progress { percent: u8 },
     /// The model is loaded.
-    Ready,
+    Ready(Loaded),
     /// The model could not be loaded.
     Failed { message: String },
     /// Request `id`'s categories, best first, and how long inference took.
@@ -66,6 +89,7 @@ type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<Classified, String
 /// The page's handle on the worker that runs the model.
 pub struct WorkerClassifier {
     worker: Worker,
+    loaded: Option<Loaded>,
     pending: Pending,
     next_id: Cell<u32>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
@@ -79,15 +103,17 @@ impl Drop for WorkerClassifier {
 }
 
 impl WorkerClassifier {
-    /// Starts the worker and has it load the model at `model_url` with the labels at
-    /// `labels_url` and onnxruntime-web from `runtime_url` (absolute URLs); `progress` follows
-    /// the model's download.
+    /// Starts the worker and has it load the first of the `candidates` that loads, with the labels
+    /// at `labels_url` (an absolute URL); `progress` follows the model's download.
     pub async fn start(
-        (model_url, labels_url, runtime_url): (String, String, String),
+        candidates: Vec<Candidate>,
+        labels_url: String,
         progress: impl Fn(u8) + 'static,
     ) -> Result<Self, String> {
+        // A classic worker: LiteRT's WebAssembly is started with `importScripts`, which module
+        // workers lack; the app's own module is imported dynamically.
         let options = WorkerOptions::new();
-        options.set_type(WorkerType::Module);
+        options.set_type(WorkerType::Classic);
         let worker = Worker::new_with_options(WORKER_SCRIPT, &options).map_err(js_error)?;
         let pending: Pending = Rc::default();
         let (loading, mut replies) = mpsc::unbounded::<Reply>();
@@ -126,25 +152,36 @@ impl WorkerClassifier {
             }
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        let classifier =
-            Self { worker, pending, next_id: Cell::new(0), _on_message: on_message, _on_error: on_error };
+        let mut classifier = Self {
+            worker,
+            loaded: None,
+            pending,
+            next_id: Cell::new(0),
+            _on_message: on_message,
+            _on_error: on_error,
+        };
         while let Some(reply) = replies.next().await {
             match reply {
                 Reply::Started => {
-                    let load = Request::Load {
-                        model_url: model_url.clone(),
-                        labels_url: labels_url.clone(),
-                        runtime_url: runtime_url.clone(),
-                    };
+                    let load =
+                        Request::Load { candidates: candidates.clone(), labels_url: labels_url.clone() };
                     classifier.post(&load, None)?;
                 }
                 Reply::Progress { percent } => progress(percent),
-                Reply::Ready => return Ok(classifier),
+                Reply::Ready(loaded) => {
+                    classifier.loaded = Some(loaded);
+                    return Ok(classifier);
+                }
                 Reply::Failed { message } => return Err(message),
                 Reply::Classified { .. } | Reply::Error { .. } => {}
             }
         }
         Err("the model's worker stopped".into())
+    }
+
+    /// The model the worker runs and its engine.
+    pub fn loaded(&self) -> Option<&Loaded> {
+        self.loaded.as_ref()
     }
 
     fn post(&self, request: &Request, bitmap: Option<ImageBitmap>) -> Result<(), String> {
@@ -196,11 +233,16 @@ pub fn serve() {
                 };
                 let request = json.as_string().and_then(|json| serde_json::from_str::<Request>(&json).ok());
                 let reply = match request {
-                    Some(Request::Load { model_url, labels_url, runtime_url }) => {
-                        match load(&scope, &model_url, &labels_url, &runtime_url).await {
-                            Ok(classifier) => {
+                    Some(Request::Load { candidates, labels_url }) => {
+                        match load(&scope, &candidates, &labels_url).await {
+                            Ok((classifier, model_url)) => {
+                                let loaded = Loaded {
+                                    engine: classifier.engine(),
+                                    model_url,
+                                    threads: classifier.threads(),
+                                };
                                 *model.lock().await = Some(classifier);
-                                Reply::Ready
+                                Reply::Ready(loaded)
                             }
                             Err(message) => Reply::Failed { message },
                         }
@@ -239,16 +281,32 @@ fn send(scope: &DedicatedWorkerGlobalScope, reply: &Reply) {
     }
 }
 
+/// Loads the first of `candidates` that loads, and returns it with its model's URL. An engine
+/// that fails is reported on the console, then the next one is tried.
 async fn load(
     scope: &DedicatedWorkerGlobalScope,
-    model_url: &str,
+    candidates: &[Candidate],
     labels_url: &str,
-    runtime_url: &str,
-) -> Result<WebClassifier, String> {
+) -> Result<(WebClassifier, String), String> {
     let labels = fetch_bytes(scope, labels_url, |_| {}).await?;
     let labels = Labels::from_json(&String::from_utf8_lossy(&labels)).map_err(|e| e.to_string())?;
-    let model = fetch_bytes(scope, model_url, |percent| send(scope, &Reply::Progress { percent })).await?;
-    WebClassifier::load(runtime_url, &model, labels).await.map_err(|e| e.to_string())
+    let mut failures = Vec::new();
+    for Candidate { engine, model_url, runtime_url } in candidates {
+        let loaded = async {
+            let model =
+                fetch_bytes(scope, model_url, |percent| send(scope, &Reply::Progress { percent })).await?;
+            WebClassifier::load(*engine, runtime_url, &model, labels.clone()).await.map_err(|e| e.to_string())
+        };
+        match loaded.await {
+            Ok(classifier) => return Ok((classifier, model_url.clone())),
+            Err(why) => {
+                let failure = format!("{} cannot run {model_url}: {why}", engine.name());
+                web_sys::console::warn_1(&failure.as_str().into());
+                failures.push(failure);
+            }
+        }
+    }
+    Err(if failures.is_empty() { "no model to load".to_owned() } else { failures.join("; ") })
 }
 
 async fn classify(
