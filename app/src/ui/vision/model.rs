@@ -13,11 +13,19 @@ use futures::lock::Mutex;
 use leptos::prelude::*;
 
 use super::ModelStatus;
-use super::worker::{Candidate, WorkerClassifier};
+use super::worker::{Candidate, Loaded, WorkerClassifier};
 use crate::vision::BrowserEngine;
 
+/// A loaded model in its worker.
+pub struct PageModel {
+    /// The model the worker loaded and the engine that runs it.
+    pub loaded: Loaded,
+    /// The worker, which runs one inference at a time.
+    pub worker: Mutex<WorkerClassifier>,
+}
+
 /// A loaded model, shared by the page's classifiers.
-pub type SharedModel = Rc<Mutex<WorkerClassifier>>;
+pub type SharedModel = Rc<PageModel>;
 
 type Loading = Shared<LocalBoxFuture<'static, Result<SharedModel, String>>>;
 
@@ -86,9 +94,10 @@ async fn download(
             runtime_url: format!("{origin}{}/", engine.runtime_url()),
         })
         .collect();
-    let classifier = WorkerClassifier::start(candidates, format!("{origin}{labels_url}"), move |percent| {
-        status.set(ModelStatus::Loading(percent))
-    })
-    .await?;
-    Ok(Rc::new(Mutex::new(classifier)))
+    let (worker, loaded) =
+        WorkerClassifier::start(candidates, format!("{origin}{labels_url}"), move |percent| {
+            status.set(ModelStatus::Loading(percent))
+        })
+        .await?;
+    Ok(Rc::new(PageModel { loaded, worker: Mutex::new(worker) }))
 }

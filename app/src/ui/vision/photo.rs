@@ -131,7 +131,7 @@ mod browser {
             .await
             .map_err(|_| "this is not an image".to_owned())?;
         let bitmap = Source::Image(&image).bitmap(MAX_SIDE).await?.ok_or("the image is empty")?;
-        let model = model.lock().await;
+        let model = model.worker.lock().await;
         Ok(model.classify(bitmap, SHOWN, &CategoryFilter::default()).await?.0)
     }
 }

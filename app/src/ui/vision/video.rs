@@ -259,8 +259,7 @@ mod browser {
         let thumbnails = Canvas::new()?;
         let sender = EventSender::start(&settings.websocket_path, settings.delivery);
         let producer = window().crypto().map_err(|_| "no crypto in this browser")?.random_uuid();
-        let loaded =
-            model.lock().await.loaded().cloned().ok_or("the model's worker said nothing of its model")?;
+        let loaded = &model.loaded;
         let model_id = model_id(&loaded.model_url);
         let mut seq = 0;
         let mut recent = std::collections::VecDeque::with_capacity(FPS_WINDOW);
@@ -271,7 +270,7 @@ mod browser {
                 .and_then(|element| element.dyn_into::<HtmlVideoElement>().ok());
             let playing = video.as_ref().filter(|video| !video.paused() && video.ready_state() >= 2);
             // The loop awaits each inference, so frames that arrive meanwhile are skipped, never queued.
-            if let (Some(video), Some(model)) = (playing, model.try_lock())
+            if let (Some(video), Some(model)) = (playing, model.worker.try_lock())
                 && let Some(bitmap) = Source::Video(video).bitmap(FRAME_SIDE).await?
             {
                 let (ranked, inference_ms) =

@@ -89,7 +89,6 @@ type Pending = Rc<RefCell<HashMap<u32, oneshot::Sender<Result<Classified, String
 /// The page's handle on the worker that runs the model.
 pub struct WorkerClassifier {
     worker: Worker,
-    loaded: Option<Loaded>,
     pending: Pending,
     next_id: Cell<u32>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
@@ -104,12 +103,13 @@ impl Drop for WorkerClassifier {
 
 impl WorkerClassifier {
     /// Starts the worker and has it load the first of the `candidates` that loads, with the labels
-    /// at `labels_url` (an absolute URL); `progress` follows the model's download.
+    /// at `labels_url` (an absolute URL); `progress` follows the model's download. Returns the
+    /// worker and what it loaded.
     pub async fn start(
         candidates: Vec<Candidate>,
         labels_url: String,
         progress: impl Fn(u8) + 'static,
-    ) -> Result<Self, String> {
+    ) -> Result<(Self, Loaded), String> {
         // A classic worker: LiteRT's WebAssembly is started with `importScripts`, which module
         // workers lack; the app's own module is imported dynamically.
         let options = WorkerOptions::new();
@@ -152,14 +152,8 @@ impl WorkerClassifier {
             }
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        let mut classifier = Self {
-            worker,
-            loaded: None,
-            pending,
-            next_id: Cell::new(0),
-            _on_message: on_message,
-            _on_error: on_error,
-        };
+        let classifier =
+            Self { worker, pending, next_id: Cell::new(0), _on_message: on_message, _on_error: on_error };
         while let Some(reply) = replies.next().await {
             match reply {
                 Reply::Started => {
@@ -168,20 +162,12 @@ impl WorkerClassifier {
                     classifier.post(&load, None)?;
                 }
                 Reply::Progress { percent } => progress(percent),
-                Reply::Ready(loaded) => {
-                    classifier.loaded = Some(loaded);
-                    return Ok(classifier);
-                }
+                Reply::Ready(loaded) => return Ok((classifier, loaded)),
                 Reply::Failed { message } => return Err(message),
                 Reply::Classified { .. } | Reply::Error { .. } => {}
             }
         }
         Err("the model's worker stopped".into())
-    }
-
-    /// The model the worker runs and its engine.
-    pub fn loaded(&self) -> Option<&Loaded> {
-        self.loaded.as_ref()
     }
 
     fn post(&self, request: &Request, bitmap: Option<ImageBitmap>) -> Result<(), String> {
