@@ -55,6 +55,10 @@ pub struct Config {
     /// Registers the example agents of the README's guide, `echo`, `support` and `sales`
     /// (`AIC_AGENT_EXAMPLES`).
     pub agent_examples: bool,
+    /// The Redis that replicas behind one load balancer share (`AIC_REDIS_URL`, e.g.
+    /// `redis://127.0.0.1:6379/`): the live updates one publishes reach the pages on all. None
+    /// (the default) for a single process.
+    pub redis_url: Option<String>,
 }
 
 /// Limits every websocket connection is held to.
@@ -135,6 +139,7 @@ impl Default for Config {
             event_retention_days: 30,
             sightings: SightingPolicy::default(),
             agent_examples: false,
+            redis_url: None,
             chat: ChatConfig::default(),
         }
     }

@@ -31,6 +31,9 @@ pub enum StartupError {
     /// The chat could not be set up.
     #[error("chat: {0}")]
     Chat(String),
+    /// The replicas' Redis is misconfigured.
+    #[error("replicas: {0}")]
+    Replicas(String),
     /// The listening socket could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -103,7 +106,7 @@ impl Application {
             agents = app::backend::agents::examples::register(agents);
         }
         let chat = (providers, config.chat.defaults());
-        let context = AppContext::new(
+        let mut context = AppContext::new(
             (db, config.files_dir.clone()),
             assets,
             security,
@@ -111,6 +114,9 @@ impl Application {
             (extensions.handlers, config.sightings),
             agents,
         );
+        if let Some(url) = &config.redis_url {
+            context.connect_replicas(url).map_err(StartupError::Replicas)?;
+        }
         context.chat.start().await.map_err(|e| StartupError::Chat(e.to_string()))?;
         if config.event_retention_days > 0 {
             let retention = chrono::TimeDelta::days(i64::from(config.event_retention_days));

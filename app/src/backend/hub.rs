@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::broadcast;
 
@@ -9,18 +9,27 @@ use crate::protocol::{LiveUpdate, UserId};
 /// Updates a slow page may fall behind by before it misses some.
 const BACKLOG: usize = 256;
 
-/// The in-process fan-out of live updates: subscribers of a key (a user's open pages, a chat
-/// session's connections) each get what services publish to it.
+/// Carries what a hub publishes to the other replicas of the app (see [`super::replicas`]),
+/// whose hubs deliver it to their own subscribers.
+pub trait Relay<T, K>: Send + Sync + std::fmt::Debug {
+    /// Sends `update` for `key` on to the other replicas.
+    fn relay(&self, key: &K, update: &T);
+}
+
+/// The fan-out of live updates: subscribers of a key (a user's open pages, a chat session's
+/// connections) each get what services publish to it, in this process and, once a [`Relay`] is
+/// set, in the other replicas.
 #[derive(Debug)]
 pub struct Hub<T = LiveUpdate, K = UserId> {
     channels: Arc<Mutex<HashMap<K, broadcast::Sender<T>>>>,
     /// Updates each key's channel holds for its slowest subscriber.
     backlog: usize,
+    relay: Arc<OnceLock<Arc<dyn Relay<T, K>>>>,
 }
 
 impl<T, K> Clone for Hub<T, K> {
     fn clone(&self) -> Self {
-        Self { channels: self.channels.clone(), backlog: self.backlog }
+        Self { channels: self.channels.clone(), backlog: self.backlog, relay: self.relay.clone() }
     }
 }
 
@@ -33,7 +42,12 @@ impl<T, K> Default for Hub<T, K> {
 impl<T, K> Hub<T, K> {
     /// A hub whose channels hold `backlog` updates (each key's channel allocates them all).
     pub fn with_backlog(backlog: usize) -> Self {
-        Self { channels: Arc::default(), backlog: backlog.max(1) }
+        Self { channels: Arc::default(), backlog: backlog.max(1), relay: Arc::default() }
+    }
+
+    /// Publishes through `relay` too from now on (once; a second relay is refused and returned).
+    pub fn relay_through(&self, relay: Arc<dyn Relay<T, K>>) -> Result<(), Arc<dyn Relay<T, K>>> {
+        self.relay.set(relay)
     }
 }
 
@@ -44,8 +58,16 @@ impl<T: Clone, K: Eq + Hash> Hub<T, K> {
         channels.entry(key).or_insert_with(|| broadcast::channel(self.backlog).0).subscribe()
     }
 
-    /// Sends `update` to `key`'s subscribers, if any.
+    /// Sends `update` to `key`'s subscribers, here and in the other replicas.
     pub fn publish(&self, key: K, update: T) {
+        if let Some(relay) = self.relay.get() {
+            relay.relay(&key, &update);
+        }
+        self.deliver(key, update);
+    }
+
+    /// Sends `update` to `key`'s subscribers in this process, if any (what a relay received).
+    pub fn deliver(&self, key: K, update: T) {
         let mut channels = self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(sender) = channels.get(&key)
             && sender.send(update).is_err()

@@ -11,6 +11,7 @@ mod error;
 pub mod events;
 pub mod http;
 mod hub;
+mod replicas;
 mod task;
 mod throttle;
 
@@ -26,6 +27,7 @@ pub use task::TaskGuard;
 pub use throttle::FailureThrottle;
 
 use self::accounts::Accounts;
+use self::replicas::RedisRelay;
 use self::agents::{AgentsBuilder, CameraAssistant};
 use self::chat::{ChatDefaults, ChatService, ChatStore, FileStore, providers::Providers};
 use self::events::{
@@ -83,6 +85,8 @@ pub struct AppContext {
     pub hub: Hub,
     /// Chat sessions, messages, presets and replies.
     pub chat: ChatService,
+    /// The hub's relay to the other replicas, when they share a Redis.
+    relay: Option<Arc<RedisRelay>>,
 }
 
 impl AppContext {
@@ -139,10 +143,11 @@ impl AppContext {
             security: Arc::new(security),
             login_throttle: Arc::new(FailureThrottle::new(LOGIN_FAILURES, LOGIN_WINDOW)),
             labels,
+            relay: None,
         }
     }
 
-    /// Checks the database connection and every model asset.
+    /// Checks the database connection and every model asset, and Redis when replicas share one.
     pub async fn readiness(&self) -> Readiness {
         let database = match self.db.ping().await {
             Ok(()) => Check { name: "database".into(), ok: true, detail: self.db.kind().into() },
@@ -150,6 +155,15 @@ impl AppContext {
         };
         let mut checks = vec![database];
         checks.extend(self.assets.checks());
-        Readiness::from_checks(checks)
+        Readiness::from_checks(checks, self.relay.iter().map(|relay| relay.check()).collect())
+    }
+
+    /// Relays the live hub through the Redis at `url`, so that the pages on every replica get
+    /// what any replica publishes (see [`replicas`]).
+    pub fn connect_replicas(&mut self, url: &str) -> Result<(), String> {
+        let relay = RedisRelay::start(url, self.hub.clone())?;
+        self.hub.relay_through(relay.clone()).map_err(|_| "the hub is relayed already".to_owned())?;
+        self.relay = Some(relay);
+        Ok(())
     }
 }

@@ -4,8 +4,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Readiness {
-    /// True when every check passed.
+    /// True when every required check passed.
     pub ready: bool,
+    /// True when it serves without a shared service (Redis): what it publishes live stays on
+    /// this replica until the service is back.
+    #[serde(default)]
+    pub degraded: bool,
     /// The individual checks, in a stable order.
     pub checks: Vec<Check>,
 }
@@ -23,8 +27,11 @@ pub struct Check {
 }
 
 impl Readiness {
-    /// Collects checks; ready when all of them passed.
-    pub fn from_checks(checks: Vec<Check>) -> Self {
-        Self { ready: checks.iter().all(|c| c.ok), checks }
+    /// Collects checks: ready when all `required` ones passed, degraded when one of `optional`
+    /// did not.
+    pub fn from_checks(required: Vec<Check>, optional: Vec<Check>) -> Self {
+        let ready = required.iter().all(|c| c.ok);
+        let degraded = optional.iter().any(|c| !c.ok);
+        Self { ready, degraded, checks: required.into_iter().chain(optional).collect() }
     }
 }

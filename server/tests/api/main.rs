@@ -10,6 +10,7 @@ mod files;
 mod health;
 mod helpers;
 mod pages;
+mod replicas;
 mod rules;
 mod security;
 mod sockets;
