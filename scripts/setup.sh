@@ -47,6 +47,10 @@ debian_tools() {
     if ! command -v brotli >/dev/null; then
         apt_install brotli
     fi
+    # The replica tests run a throw-away Redis on loopback.
+    if [ "$purpose" = test ] && ! command -v redis-server >/dev/null; then
+        apt_install redis-server
+    fi
     # The browser tests look into the database the server writes.
     if [ "$purpose" = test ] && ! command -v sqlite3 >/dev/null; then
         apt_install sqlite3

@@ -27,13 +27,13 @@ pub use task::TaskGuard;
 pub use throttle::FailureThrottle;
 
 use self::accounts::Accounts;
-use self::replicas::RedisRelay;
 use self::agents::{AgentsBuilder, CameraAssistant};
 use self::chat::{ChatDefaults, ChatService, ChatStore, FileStore, providers::Providers};
 use self::events::{
     AlertEngine, EventHandlers, EventStore, Ingest, LiveFeed, Rules, SightingPolicy, SightingTracker,
     Sightings, WebhookPolicy, Webhooks,
 };
+use self::replicas::RedisRelay;
 use crate::protocol::{Check, Readiness};
 use crate::vision::Labels;
 

@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
-use crate::sockets::{Socket, connect, connect_as, next_json, send, status_of};
+use crate::sockets::{Socket, connect, connect_as, next_json, next_of_type, send, status_of};
 
 /// A valid event: `seq` from producer `page-1`, top class tabby cat (281) at `score`.
 pub fn event(seq: u64, score: f64) -> Value {
@@ -179,16 +179,6 @@ async fn a_stored_event_is_pushed_live_to_its_owners_pages_only() {
     assert_eq!(next_json(&mut bob_page).await["type"], "pong", "bob got alice's event");
 }
 
-/// The next sighting pushed to a live page, skipping other updates.
-pub async fn next_sighting(page: &mut Socket) -> Value {
-    loop {
-        let update = next_json(page).await;
-        if update["type"] == "sighting" {
-            return update;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_make_sightings_that_are_stored_pushed_live_and_end_when_the_label_is_gone() {
     let app = spawn_app_with(|config| config.sightings.absent_secs = 1).await;
@@ -202,11 +192,11 @@ async fn events_make_sightings_that_are_stored_pushed_live_and_end_when_the_labe
         assert_eq!(next_json(&mut camera).await["type"], "ack");
     }
 
-    let began = next_sighting(&mut page).await;
+    let began = next_of_type(&mut page, "sighting").await;
     assert_eq!((began["label"].as_str(), began["stream"].as_str()), (Some("tabby"), Some("cam0")));
     assert_eq!(began["ended_at"], Value::Null, "it is still there");
     let ended = loop {
-        let update = next_sighting(&mut page).await;
+        let update = next_of_type(&mut page, "sighting").await;
         assert_eq!(update["id"], began["id"], "one sighting: tiger cat never reached the threshold");
         if !update["ended_at"].is_null() {
             break update;

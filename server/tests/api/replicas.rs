@@ -10,7 +10,7 @@ use tempfile::TempDir;
 
 use crate::events::event;
 use crate::helpers::{TestApp, spawn_app_with};
-use crate::sockets::{Socket, connect_as, next_json, send};
+use crate::sockets::{Socket, connect_as, next_json, next_of_type, send};
 
 /// A `redis-server` on a loopback port, stopped when dropped.
 struct Redis {
@@ -78,16 +78,6 @@ async fn camera_event(camera: &mut Socket, seq: u64) {
     assert_eq!(next_json(camera).await["type"], "ack");
 }
 
-/// The next event pushed to a live page, skipping other updates (sightings, alerts).
-async fn next_event(page: &mut Socket) -> Value {
-    loop {
-        let update = next_json(page).await;
-        if update["type"] == "event" {
-            return update;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_camera_on_one_replica_is_seen_live_on_the_other_and_each_degrades_without_redis() {
     let redis = Redis::start();
@@ -111,16 +101,20 @@ async fn a_camera_on_one_replica_is_seen_live_on_the_other_and_each_degrades_wit
     next_json(&mut camera_on_a).await;
 
     camera_event(&mut camera_on_a, 1).await;
-    let seen = next_event(&mut page_on_b).await;
+    let seen = next_of_type(&mut page_on_b, "event").await;
     assert_eq!((seen["stream"].as_str(), seen["top_label"].as_str()), (Some("cam0"), Some("tabby")));
-    assert_eq!(next_event(&mut page_on_a).await["id"], seen["id"], "once on the camera's own replica too");
+    assert_eq!(
+        next_of_type(&mut page_on_a, "event").await["id"],
+        seen["id"],
+        "once on the camera's own replica too"
+    );
 
     drop(redis);
     let degraded = readiness_when(&a, false).await;
     assert_eq!((degraded["ready"].as_bool(), degraded["degraded"].as_bool()), (Some(true), Some(true)));
     camera_event(&mut camera_on_a, 2).await;
     assert_eq!(
-        next_event(&mut page_on_a).await["type"],
+        next_of_type(&mut page_on_a, "event").await["type"],
         "event",
         "a replica without Redis serves its own pages"
     );
@@ -130,7 +124,7 @@ async fn a_camera_on_one_replica_is_seen_live_on_the_other_and_each_degrades_wit
     assert_eq!(recovered["degraded"], false);
     readiness_when(&b, true).await;
     camera_event(&mut camera_on_a, 3).await;
-    let seen = next_event(&mut page_on_b).await;
+    let seen = next_of_type(&mut page_on_b, "event").await;
     assert_eq!(seen["stream"], "cam0", "fan-out resumes without a restart");
     drop(redis);
 }

@@ -5,9 +5,9 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::events::{event, next_sighting};
+use crate::events::event;
 use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_extended, spawn_app_with};
-use crate::sockets::{Socket, connect_as, next_json, send};
+use crate::sockets::{Socket, connect_as, next_json, next_of_type, send};
 use server::Extensions;
 
 /// Form fields of a rule on stream `cam0` for cats.
@@ -40,16 +40,6 @@ async fn alerts(user: &TestUser) -> Vec<Value> {
     user.call_ok("alerts", &[]).await.as_array().cloned().unwrap_or_default()
 }
 
-/// Waits for the next alert pushed to a live page.
-async fn next_alert(page: &mut Socket) -> Value {
-    loop {
-        let update = next_json(page).await;
-        if update["type"] == "alert" {
-            return update;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rule_fires_on_the_median_once_per_cooldown_and_reaches_open_pages() {
     let app = spawn_app().await;
@@ -63,7 +53,7 @@ async fn a_rule_fires_on_the_median_once_per_cooldown_and_reaches_open_pages() {
     send_events(&mut socket, 1..=1, 0.9).await;
     send_events(&mut socket, 2..=3, 0.2).await;
     send_events(&mut socket, 4..=(3 + SCORE_WINDOW as u64), 0.8).await;
-    let alert = next_alert(&mut page).await;
+    let alert = next_of_type(&mut page, "alert").await;
     assert_eq!(
         (alert["rule_name"].as_str(), alert["label"].as_str()),
         (Some("Cat at the door"), Some("tabby"))
@@ -82,7 +72,7 @@ async fn a_rule_fires_on_the_median_once_per_cooldown_and_reaches_open_pages() {
     send_events(&mut socket, 10..=20, 0.9).await;
     let mut probed = 0;
     while probed < 11 - (SCORE_WINDOW - 1) {
-        let alert = next_alert(&mut page).await;
+        let alert = next_of_type(&mut page, "alert").await;
         assert_eq!(alert["rule_name"], "probe", "the cat rule is cooling down");
         probed += 1;
     }
@@ -299,7 +289,7 @@ async fn an_alert_says_when_what_it_saw_left_and_a_rule_can_wait_for_a_label_to_
     let mut page = connect_as(&app, "/ws/live", &alice).await;
     let mut socket = camera(&app, &alice).await;
     send_events(&mut socket, 1..=(SCORE_WINDOW as u64), 0.9).await;
-    let alert = next_alert(&mut page).await;
+    let alert = next_of_type(&mut page, "alert").await;
     assert_eq!(alert["rule_name"], "Cat at the door", "the cat did not stay ten minutes");
     assert_eq!(alert["left_at"], Value::Null);
     let sighting_id = alert["sighting_id"].clone();
@@ -307,7 +297,7 @@ async fn an_alert_says_when_what_it_saw_left_and_a_rule_can_wait_for_a_label_to_
     assert_eq!(alerts(&alice).await[0]["sighting_id"], sighting_id);
 
     let left = loop {
-        let sighting = next_sighting(&mut page).await;
+        let sighting = next_of_type(&mut page, "sighting").await;
         if !sighting["ended_at"].is_null() {
             break sighting;
         }

@@ -35,6 +35,16 @@ pub async fn next_json(socket: &mut Socket) -> Value {
     next_json_within(socket, Duration::from_secs(10)).await
 }
 
+/// The next JSON message whose `type` is `kind` (e.g. `"event"`), skipping other updates.
+pub async fn next_of_type(socket: &mut Socket, kind: &str) -> Value {
+    loop {
+        let update = next_json(socket).await;
+        if update["type"] == kind {
+            return update;
+        }
+    }
+}
+
 /// The next JSON message within `wait` (for replies of the embedded model), skipping pings.
 pub async fn next_json_within(socket: &mut Socket, wait: Duration) -> Value {
     loop {
