@@ -5,7 +5,7 @@
 // (ENGINES), each in a page of its own, in rounds: each round runs every engine in turn, and
 // between rounds this script prints `{"round":N}` and waits for a line on its input (the caller
 // runs native ONNX Runtime meanwhile), so that all are measured interleaved.
-// Usage: node browser-inference.mjs BASE_URL [FRAMES]. Prints JSON, the report last.
+// Usage: node browser-inference.mjs BASE_URL [FRAMES [ROUNDS]]. Prints JSON, the report last.
 // Run by `cargo bench -p server --bench inference`.
 import * as fs from 'node:fs';
 import * as readline from 'node:readline';
@@ -14,11 +14,11 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from '@playwright/test';
 
-const [base, frames = '100'] = process.argv.slice(2);
+const [base, frames = '100', rounds = '5'] = process.argv.slice(2);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const video = path.resolve(here, '../../models/samples/chelsea.y4m');
 const WARM_UP = 10;
-const ROUNDS = 5;
+const ROUNDS = Number(rounds);
 
 // Every engine and option, on the site's files: LiteRT.js's builds (threaded with relaxed SIMD,
 // relaxed SIMD alone, the compatible one) on the float16-weight and the int8 TFLite models, and

@@ -58,6 +58,9 @@ impl Native {
     }
 }
 
+/// Rounds each engine's frames are spread over, every engine in turn in each.
+const ROUNDS: usize = 5;
+
 /// Runs the browser script against `base`, running a round of native between its rounds; returns
 /// its report and native's samples.
 fn browser(script: PathBuf, base: &str, frames: usize, native: &Native) -> (serde_json::Value, Vec<f64>) {
@@ -65,6 +68,7 @@ fn browser(script: PathBuf, base: &str, frames: usize, native: &Native) -> (serd
         .arg(script)
         .arg(base)
         .arg(frames.to_string())
+        .arg(ROUNDS.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -76,7 +80,7 @@ fn browser(script: PathBuf, base: &str, frames: usize, native: &Native) -> (serd
         let line = line.expect("the script's output is text");
         let value: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
         if value.get("round").is_some() {
-            native_samples.extend(native.run(frames.div_ceil(5)));
+            native_samples.extend(native.run(frames.div_ceil(ROUNDS)));
             writeln!(input, "next").expect("the script reads its input");
         } else {
             report = Some(value);
@@ -118,7 +122,7 @@ async fn main() {
     };
 
     println!(
-        "inference: EfficientNet-Lite0, {frames} frames per engine, interleaved in 5 rounds, same machine ({} cores{})",
+        "inference: EfficientNet-Lite0, {frames} frames per engine, interleaved in {ROUNDS} rounds, same machine ({} cores{})",
         report["threads"],
         if report["isolated"] == true { ", page cross-origin isolated" } else { "" },
     );

@@ -189,6 +189,11 @@ impl Config {
                 self.database_url
             )));
         }
+        if let Some(url) = self.redis_url.as_ref().filter(|url| !url.starts_with("redis://")) {
+            return Err(ConfigError(format!(
+                "AIC_REDIS_URL: `{url}` is not a Redis URL like `redis://127.0.0.1:6379/`"
+            )));
+        }
         if let Some(bad) = self.allowed_origins.iter().find(|o| !is_origin(o)) {
             return Err(ConfigError(format!(
                 "AIC_ALLOWED_ORIGINS: `{bad}` is not an origin like `https://app.example.com`"
@@ -269,6 +274,9 @@ mod tests {
         assert!(error.contains("AIC_DATABASE_URL"), "{error}");
         let error = with("log_format", "\"xml\"").unwrap_err().to_string();
         assert!(error.contains("AIC_LOG_FORMAT"), "{error}");
+        let error = with("redis_url", "\"127.0.0.1:6379\"").unwrap_err().to_string();
+        assert!(error.contains("AIC_REDIS_URL"), "{error}");
+        assert!(with("redis_url", "\"redis://127.0.0.1:6379/\"").is_ok());
     }
 
     #[test]

@@ -20,6 +20,9 @@ use crate::protocol::{Check, LiveUpdate, UserId};
 
 /// The pub/sub channel every replica publishes its live updates on.
 const CHANNEL: &str = "aic:live";
+/// Live updates waiting to be published; beyond them (a Redis that hangs), new ones stay on this
+/// replica.
+const OUTBOX: usize = 4096;
 /// The longest wait between attempts to reach Redis again.
 const MOST_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -44,7 +47,7 @@ enum Link {
 #[derive(Debug)]
 pub struct RedisRelay {
     origin: u64,
-    outbox: mpsc::UnboundedSender<String>,
+    outbox: mpsc::Sender<String>,
     link: Arc<RwLock<Link>>,
 }
 
@@ -56,7 +59,7 @@ impl RedisRelay {
         let client = redis::Client::open(url).map_err(|e| format!("AIC_REDIS_URL: {e}"))?;
         let origin = getrandom::u64().map_err(|e| format!("no randomness for the replica's id: {e}"))?;
         let link = Arc::new(RwLock::new(Link::Connecting));
-        let (outbox, queued) = mpsc::unbounded_channel();
+        let (outbox, queued) = mpsc::channel(OUTBOX);
         tokio::spawn(publish(client.clone(), queued));
         tokio::spawn(subscribe(client, origin, hub, link.clone()));
         Ok(Arc::new(Self { origin, outbox, link }))
@@ -77,8 +80,10 @@ impl RedisRelay {
 impl Relay<LiveUpdate, UserId> for RedisRelay {
     fn relay(&self, key: &UserId, update: &LiveUpdate) {
         let envelope = Envelope { origin: self.origin, user: *key, update: update.clone() };
-        if let Ok(json) = serde_json::to_string(&envelope) {
-            let _ = self.outbox.send(json);
+        if let Ok(json) = serde_json::to_string(&envelope)
+            && self.outbox.try_send(json).is_err()
+        {
+            tracing::warn!("a live update stayed on this replica: Redis is not keeping up");
         }
     }
 }
@@ -92,7 +97,7 @@ fn set(link: &RwLock<Link>, state: Link) {
 /// Publishes what the hub hands over, in order. A connection that failed is replaced for the
 /// next message (and the message tried once more on it, for a Redis that restarted); what cannot
 /// be published while Redis is away is dropped, and logged.
-async fn publish(client: redis::Client, mut queued: mpsc::UnboundedReceiver<String>) {
+async fn publish(client: redis::Client, mut queued: mpsc::Receiver<String>) {
     let mut connection: Option<redis::aio::MultiplexedConnection> = None;
     while let Some(json) = queued.recv().await {
         let mut failure = None;
