@@ -29,8 +29,10 @@ lint:
 	cargo clippy --quiet -p llm -p app -p server --all-targets -- -D warnings
 	cargo clippy --quiet -p frontend --target wasm32-unknown-unknown -- -D warnings
 
+# The server's integration suite runs twice: on SQLite, then on a throw-away PostgreSQL.
 rust-test:
 	cargo test -p llm -p app -p server
+	scripts/with-postgres.sh cargo test -p server --test api
 
 e2e-test:
 	cd end2end && npx playwright test

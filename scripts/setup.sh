@@ -51,6 +51,10 @@ debian_tools() {
     if [ "$purpose" = test ] && ! command -v redis-server >/dev/null; then
         apt_install redis-server
     fi
+    # The Rust tests run again on a throw-away PostgreSQL (scripts/with-postgres.sh).
+    if [ "$purpose" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        apt_install postgresql
+    fi
     # The browser tests look into the database the server writes.
     if [ "$purpose" = test ] && ! command -v sqlite3 >/dev/null; then
         apt_install sqlite3

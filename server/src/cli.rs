@@ -51,8 +51,10 @@ pub fn redacted_toml(config: &Config) -> String {
 }
 
 fn redact(value: &mut Value) {
-    if let Some(Value::String(url)) = value.get_mut("database_url") {
-        *url = redact_password(url);
+    for setting in ["database_url", "redis_url"] {
+        if let Some(Value::String(url)) = value.get_mut(setting) {
+            *url = redact_password(url);
+        }
     }
     let providers = value.pointer_mut("/chat/providers").and_then(Value::as_array_mut);
     for provider in providers.into_iter().flatten() {
@@ -121,7 +123,8 @@ mod tests {
     fn the_printed_configuration_hides_secrets() {
         let figment = Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(
             r#"
-            database_url = "sqlite://data/x.db"
+            database_url = "postgres://aic:db-secret@db.internal:5432/aic"
+            redis_url = "redis://:redis-secret@cache.internal:6379/"
             [[chat.providers]]
             name = "openai"
             base_url = "https://api.example.com/v1"
@@ -131,7 +134,10 @@ mod tests {
         ));
         let config = Config::from_figment(&figment).unwrap();
         let shown = redacted_toml(&config);
-        assert!(!shown.contains("sk-very-secret") && !shown.contains("org-secret"), "{shown}");
+        for secret in ["sk-very-secret", "org-secret", "db-secret", "redis-secret"] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(shown.contains("postgres://aic:[redacted]@db.internal:5432/aic"), "{shown}");
         assert!(
             shown.contains("api_key = \"[redacted]\"") && shown.contains("listen = \"127.0.0.1:3000\""),
             "{shown}"

@@ -20,7 +20,8 @@ const DEFAULT_FILE: &str = "ai-channels.toml";
 pub struct Config {
     /// Address to listen on (`AIC_LISTEN`).
     pub listen: SocketAddr,
-    /// Database URL (`AIC_DATABASE_URL`), `sqlite://PATH` or `sqlite::memory:`.
+    /// Database URL (`AIC_DATABASE_URL`): `sqlite://PATH`, `sqlite::memory:` or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (for replicas sharing one database).
     pub database_url: String,
     /// Directory where files attached to chat messages are kept (`AIC_FILES_DIR`).
     pub files_dir: PathBuf,
@@ -183,9 +184,12 @@ impl Config {
     }
 
     fn validate(self) -> Result<Self, ConfigError> {
-        if !self.database_url.starts_with("sqlite:") {
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| self.database_url.starts_with(scheme))
+        {
             return Err(ConfigError(format!(
-                "AIC_DATABASE_URL: `{}` is not supported; use `sqlite://PATH`",
+                "AIC_DATABASE_URL: `{}` is not supported; use `sqlite://PATH` or `postgres://USER@HOST/DATABASE`",
                 self.database_url
             )));
         }
@@ -272,6 +276,7 @@ mod tests {
         assert!(error.contains("AIC_LISTEN"), "{error}");
         let error = with("database_url", "\"mysql://x\"").unwrap_err().to_string();
         assert!(error.contains("AIC_DATABASE_URL"), "{error}");
+        assert!(with("database_url", "\"postgres://aic@127.0.0.1:5432/aic\"").is_ok());
         let error = with("log_format", "\"xml\"").unwrap_err().to_string();
         assert!(error.contains("AIC_LOG_FORMAT"), "{error}");
         let error = with("redis_url", "\"127.0.0.1:6379\"").unwrap_err().to_string();

@@ -5,7 +5,6 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 use crate::chat::{chat_app, open_session, rest};
 use crate::events::event;
@@ -67,7 +66,7 @@ async fn user_id(user: &TestUser) -> i64 {
 }
 
 async fn stored_context(app: &TestApp, session: i64) -> Value {
-    let mut db = sqlx::SqliteConnection::connect(&app.database_url()).await.unwrap();
+    let mut db = app.database().await;
     let (context,): (String,) = sqlx::query_as("SELECT context FROM chat_sessions WHERE id = $1")
         .bind(session)
         .fetch_one(&mut db)

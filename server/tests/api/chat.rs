@@ -3,7 +3,6 @@
 
 use app::backend::chat::providers::UpstreamConfig;
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 use crate::fake_upstream::{self, FakeUpstream, JSON_REPLY, REPLY, TOOL_ARGUMENTS};
 use crate::helpers::{TestApp, TestUser, spawn_app_with};
@@ -83,7 +82,7 @@ pub async fn read_reply(socket: &mut Socket, reply: i64, first: u64) -> (String,
 }
 
 async fn stored(app: &TestApp, message: i64) -> (String, String, Option<String>) {
-    let mut db = sqlx::SqliteConnection::connect(&app.database_url()).await.unwrap();
+    let mut db = app.database().await;
     sqlx::query_as("SELECT content, status, error FROM chat_messages WHERE id = $1")
         .bind(message)
         .fetch_one(&mut db)
@@ -472,10 +471,10 @@ async fn replies_left_streaming_by_a_crash_are_marked_interrupted_at_start_up() 
     let (app, _fake) = chat_app(|_| {}).await;
     let alice = app.sign_up("alice").await;
     let session = new_session(&alice).await;
-    let mut db = sqlx::SqliteConnection::connect(&app.database_url()).await.unwrap();
+    let mut db = app.database().await;
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO chat_messages (session_id, role, content, status, created_at, updated_at)
-         VALUES ($1, 'assistant', 'half a rep', 'streaming', datetime('now'), datetime('now')) RETURNING id",
+         VALUES ($1, 'assistant', 'half a rep', 'streaming', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id",
     )
     .bind(session)
     .fetch_one(&mut db)

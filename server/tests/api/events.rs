@@ -1,5 +1,4 @@
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 use crate::sockets::{Socket, connect, connect_as, next_json, next_of_type, send, status_of};
@@ -32,7 +31,7 @@ pub async fn open_stream(app: &TestApp, name: &str) -> Socket {
 }
 
 async fn stored_events(app: &TestApp) -> Vec<(String, String, String, f64, i64)> {
-    let mut db = sqlx::SqliteConnection::connect(&app.database_url()).await.unwrap();
+    let mut db = app.database().await;
     sqlx::query_as(
         "SELECT u.username, e.stream, e.top_label, e.top_score, e.seq FROM classification_events e
          JOIN users u ON u.id = e.owner_id ORDER BY e.id",

@@ -1,10 +1,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 use server::{Application, Config, Extensions};
+use sqlx::Connection;
 use tempfile::TempDir;
 
 /// The password every test user gets.
@@ -16,8 +18,10 @@ pub struct TestApp {
     pub address: String,
     /// A client without cookies.
     pub client: reqwest::Client,
-    /// The database file's directory; removed when the test ends.
-    pub data_dir: TempDir,
+    /// The server's data directory; removed when the test ends.
+    pub _data_dir: TempDir,
+    /// Its database.
+    pub database_url: String,
 }
 
 /// A signed-in user: a client whose cookie jar holds their session.
@@ -38,7 +42,13 @@ impl TestApp {
     }
 
     pub fn database_url(&self) -> String {
-        format!("sqlite://{}", self.data_dir.path().join("test.db").display())
+        self.database_url.clone()
+    }
+
+    /// A connection to the server's database, for checking what it stored.
+    pub async fn database(&self) -> sqlx::AnyConnection {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyConnection::connect(&self.database_url).await.expect("the database answers")
     }
 
     /// The `ws://` URL of `path`.
@@ -114,12 +124,28 @@ pub fn repo_root() -> PathBuf {
 pub fn test_config(data_dir: &Path) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().expect("a valid address"),
-        database_url: format!("sqlite://{}", data_dir.join("test.db").display()),
+        database_url: test_database_url(data_dir),
         files_dir: data_dir.join("files"),
         models_dir: repo_root().join("models"),
         site_root: repo_root().join("target/site"),
         log: "warn".into(),
         ..Config::default()
+    }
+}
+
+/// A fresh database for a test: an SQLite file in `data_dir`, or, when `TEST_POSTGRES`
+/// names a PostgreSQL server (`postgres://user@host:port`; `make test` starts one and runs the
+/// suite again on it), a new database there, which the server creates.
+pub fn test_database_url(data_dir: &Path) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    match std::env::var("TEST_POSTGRES") {
+        Ok(server) => format!(
+            "{}/aic_test_{}_{}",
+            server.trim_end_matches('/'),
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ),
+        Err(_) => format!("sqlite://{}", data_dir.join("test.db").display()),
     }
 }
 
@@ -141,8 +167,9 @@ pub async fn spawn_app_extended(adjust: impl FnOnce(&mut Config), extensions: Ex
     let data_dir = tempfile::tempdir().expect("a temporary directory");
     let mut config = test_config(data_dir.path());
     adjust(&mut config);
+    let database_url = config.database_url.clone();
     let app = Application::build_with(config, extensions).await.expect("the server starts");
     let address = format!("http://{}", app.local_addr());
     tokio::spawn(app.run_until(std::future::pending()));
-    TestApp { address, client: reqwest::Client::new(), data_dir }
+    TestApp { address, client: reqwest::Client::new(), _data_dir: data_dir, database_url }
 }

@@ -2,8 +2,6 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use sqlx::Connection;
-
 use crate::helpers::{repo_root, spawn_app};
 
 /// The real server binary on a free port with a fresh database, configured further by `vars`.
@@ -57,7 +55,7 @@ fn a_database_that_cannot_be_created_fails_start_up_clearly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_up_creates_and_migrates_the_database() {
     let app = spawn_app().await;
-    let mut connection = sqlx::SqliteConnection::connect(&app.database_url()).await.unwrap();
+    let mut connection = app.database().await;
     let (rows,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM instance").fetch_one(&mut connection).await.unwrap();
     assert_eq!(rows, 1);

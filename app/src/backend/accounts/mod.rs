@@ -7,10 +7,10 @@ use crate::protocol::{BrowserSessionId, TokenId, UserId};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
 
 use self::secrets::{hash_password, new_secret, sha256_hex, verify_password};
 use super::AppError;
+use super::db::{Pool, on_engine};
 use crate::protocol::{
     ApiTokenInfo, NewApiToken, Password, SessionInfo, TokenName, UserInfo, UserSummary, Username,
 };
@@ -60,7 +60,7 @@ pub struct Identity {
 /// The account store.
 #[derive(Clone, Debug)]
 pub struct Accounts {
-    pool: SqlitePool,
+    pool: Pool,
     session_lifetime: chrono::TimeDelta,
 }
 
@@ -82,7 +82,7 @@ impl From<UserRow> for UserInfo {
 
 impl Accounts {
     /// Accounts stored in `pool`; browser sessions last `session_lifetime` after sign-in.
-    pub fn new(pool: SqlitePool, session_lifetime: Duration) -> Self {
+    pub fn new(pool: Pool, session_lifetime: Duration) -> Self {
         let session_lifetime =
             chrono::TimeDelta::from_std(session_lifetime).unwrap_or(chrono::TimeDelta::days(30));
         Self { pool, session_lifetime }
@@ -91,39 +91,35 @@ impl Accounts {
     /// Creates an account. The very first account administers the instance.
     pub async fn sign_up(&self, username: &Username, password: &Password) -> Result<UserInfo, AppError> {
         let hash = hash_password(password.expose().to_owned()).await?;
-        let mut tx = self.pool.begin().await?;
-        let (users,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM users WHERE NOT is_guest").fetch_one(&mut *tx).await?;
-        let inserted = sqlx::query_as::<_, (UserId,)>(
-            "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4)
-             RETURNING id",
+        let inserted = on_engine!(&self.pool, |pool| sqlx::query_as::<_, (UserId, bool)>(
+            "INSERT INTO users (username, password_hash, is_admin, created_at)
+             SELECT $1, $2, NOT EXISTS (SELECT 1 FROM users WHERE NOT is_guest), $3
+             RETURNING id, is_admin",
         )
         .bind(username.as_str())
         .bind(&hash)
-        .bind(users == 0)
         .bind(Utc::now())
-        .fetch_one(&mut *tx)
-        .await;
-        let (id,) = match inserted {
+        .fetch_one(pool)
+        .await);
+        let (id, is_admin) = match inserted {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 return Err(AppError::Conflict(format!("the username `{}` is taken", username.as_str())));
             }
             other => other?,
         };
-        tx.commit().await?;
-        Ok(UserInfo { id, username: username.as_str().to_owned(), is_admin: users == 0, is_guest: false })
+        Ok(UserInfo { id, username: username.as_str().to_owned(), is_admin, is_guest: false })
     }
 
     /// Creates a guest account (guest mode): no password, owns only its own records.
     pub async fn create_guest(&self) -> Result<UserInfo, AppError> {
         let username = format!("guest-{}", &sha256_hex(&new_secret())[..10]);
-        let (id,): (UserId,) = sqlx::query_as(
+        let (id,): (UserId,) = on_engine!(&self.pool, |pool| sqlx::query_as(
             "INSERT INTO users (username, is_guest, created_at) VALUES ($1, TRUE, $2) RETURNING id",
         )
         .bind(&username)
         .bind(Utc::now())
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_one(pool)
+        .await)?;
         Ok(UserInfo { id, username, is_admin: false, is_guest: true })
     }
 
@@ -155,29 +151,31 @@ impl Accounts {
             return Err(AppError::Unauthorized("the current password is wrong".into()));
         }
         let hash = hash_password(new.expose().to_owned()).await?;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(&hash)
-            .bind(row.id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1 AND id IS NOT $2")
-            .bind(row.id)
-            .bind(identity.session_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        on_engine!(&self.pool, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(&hash)
+                .bind(row.id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2")
+                .bind(row.id)
+                .bind(identity.session_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
     /// Every account, oldest first (administrators only).
     pub async fn list_users(&self, admin: &UserInfo) -> Result<Vec<UserSummary>, AppError> {
         require_admin(admin)?;
-        Ok(sqlx::query_as(
+        Ok(on_engine!(&self.pool, |pool| sqlx::query_as(
             "SELECT id, username, is_admin, is_guest, disabled, created_at FROM users ORDER BY id",
         )
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Disables or re-enables an account (administrators only). Disabling ends its sessions;
@@ -192,22 +190,24 @@ impl Accounts {
         if user_id == admin.id {
             return Err(AppError::BadRequest("you cannot disable your own account".into()));
         }
-        let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
-            .bind(disabled)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        if updated.rows_affected() == 0 {
-            return Err(AppError::NotFound);
-        }
-        if disabled {
-            sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1")
+        on_engine!(&self.pool, |pool| {
+            let mut tx = pool.begin().await?;
+            let updated = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+                .bind(disabled)
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-        }
-        tx.commit().await?;
+            if updated.rows_affected() == 0 {
+                return Err(AppError::NotFound);
+            }
+            if disabled {
+                sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -216,7 +216,8 @@ impl Accounts {
         let secret = new_secret();
         let now = Utc::now();
         let user_agent: String = user_agent.chars().take(200).collect();
-        sqlx::query(
+        on_engine!(&self.pool, |pool| {
+            sqlx::query(
             "INSERT INTO auth_sessions (token_hash, user_id, user_agent, created_at, last_seen_at, expires_at)
              VALUES ($1, $2, $3, $4, $4, $5)",
         )
@@ -225,30 +226,31 @@ impl Accounts {
         .bind(user_agent)
         .bind(now)
         .bind(now + self.session_lifetime)
-        .execute(&self.pool)
-        .await?;
+        .execute(pool).await?;
+        });
         Ok(secret)
     }
 
     /// Ends the browser session whose cookie holds `secret` (signing out).
     pub async fn end_session(&self, secret: &str) -> Result<(), AppError> {
-        sqlx::query("DELETE FROM auth_sessions WHERE token_hash = $1")
+        on_engine!(&self.pool, |pool| sqlx::query("DELETE FROM auth_sessions WHERE token_hash = $1")
             .bind(sha256_hex(secret))
-            .execute(&self.pool)
-            .await?;
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
         Ok(())
     }
 
     /// The user's browser sessions, most recently used first.
     pub async fn list_sessions(&self, identity: &Identity) -> Result<Vec<SessionInfo>, AppError> {
-        let mut sessions: Vec<SessionInfo> = sqlx::query_as(
+        let mut sessions: Vec<SessionInfo> = on_engine!(&self.pool, |pool| sqlx::query_as(
             "SELECT id, user_agent, created_at, last_seen_at FROM auth_sessions
              WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC",
         )
         .bind(identity.user.id)
         .bind(Utc::now())
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         for session in &mut sessions {
             session.current = Some(session.id) == identity.session_id;
         }
@@ -261,19 +263,23 @@ impl Accounts {
         user: &UserInfo,
         session_id: BrowserSessionId,
     ) -> Result<(), AppError> {
-        let deleted = sqlx::query("DELETE FROM auth_sessions WHERE id = $1 AND user_id = $2")
-            .bind(session_id)
-            .bind(user.id)
-            .execute(&self.pool)
-            .await?;
-        found(deleted.rows_affected())
+        let deleted = on_engine!(&self.pool, |pool| sqlx::query(
+            "DELETE FROM auth_sessions WHERE id = $1 AND user_id = $2"
+        )
+        .bind(session_id)
+        .bind(user.id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        found(deleted)
     }
 
     /// Creates an API token; its secret is in the result and nowhere else.
     pub async fn create_token(&self, user: &UserInfo, name: &TokenName) -> Result<NewApiToken, AppError> {
         let secret = format!("{TOKEN_PREFIX}{}", new_secret());
         let prefix: String = secret.chars().take(SHOWN_TOKEN_CHARS).collect();
-        let info: ApiTokenInfo = sqlx::query_as(
+        let info: ApiTokenInfo = on_engine!(&self.pool, |pool| {
+            sqlx::query_as(
             "INSERT INTO api_tokens (token_hash, user_id, name, prefix, created_at) VALUES ($1, $2, $3, $4, $5)
              RETURNING id, name, prefix, created_at, last_used_at",
         )
@@ -282,30 +288,33 @@ impl Accounts {
         .bind(name.as_str())
         .bind(&prefix)
         .bind(Utc::now())
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_one(pool).await
+        })?;
         Ok(NewApiToken { info, secret })
     }
 
     /// The user's API tokens, newest first.
     pub async fn list_tokens(&self, user: &UserInfo) -> Result<Vec<ApiTokenInfo>, AppError> {
-        Ok(sqlx::query_as(
+        Ok(on_engine!(&self.pool, |pool| sqlx::query_as(
             "SELECT id, name, prefix, created_at, last_used_at FROM api_tokens WHERE user_id = $1
              ORDER BY id DESC",
         )
         .bind(user.id)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Revokes one of the user's own API tokens.
     pub async fn revoke_token(&self, user: &UserInfo, token_id: TokenId) -> Result<(), AppError> {
-        let deleted = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
-            .bind(token_id)
-            .bind(user.id)
-            .execute(&self.pool)
-            .await?;
-        found(deleted.rows_affected())
+        let deleted = on_engine!(&self.pool, |pool| sqlx::query(
+            "DELETE FROM api_tokens WHERE id = $1 AND user_id = $2"
+        )
+        .bind(token_id)
+        .bind(user.id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        found(deleted)
     }
 
     /// The enabled user the credentials belong to, if any. A token wins over a cookie.
@@ -320,13 +329,13 @@ impl Accounts {
     }
 
     async fn user_for_token(&self, secret: &str) -> Result<Option<Identity>, AppError> {
-        let found: Option<(TokenId, UserId)> = sqlx::query_as(
+        let found: Option<(TokenId, UserId)> = on_engine!(&self.pool, |pool| sqlx::query_as(
             "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 RETURNING id, user_id",
         )
         .bind(Utc::now())
         .bind(sha256_hex(secret))
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         let Some((_, user_id)) = found else { return Ok(None) };
         let user = self.enabled_user(user_id).await?;
         Ok(user.map(|user| Identity { user, by_token: true, session_id: None }))
@@ -334,42 +343,46 @@ impl Accounts {
 
     async fn user_for_session(&self, secret: &str) -> Result<Option<Identity>, AppError> {
         let now = Utc::now();
-        let found: Option<(BrowserSessionId, UserId, DateTime<Utc>)> = sqlx::query_as(
+        let found: Option<(BrowserSessionId, UserId, DateTime<Utc>)> = on_engine!(&self.pool, |pool| {
+            sqlx::query_as(
             "SELECT id, user_id, last_seen_at FROM auth_sessions WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(sha256_hex(secret))
         .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool).await
+        })?;
         let Some((session_id, user_id, last_seen)) = found else { return Ok(None) };
         if now - last_seen > SEEN_RESOLUTION {
-            sqlx::query("UPDATE auth_sessions SET last_seen_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(session_id)
-                .execute(&self.pool)
-                .await?;
+            on_engine!(&self.pool, |pool| sqlx::query(
+                "UPDATE auth_sessions SET last_seen_at = $1 WHERE id = $2"
+            )
+            .bind(now)
+            .bind(session_id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
         }
         let user = self.enabled_user(user_id).await?;
         Ok(user.map(|user| Identity { user, by_token: false, session_id: Some(session_id) }))
     }
 
     async fn enabled_user(&self, id: UserId) -> Result<Option<UserInfo>, AppError> {
-        let row: Option<UserRow> = sqlx::query_as(
+        let row: Option<UserRow> = on_engine!(&self.pool, |pool| sqlx::query_as(
             "SELECT id, username, password_hash, is_admin, is_guest, disabled FROM users WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         Ok(row.filter(|r| !r.disabled).map(UserInfo::from))
     }
 
     async fn find_user(&self, username: &str) -> Result<Option<UserRow>, AppError> {
-        Ok(sqlx::query_as(
+        Ok(on_engine!(&self.pool, |pool| sqlx::query_as(
             "SELECT id, username, password_hash, is_admin, is_guest, disabled FROM users WHERE username = $1",
         )
         .bind(username)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_optional(pool)
+        .await)?)
     }
 }
 

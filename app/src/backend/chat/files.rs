@@ -8,10 +8,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use chrono::Utc;
-use sqlx::SqlitePool;
 use tokio::io::AsyncWriteExt;
 
 use crate::backend::AppError;
+use crate::backend::db::{Pool, on_engine};
 use crate::protocol::{
     ChatSessionId, FileId, FileInfo, FileKind, MAX_FILE_BYTES, MessageId, UserId, parse_filename,
 };
@@ -21,7 +21,7 @@ const MAX_TEXT_CHARS: usize = 1_000_000;
 /// How long reading a picture's text may take.
 const OCR_TIMEOUT: Duration = Duration::from_secs(60);
 
-const FILE_COLUMNS: &str = "id, filename, kind, size, length(text) AS text_chars, created_at";
+const FILE_COLUMNS: &str = "id, filename, kind, size, CAST(length(text) AS BIGINT) AS text_chars, created_at";
 
 /// A file attached to the message being answered, with its text.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
@@ -61,13 +61,13 @@ impl Attachment {
 /// The chat's files.
 #[derive(Clone, Debug)]
 pub struct FileStore {
-    pool: SqlitePool,
+    pool: Pool,
     dir: PathBuf,
 }
 
 impl FileStore {
     /// Files with rows in `pool` and bytes in `dir` (created when the first file comes).
-    pub fn new(pool: SqlitePool, dir: PathBuf) -> Self {
+    pub fn new(pool: Pool, dir: PathBuf) -> Self {
         Self { pool, dir }
     }
 
@@ -95,7 +95,7 @@ impl FileStore {
         let kind = FileKind::detect(&filename, &bytes[..bytes.len().min(16)])?;
         let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
         let (text, bytes) = extract_text(kind, bytes).await?;
-        let info: FileInfo = sqlx::query_as(&format!(
+        let info: FileInfo = on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "INSERT INTO chat_files (owner_id, session_id, filename, kind, size, text, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {FILE_COLUMNS}"
         ))
@@ -106,14 +106,18 @@ impl FileStore {
         .bind(size)
         .bind(&text)
         .bind(Utc::now())
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_one(pool)
+        .await)?;
         let written = async {
             tokio::fs::create_dir_all(&self.dir).await?;
             tokio::fs::write(self.path(info.id), &bytes).await
         };
         if let Err(e) = written.await {
-            sqlx::query("DELETE FROM chat_files WHERE id = $1").bind(info.id).execute(&self.pool).await?;
+            on_engine!(&self.pool, |pool| sqlx::query("DELETE FROM chat_files WHERE id = $1")
+                .bind(info.id)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()))?;
             return Err(AppError::Unavailable(format!("the file cannot be stored: {e}")));
         }
         Ok(info)
@@ -121,23 +125,24 @@ impl FileStore {
 
     /// The files uploaded to a session, oldest first.
     pub async fn list(&self, owner_id: UserId, session_id: ChatSessionId) -> Result<Vec<FileInfo>, AppError> {
-        Ok(sqlx::query_as(&format!(
+        Ok(on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "SELECT {FILE_COLUMNS} FROM chat_files WHERE owner_id = $1 AND session_id = $2 ORDER BY id"
         ))
         .bind(owner_id)
         .bind(session_id)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// One of `owner_id`'s files and its bytes.
     pub async fn content(&self, owner_id: UserId, id: FileId) -> Result<(FileInfo, Vec<u8>), AppError> {
-        let info: Option<FileInfo> =
-            sqlx::query_as(&format!("SELECT {FILE_COLUMNS} FROM chat_files WHERE id = $1 AND owner_id = $2"))
-                .bind(id)
-                .bind(owner_id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let info: Option<FileInfo> = on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
+            "SELECT {FILE_COLUMNS} FROM chat_files WHERE id = $1 AND owner_id = $2"
+        ))
+        .bind(id)
+        .bind(owner_id)
+        .fetch_optional(pool)
+        .await)?;
         let info = info.ok_or(AppError::NotFound)?;
         let bytes = tokio::fs::read(self.path(id))
             .await
@@ -182,15 +187,15 @@ impl FileStore {
         condition: &str,
         value: i64,
     ) -> Result<Vec<Attachment>, AppError> {
-        Ok(sqlx::query_as(&format!(
+        Ok(on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "SELECT {FILE_COLUMNS}, text FROM chat_files
              WHERE owner_id = $1 AND session_id = $2 AND {condition} ORDER BY id"
         ))
         .bind(owner_id)
         .bind(session_id)
         .bind(value)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Deletes the bytes of a session's files (their rows go with the session).

@@ -5,10 +5,11 @@ use crate::protocol::{ChatSessionId, FinishReason, MessageId, PresetId, UserId};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
-use sqlx::{QueryBuilder, SqlitePool};
+use sqlx::QueryBuilder;
 
 use super::read_ahead::{ReadAhead, TurnStart};
 
+use crate::backend::db::{Pool, on_engine};
 use crate::backend::{AppError, Database};
 use crate::protocol::{
     AgentPath, ChatMessage, ChatSession, ChatSettings, ChatStats, FileInfo, MessagePage, MessageStatus,
@@ -180,9 +181,9 @@ fn parts_column(parts: &[PlacedPart]) -> Option<String> {
 /// The chat's storage.
 #[derive(Clone, Debug)]
 pub struct ChatStore {
-    pool: SqlitePool,
-    /// Every write goes through this one connection (see [`Database::writer`]).
-    writer: SqlitePool,
+    pool: Pool,
+    /// Where writes go (see [`Database::writer`]).
+    writer: Pool,
     ahead: Arc<ReadAhead>,
 }
 
@@ -243,13 +244,13 @@ impl ChatStore {
             session: SessionRow,
             context: String,
         }
-        let row: Option<Row> = sqlx::query_as(&format!(
+        let row: Option<Row> = on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "SELECT {SESSION_COLUMNS}, context FROM chat_sessions WHERE id = $1 AND owner_id = $2"
         ))
         .bind(session_id)
         .bind(owner_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         let row = row.ok_or(AppError::NotFound)?;
         let context = serde_json::from_str(&row.context)
             .map_err(|e| AppError::Internal(format!("a stored context: {e}")))?;
@@ -266,7 +267,8 @@ impl ChatStore {
         (agent, context): (&AgentPath, &serde_json::Value),
     ) -> Result<ChatSession, AppError> {
         let now = Utc::now();
-        let row: SessionRow = sqlx::query_as(&format!(
+        let row: SessionRow = on_engine!(&self.writer, |pool| {
+            sqlx::query_as(&format!(
             "INSERT INTO chat_sessions (owner_id, title, model, temperature, max_tokens, system_prompt, preset_id,
                                         created_at, updated_at, agent, context)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10) RETURNING {SESSION_COLUMNS}"
@@ -281,8 +283,8 @@ impl ChatStore {
         .bind(now)
         .bind(agent.as_str())
         .bind(context.to_string())
-        .fetch_one(&self.writer)
-        .await?;
+        .fetch_one(pool).await
+        })?;
         Ok(row.into())
     }
 
@@ -292,11 +294,12 @@ impl ChatStore {
         session_id: ChatSessionId,
         context: &serde_json::Value,
     ) -> Result<(), AppError> {
-        sqlx::query("UPDATE chat_sessions SET context = $2 WHERE id = $1")
+        on_engine!(&self.writer, |pool| sqlx::query("UPDATE chat_sessions SET context = $2 WHERE id = $1")
             .bind(session_id)
             .bind(context.to_string())
-            .execute(&self.writer)
-            .await?;
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
         self.ahead.forget(session_id);
         Ok(())
     }
@@ -311,16 +314,16 @@ impl ChatStore {
     ) -> Result<Vec<ChatSession>, AppError> {
         let pattern =
             search.map(str::trim).filter(|s| !s.is_empty()).map(|s| format!("%{}%", escape_like(s)));
-        let rows: Vec<SessionRow> = sqlx::query_as(&format!(
+        let rows: Vec<SessionRow> = on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "SELECT {SESSION_COLUMNS} FROM chat_sessions
-             WHERE owner_id = $1 AND archived = $2 AND ($3 IS NULL OR title LIKE $3 ESCAPE '\\')
+             WHERE owner_id = $1 AND archived = $2 AND ($3 IS NULL OR lower(title) LIKE lower($3) ESCAPE '\\')
              ORDER BY updated_at DESC, id DESC LIMIT 500"
         ))
         .bind(owner_id)
         .bind(archived)
         .bind(pattern)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -330,13 +333,13 @@ impl ChatStore {
         owner_id: UserId,
         session_id: ChatSessionId,
     ) -> Result<ChatSession, AppError> {
-        let row: Option<SessionRow> = sqlx::query_as(&format!(
+        let row: Option<SessionRow> = on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "SELECT {SESSION_COLUMNS} FROM chat_sessions WHERE id = $1 AND owner_id = $2"
         ))
         .bind(session_id)
         .bind(owner_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         row.map(Into::into).ok_or(AppError::NotFound)
     }
 
@@ -349,7 +352,7 @@ impl ChatStore {
         archived: Option<bool>,
         settings: Option<&ChatSettings>,
     ) -> Result<ChatSession, AppError> {
-        let row: Option<SessionRow> = sqlx::query_as(&format!(
+        let row: Option<SessionRow> = on_engine!(&self.writer, |pool| sqlx::query_as(&format!(
             "UPDATE chat_sessions SET
                  title = COALESCE($3, title),
                  archived = COALESCE($4, archived),
@@ -369,21 +372,21 @@ impl ChatStore {
         .bind(settings.map(|s| i64::from(s.max_tokens)))
         .bind(settings.map(|s| &s.system_prompt))
         .bind(Utc::now())
-        .fetch_optional(&self.writer)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         self.ahead.forget(session_id);
         row.map(Into::into).ok_or(AppError::NotFound)
     }
 
     /// Marks a session as just active and returns it.
     async fn touch(&self, session_id: ChatSessionId) -> Result<ChatSession, AppError> {
-        let row: SessionRow = sqlx::query_as(&format!(
+        let row: SessionRow = on_engine!(&self.writer, |pool| sqlx::query_as(&format!(
             "UPDATE chat_sessions SET updated_at = $2 WHERE id = $1 RETURNING {SESSION_COLUMNS}"
         ))
         .bind(session_id)
         .bind(Utc::now())
-        .fetch_one(&self.writer)
-        .await?;
+        .fetch_one(pool)
+        .await)?;
         // Every write of a session's messages ends here.
         self.ahead.forget(session_id);
         Ok(row.into())
@@ -391,13 +394,16 @@ impl ChatStore {
 
     /// Deletes a session and its messages for good.
     pub async fn delete_session(&self, owner_id: UserId, session_id: ChatSessionId) -> Result<(), AppError> {
-        let done = sqlx::query("DELETE FROM chat_sessions WHERE id = $1 AND owner_id = $2")
-            .bind(session_id)
-            .bind(owner_id)
-            .execute(&self.writer)
-            .await?;
+        let done = on_engine!(&self.writer, |pool| sqlx::query(
+            "DELETE FROM chat_sessions WHERE id = $1 AND owner_id = $2"
+        )
+        .bind(session_id)
+        .bind(owner_id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         self.ahead.forget(session_id);
-        if done.rows_affected() == 0 { Err(AppError::NotFound) } else { Ok(()) }
+        if done == 0 { Err(AppError::NotFound) } else { Ok(()) }
     }
 
     /// A page of a session's messages, oldest first: the latest ones, or those before `before`.
@@ -407,15 +413,15 @@ impl ChatStore {
         before: Option<MessageId>,
         limit: i64,
     ) -> Result<MessagePage, AppError> {
-        let mut rows: Vec<MessageRow> = sqlx::query_as(&format!(
+        let mut rows: Vec<MessageRow> = on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM chat_messages
              WHERE session_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
         ))
         .bind(session_id)
         .bind(before)
         .bind(limit + 1)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         let more = rows.len() as i64 > limit;
         rows.truncate(usize::try_from(limit).unwrap_or(0));
         rows.reverse();
@@ -427,13 +433,13 @@ impl ChatStore {
     /// Every message of a session that a prompt is made of: user messages and the replies'
     /// text and parts so far, oldest first.
     async fn history(&self, session_id: ChatSessionId) -> Result<Vec<ChatMessage>, AppError> {
-        let rows: Vec<MessageRow> = sqlx::query_as(&format!(
+        let rows: Vec<MessageRow> = on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM chat_messages
              WHERE session_id = $1 AND (content <> '' OR parts IS NOT NULL) ORDER BY id"
         ))
         .bind(session_id)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -443,13 +449,13 @@ impl ChatStore {
         session_id: ChatSessionId,
         message_id: MessageId,
     ) -> Result<ChatMessage, AppError> {
-        let row: Option<MessageRow> = sqlx::query_as(&format!(
+        let row: Option<MessageRow> = on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE id = $1 AND session_id = $2"
         ))
         .bind(message_id)
         .bind(session_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         row.map(Into::into).ok_or(AppError::NotFound)
     }
 
@@ -459,33 +465,33 @@ impl ChatStore {
         session_id: ChatSessionId,
         client_id: &str,
     ) -> Result<Option<(ChatMessage, Option<ChatMessage>)>, AppError> {
-        let row: Option<MessageRow> = sqlx::query_as(&format!(
+        let row: Option<MessageRow> = on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE session_id = $1 AND client_id = $2"
         ))
         .bind(session_id)
         .bind(client_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         let Some(user) = row else { return Ok(None) };
-        let reply: Option<MessageRow> = sqlx::query_as(&format!(
+        let reply: Option<MessageRow> = on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM chat_messages
              WHERE session_id = $1 AND id > $2 AND role = 'assistant' ORDER BY id LIMIT 1"
         ))
         .bind(session_id)
         .bind(user.id)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         Ok(Some((user.into(), reply.map(Into::into))))
     }
 
     /// The session's last message.
     pub async fn last_message(&self, session_id: ChatSessionId) -> Result<Option<ChatMessage>, AppError> {
-        let row: Option<MessageRow> = sqlx::query_as(&format!(
+        let row: Option<MessageRow> = on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE session_id = $1 ORDER BY id DESC LIMIT 1"
         ))
         .bind(session_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         Ok(row.map(Into::into))
     }
 
@@ -501,54 +507,59 @@ impl ChatStore {
     ) -> Result<(Option<ChatMessage>, ChatMessage, ChatSession), AppError> {
         let now = Utc::now();
         let format = format.map(|f| serde_json::to_string(f).unwrap_or_default());
-        let mut tx = self.writer.begin().await?;
-        let user = match user {
-            Some(user) => {
-                let row: MessageRow = sqlx::query_as(&format!(
-                    "INSERT INTO chat_messages (session_id, role, content, status, client_id, response_format,
-                                                created_at, updated_at, form_values, files)
-                     VALUES ($1, 'user', $2, 'complete', $3, $4, $5, $5, $6, $7) RETURNING {MESSAGE_COLUMNS}"
-                ))
-                .bind(session.id)
-                .bind(user.text)
-                .bind(user.client_id)
-                .bind(&format)
-                .bind(now)
-                .bind(user.values.map(serde_json::Value::to_string))
-                .bind((!user.files.is_empty()).then(|| serde_json::to_string(user.files).unwrap_or_default()))
-                .fetch_one(&mut *tx)
-                .await?;
-                for file in user.files {
-                    sqlx::query("UPDATE chat_files SET message_id = $1 WHERE id = $2 AND message_id IS NULL")
+        let (user, reply, session) = on_engine!(&self.writer, |pool| {
+            let mut tx = pool.begin().await?;
+            let user = match user {
+                Some(user) => {
+                    let row: MessageRow = sqlx::query_as(&format!(
+                        "INSERT INTO chat_messages (session_id, role, content, status, client_id, response_format,
+                                                    created_at, updated_at, form_values, files)
+                         VALUES ($1, 'user', $2, 'complete', $3, $4, $5, $5, $6, $7) RETURNING {MESSAGE_COLUMNS}"
+                    ))
+                    .bind(session.id)
+                    .bind(user.text)
+                    .bind(user.client_id)
+                    .bind(&format)
+                    .bind(now)
+                    .bind(user.values.map(serde_json::Value::to_string))
+                    .bind((!user.files.is_empty()).then(|| serde_json::to_string(user.files).unwrap_or_default()))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    for file in user.files {
+                        sqlx::query(
+                            "UPDATE chat_files SET message_id = $1 WHERE id = $2 AND message_id IS NULL",
+                        )
                         .bind(row.id)
                         .bind(file.id)
                         .execute(&mut *tx)
                         .await?;
+                    }
+                    Some(row.into())
                 }
-                Some(row.into())
-            }
-            None => None,
-        };
-        let reply: MessageRow = sqlx::query_as(&format!(
-            "INSERT INTO chat_messages (session_id, role, content, status, model, response_format, created_at, updated_at)
-             VALUES ($1, 'assistant', '', 'streaming', $2, $3, $4, $4) RETURNING {MESSAGE_COLUMNS}"
-        ))
-        .bind(session.id)
-        .bind(&session.settings.model)
-        .bind(&format)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let session: SessionRow = sqlx::query_as(&format!(
-            "UPDATE chat_sessions SET updated_at = $2, title = CASE WHEN title = '' THEN $3 ELSE title END
-             WHERE id = $1 RETURNING {SESSION_COLUMNS}"
-        ))
-        .bind(session.id)
-        .bind(now)
-        .bind(title)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
+                None => None,
+            };
+            let reply: MessageRow = sqlx::query_as(&format!(
+                "INSERT INTO chat_messages (session_id, role, content, status, model, response_format, created_at, updated_at)
+                 VALUES ($1, 'assistant', '', 'streaming', $2, $3, $4, $4) RETURNING {MESSAGE_COLUMNS}"
+            ))
+            .bind(session.id)
+            .bind(&session.settings.model)
+            .bind(&format)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let session: SessionRow = sqlx::query_as(&format!(
+                "UPDATE chat_sessions SET updated_at = $2, title = CASE WHEN title = '' THEN $3 ELSE title END
+                 WHERE id = $1 RETURNING {SESSION_COLUMNS}"
+            ))
+            .bind(session.id)
+            .bind(now)
+            .bind(title)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            (user, reply, session)
+        });
         self.ahead.forget(session.id);
         Ok((user, reply.into(), session.into()))
     }
@@ -560,15 +571,17 @@ impl ChatStore {
     ) -> Result<(), AppError> {
         let now = Utc::now();
         for batch in progress.chunks(1000) {
-            let mut query = QueryBuilder::new("WITH progress (id, content, parts) AS (");
-            query.push_values(batch, |mut row, (id, content, parts)| {
-                row.push_bind(*id).push_bind(content).push_bind(parts_column(parts));
+            on_engine!(&self.writer, |pool| {
+                let mut query = QueryBuilder::new("WITH progress (id, content, parts) AS (");
+                query.push_values(batch, |mut row, (id, content, parts)| {
+                    row.push_bind(*id).push_bind(content).push_bind(parts_column(parts));
+                });
+                query
+                    .push(") UPDATE chat_messages SET content = progress.content, parts = progress.parts, updated_at = ")
+                    .push_bind(now)
+                    .push(" FROM progress WHERE chat_messages.id = progress.id AND chat_messages.status = 'streaming'");
+                query.build().execute(pool).await?;
             });
-            query
-                .push(") UPDATE chat_messages SET content = progress.content, parts = progress.parts, updated_at = ")
-                .push_bind(now)
-                .push(" FROM progress WHERE chat_messages.id = progress.id AND chat_messages.status = 'streaming'");
-            query.build().execute(&self.writer).await?;
         }
         Ok(())
     }
@@ -580,7 +593,7 @@ impl ChatStore {
         message_id: MessageId,
         end: &ReplyEnd,
     ) -> Result<(ChatMessage, ChatSession), AppError> {
-        let row: MessageRow = sqlx::query_as(&format!(
+        let row: MessageRow = on_engine!(&self.writer, |pool| sqlx::query_as(&format!(
             "UPDATE chat_messages SET content = $2, status = $3, finish_reason = $4, prompt_tokens = $5,
                                       completion_tokens = $6, error = $7, updated_at = $8, parts = $9
              WHERE id = $1 RETURNING {MESSAGE_COLUMNS}"
@@ -594,8 +607,8 @@ impl ChatStore {
         .bind(&end.error)
         .bind(Utc::now())
         .bind(parts_column(&end.parts))
-        .fetch_one(&self.writer)
-        .await?;
+        .fetch_one(pool)
+        .await)?;
         Ok((row.into(), self.touch(session_id).await?))
     }
 
@@ -605,67 +618,73 @@ impl ChatStore {
         session_id: ChatSessionId,
         message_id: MessageId,
     ) -> Result<(), AppError> {
-        sqlx::query("DELETE FROM chat_messages WHERE id = $1 AND session_id = $2")
-            .bind(message_id)
-            .bind(session_id)
-            .execute(&self.writer)
-            .await?;
+        on_engine!(&self.writer, |pool| sqlx::query(
+            "DELETE FROM chat_messages WHERE id = $1 AND session_id = $2"
+        )
+        .bind(message_id)
+        .bind(session_id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         self.ahead.forget(session_id);
         Ok(())
     }
 
     /// Marks replies left `streaming` by a previous run as `interrupted`; returns how many.
     pub async fn interrupt_unfinished(&self) -> Result<u64, AppError> {
-        let done = sqlx::query(
+        let done = on_engine!(&self.writer, |pool| {
+            sqlx::query(
             "UPDATE chat_messages SET status = 'interrupted', error = 'the server restarted while it was being written'
              WHERE status = 'streaming'",
         )
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected())
+        .execute(pool).await?.rows_affected()
+        });
+        Ok(done)
     }
 
     /// `owner_id`'s chat statistics.
     pub async fn stats(&self, owner_id: UserId) -> Result<ChatStats, AppError> {
-        let (sessions, archived_sessions): (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE(SUM(archived = 0), 0), COALESCE(SUM(archived = 1), 0) FROM chat_sessions WHERE owner_id = $1",
+        let (sessions, archived_sessions): (i64, i64) = on_engine!(&self.pool, |pool| sqlx::query_as(
+            "SELECT COUNT(*) FILTER (WHERE NOT archived), COUNT(*) FILTER (WHERE archived)
+             FROM chat_sessions WHERE owner_id = $1",
         )
         .bind(owner_id)
-        .fetch_one(&self.pool)
-        .await?;
-        let (user_messages, replies, completion_tokens): (i64, i64, i64) = sqlx::query_as(
-            "SELECT COALESCE(SUM(m.role = 'user'), 0), COALESCE(SUM(m.role = 'assistant'), 0),
-                    COALESCE(SUM(m.completion_tokens), 0)
+        .fetch_one(pool)
+        .await)?;
+        let (user_messages, replies, completion_tokens): (i64, i64, i64) = on_engine!(&self.pool, |pool| {
+            sqlx::query_as(
+            "SELECT COUNT(*) FILTER (WHERE m.role = 'user'), COUNT(*) FILTER (WHERE m.role = 'assistant'),
+                    CAST(COALESCE(SUM(m.completion_tokens), 0) AS BIGINT)
              FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id WHERE s.owner_id = $1",
         )
         .bind(owner_id)
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_one(pool).await
+        })?;
         Ok(ChatStats { sessions, archived_sessions, user_messages, replies, completion_tokens })
     }
 
     /// The presets `viewer` may use: their own and the public ones, by name.
     pub async fn presets(&self, viewer: UserId) -> Result<Vec<Preset>, AppError> {
-        let rows: Vec<PresetRow> = sqlx::query_as(&format!(
+        let rows: Vec<PresetRow> = on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "SELECT {PRESET_COLUMNS} FROM chat_presets p JOIN users u ON u.id = p.owner_id
-             WHERE p.owner_id = $1 OR p.public = 1 ORDER BY p.name, p.id"
+             WHERE p.owner_id = $1 OR p.public ORDER BY p.name, p.id"
         ))
         .bind(viewer)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         Ok(rows.into_iter().map(|r| r.into_preset(viewer)).collect())
     }
 
     /// A preset `viewer` may use.
     pub async fn preset(&self, viewer: UserId, preset_id: PresetId) -> Result<Preset, AppError> {
-        let row: Option<PresetRow> = sqlx::query_as(&format!(
+        let row: Option<PresetRow> = on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "SELECT {PRESET_COLUMNS} FROM chat_presets p JOIN users u ON u.id = p.owner_id
-             WHERE p.id = $2 AND (p.owner_id = $1 OR p.public = 1)"
+             WHERE p.id = $2 AND (p.owner_id = $1 OR p.public)"
         ))
         .bind(viewer)
         .bind(preset_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         row.map(|r| r.into_preset(viewer)).ok_or(AppError::NotFound)
     }
 
@@ -688,7 +707,7 @@ impl ChatStore {
                  WHERE owner_id = $8 AND id = $10 RETURNING id"
             }
         };
-        let saved: Option<(PresetId,)> = sqlx::query_as(query)
+        let saved: Option<(PresetId,)> = on_engine!(&self.writer, |pool| sqlx::query_as(query)
             .bind(&draft.name)
             .bind(&draft.description)
             .bind(&draft.settings.model)
@@ -699,28 +718,32 @@ impl ChatStore {
             .bind(owner_id)
             .bind(Utc::now())
             .bind(id)
-            .fetch_optional(&self.writer)
-            .await?;
+            .fetch_optional(pool)
+            .await)?;
         let (id,) = saved.ok_or(AppError::NotFound)?;
         self.preset(owner_id, id).await
     }
 
     /// Deletes one of `owner_id`'s presets.
     pub async fn delete_preset(&self, owner_id: UserId, preset_id: PresetId) -> Result<(), AppError> {
-        let done = sqlx::query("DELETE FROM chat_presets WHERE id = $1 AND owner_id = $2")
-            .bind(preset_id)
-            .bind(owner_id)
-            .execute(&self.writer)
-            .await?;
-        if done.rows_affected() == 0 { Err(AppError::NotFound) } else { Ok(()) }
+        let done = on_engine!(&self.writer, |pool| sqlx::query(
+            "DELETE FROM chat_presets WHERE id = $1 AND owner_id = $2"
+        )
+        .bind(preset_id)
+        .bind(owner_id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        if done == 0 { Err(AppError::NotFound) } else { Ok(()) }
     }
 
     /// The models last discovered.
     pub async fn models(&self) -> Result<Vec<ModelInfo>, AppError> {
-        let rows: Vec<(String, String, String)> =
-            sqlx::query_as("SELECT id, provider, name FROM chat_models ORDER BY provider, name")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(String, String, String)> = on_engine!(&self.pool, |pool| sqlx::query_as(
+            "SELECT id, provider, name FROM chat_models ORDER BY provider, name"
+        )
+        .fetch_all(pool)
+        .await)?;
         Ok(rows
             .into_iter()
             .map(|(id, provider, name)| ModelInfo { id, provider, name, note: None })
@@ -729,21 +752,28 @@ impl ChatStore {
 
     /// Replaces `provider`'s discovered models by `models`.
     pub async fn replace_models(&self, provider: &str, models: &[ModelInfo]) -> Result<(), AppError> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query("DELETE FROM chat_models WHERE provider = $1").bind(provider).execute(&mut *tx).await?;
         let now = Utc::now();
-        for model in models {
-            sqlx::query(
-                "INSERT OR REPLACE INTO chat_models (id, provider, name, synced_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&model.id)
-            .bind(provider)
-            .bind(&model.name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+        on_engine!(&self.writer, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM chat_models WHERE provider = $1")
+                .bind(provider)
+                .execute(&mut *tx)
+                .await?;
+            for model in models {
+                sqlx::query(
+                    "INSERT INTO chat_models (id, provider, name, synced_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (id) DO UPDATE
+                     SET provider = excluded.provider, name = excluded.name, synced_at = excluded.synced_at",
+                )
+                .bind(&model.id)
+                .bind(provider)
+                .bind(&model.name)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 }

@@ -3,7 +3,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, SqlitePool};
+use sqlx::QueryBuilder;
+
+use crate::backend::db::{Pool, on_engine};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{EventHandlers, NewEvent};
@@ -45,7 +47,7 @@ pub struct Ingest {
 
 impl Ingest {
     /// Starts the writer task over `pool`, handing new events to `handlers`.
-    pub fn start(pool: SqlitePool, handlers: EventHandlers) -> Self {
+    pub fn start(pool: Pool, handlers: EventHandlers) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         tokio::spawn(write_batches(pool, handlers, queue));
         Self { jobs }
@@ -66,7 +68,7 @@ impl Ingest {
     }
 }
 
-async fn write_batches(pool: SqlitePool, handlers: EventHandlers, mut queue: mpsc::Receiver<Job>) {
+async fn write_batches(pool: Pool, handlers: EventHandlers, mut queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut size = BatchSize::default();
     while queue.recv_many(&mut batch, size.limit()).await > 0 {
@@ -148,37 +150,36 @@ fn stored(id: EventId, job: &Job, received_at: DateTime<Utc>) -> StoredEvent {
 }
 
 /// Stores a batch in one statement; the outcome of each event, in the batch's order.
-async fn write(
-    pool: &SqlitePool,
-    batch: &[Job],
-    received_at: DateTime<Utc>,
-) -> Result<Vec<Ingested>, sqlx::Error> {
-    let mut insert = QueryBuilder::new(
-        "INSERT INTO classification_events
-            (owner_id, stream, producer, seq, model, classifications, top_index, top_label, top_score,
-             thumbnail, client_time, received_at) ",
-    );
-    insert.push_values(batch, |mut row, job| {
-        let ValidEvent { event, top, thumbnail } = &job.event;
-        let classifications = serde_json::to_string(&event.classifications).unwrap_or_else(|_| "[]".into());
-        row.push_bind(job.owner_id)
-            .push_bind(job.stream.as_str())
-            .push_bind(&event.producer)
-            .push_bind(sequence(event.seq))
-            .push_bind(&event.model)
-            .push_bind(classifications)
-            .push_bind(i64::from(top.index))
-            .push_bind(&top.category_name)
-            .push_bind(top.score)
-            .push_bind(thumbnail.as_deref())
-            .push_bind(event.client_time)
-            .push_bind(received_at);
+async fn write(pool: &Pool, batch: &[Job], received_at: DateTime<Utc>) -> Result<Vec<Ingested>, sqlx::Error> {
+    let rows: Vec<(EventId, UserId, String, String, i64)> = on_engine!(pool, |pool| {
+        let mut insert = QueryBuilder::new(
+            "INSERT INTO classification_events
+                (owner_id, stream, producer, seq, model, classifications, top_index, top_label, top_score,
+                 thumbnail, client_time, received_at) ",
+        );
+        insert.push_values(batch, |mut row, job| {
+            let ValidEvent { event, top, thumbnail } = &job.event;
+            let classifications =
+                serde_json::to_string(&event.classifications).unwrap_or_else(|_| "[]".into());
+            row.push_bind(job.owner_id)
+                .push_bind(job.stream.as_str())
+                .push_bind(&event.producer)
+                .push_bind(sequence(event.seq))
+                .push_bind(&event.model)
+                .push_bind(classifications)
+                .push_bind(i64::from(top.index))
+                .push_bind(&top.category_name)
+                .push_bind(top.score)
+                .push_bind(thumbnail.as_deref())
+                .push_bind(event.client_time)
+                .push_bind(received_at);
+        });
+        insert.push(
+            " ON CONFLICT (owner_id, stream, producer, seq) DO NOTHING
+             RETURNING id, owner_id, stream, producer, seq",
+        );
+        insert.build_query_as().fetch_all(pool).await?
     });
-    insert.push(
-        " ON CONFLICT (owner_id, stream, producer, seq) DO NOTHING
-         RETURNING id, owner_id, stream, producer, seq",
-    );
-    let rows: Vec<(EventId, UserId, String, String, i64)> = insert.build_query_as().fetch_all(pool).await?;
     // Rows come back in no set order: match them to their events by key (the first event of a
     // key was stored; a repeat within the batch is a duplicate).
     let mut first_of_key = HashMap::with_capacity(batch.len());

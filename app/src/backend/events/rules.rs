@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use sqlx::SqlitePool;
 
 use super::Webhooks;
 use crate::backend::AppError;
+use crate::backend::db::{Pool, on_engine};
 use crate::protocol::{AlertInfo, RuleDraft, RuleInfo, WebhookStatus};
 
 /// Most alerts listed at once.
@@ -34,21 +34,6 @@ fn rule(
     }
 }
 
-type RuleQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Sqlite, RuleRow, sqlx::sqlite::SqliteArguments<'q>>;
-
-/// Binds a rule's fields in column order: name, labels, min_score, stream, cooldown, stays,
-/// webhook.
-fn bind_draft<'q>(query: RuleQuery<'q>, draft: &'q RuleDraft) -> RuleQuery<'q> {
-    query
-        .bind(&draft.name)
-        .bind(&draft.labels)
-        .bind(draft.min_score)
-        .bind(&draft.stream)
-        .bind(i64::from(draft.cooldown_secs))
-        .bind(i64::from(draft.stays_secs))
-        .bind(&draft.webhook_url)
-}
-
 /// What fired, for [`Rules::record_alert`].
 #[derive(Clone, Debug)]
 pub struct Firing {
@@ -71,14 +56,14 @@ pub struct Firing {
 /// The rules and alerts service.
 #[derive(Clone, Debug)]
 pub struct Rules {
-    pool: SqlitePool,
+    pool: Pool,
     active: Arc<Mutex<HashMap<UserId, Arc<Vec<RuleInfo>>>>>,
     webhooks: Webhooks,
 }
 
 impl Rules {
     /// Rules in `pool`, whose webhooks go out through `webhooks`.
-    pub fn new(pool: SqlitePool, webhooks: Webhooks) -> Self {
+    pub fn new(pool: Pool, webhooks: Webhooks) -> Self {
         Self { pool, active: Arc::default(), webhooks }
     }
 
@@ -93,12 +78,12 @@ impl Rules {
 
     /// `owner_id`'s rules, oldest first.
     pub async fn list(&self, owner_id: UserId) -> Result<Vec<RuleInfo>, AppError> {
-        let rows: Vec<RuleRow> = sqlx::query_as(&format!(
+        let rows: Vec<RuleRow> = on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "SELECT {RULE_COLUMNS} FROM alert_rules WHERE owner_id = $1 ORDER BY id"
         ))
         .bind(owner_id)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         Ok(rows.into_iter().map(rule).collect())
     }
 
@@ -128,80 +113,82 @@ impl Rules {
                 .await
                 .map_err(|refusal| AppError::BadRequest(refusal.to_string()))?;
         }
-        let row: Option<RuleRow> = match id {
-            None => {
-                bind_draft(
-                    sqlx::query_as(&format!(
-                        "INSERT INTO alert_rules
-                        (owner_id, name, labels, min_score, stream, cooldown_secs, stays_secs, webhook_url,
-                         created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {RULE_COLUMNS}"
-                    ))
-                    .bind(owner_id),
-                    &draft,
-                )
-                .bind(Utc::now())
-                .fetch_optional(&self.pool)
-                .await?
-            }
-            Some(id) => {
-                bind_draft(
-                    sqlx::query_as(&format!(
-                        "UPDATE alert_rules SET name = $3, labels = $4, min_score = $5, stream = $6,
-                        cooldown_secs = $7, stays_secs = $8, webhook_url = $9
-                     WHERE id = $1 AND owner_id = $2 RETURNING {RULE_COLUMNS}"
-                    ))
-                    .bind(id)
-                    .bind(owner_id),
-                    &draft,
-                )
-                .fetch_optional(&self.pool)
-                .await?
-            }
+        // Both statements take the same parameters: the rule's id, its owner, its fields in
+        // column order, and the time.
+        let sql = match id {
+            None => format!(
+                "INSERT INTO alert_rules
+                    (owner_id, name, labels, min_score, stream, cooldown_secs, stays_secs, webhook_url, created_at)
+                 VALUES ($2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {RULE_COLUMNS}"
+            ),
+            Some(_) => format!(
+                "UPDATE alert_rules SET name = $3, labels = $4, min_score = $5, stream = $6,
+                    cooldown_secs = $7, stays_secs = $8, webhook_url = $9
+                 WHERE id = $1 AND owner_id = $2 RETURNING {RULE_COLUMNS}"
+            ),
         };
+        let row: Option<RuleRow> = on_engine!(&self.pool, |pool| sqlx::query_as(&sql)
+            .bind(id)
+            .bind(owner_id)
+            .bind(&draft.name)
+            .bind(&draft.labels)
+            .bind(draft.min_score)
+            .bind(&draft.stream)
+            .bind(i64::from(draft.cooldown_secs))
+            .bind(i64::from(draft.stays_secs))
+            .bind(&draft.webhook_url)
+            .bind(Utc::now())
+            .fetch_optional(pool)
+            .await)?;
         self.forget(owner_id);
         row.map(rule).ok_or(AppError::NotFound)
     }
 
     /// Pauses or resumes rule `id`.
     pub async fn set_paused(&self, owner_id: UserId, id: RuleId, paused: bool) -> Result<(), AppError> {
-        let done = sqlx::query("UPDATE alert_rules SET paused = $3 WHERE id = $1 AND owner_id = $2")
-            .bind(id)
-            .bind(owner_id)
-            .bind(paused)
-            .execute(&self.pool)
-            .await?;
+        let done = on_engine!(&self.pool, |pool| sqlx::query(
+            "UPDATE alert_rules SET paused = $3 WHERE id = $1 AND owner_id = $2"
+        )
+        .bind(id)
+        .bind(owner_id)
+        .bind(paused)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         self.forget(owner_id);
-        if done.rows_affected() == 0 { Err(AppError::NotFound) } else { Ok(()) }
+        if done == 0 { Err(AppError::NotFound) } else { Ok(()) }
     }
 
     /// Deletes rule `id`; its alerts stay.
     pub async fn delete(&self, owner_id: UserId, id: RuleId) -> Result<(), AppError> {
-        let done = sqlx::query("DELETE FROM alert_rules WHERE id = $1 AND owner_id = $2")
-            .bind(id)
-            .bind(owner_id)
-            .execute(&self.pool)
-            .await?;
+        let done = on_engine!(&self.pool, |pool| sqlx::query(
+            "DELETE FROM alert_rules WHERE id = $1 AND owner_id = $2"
+        )
+        .bind(id)
+        .bind(owner_id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         self.forget(owner_id);
-        if done.rows_affected() == 0 { Err(AppError::NotFound) } else { Ok(()) }
+        if done == 0 { Err(AppError::NotFound) } else { Ok(()) }
     }
 
     /// `owner_id`'s latest alerts, newest first.
     pub async fn alerts(&self, owner_id: UserId) -> Result<Vec<AlertInfo>, AppError> {
-        Ok(sqlx::query_as(&format!(
+        Ok(on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "SELECT {ALERT_COLUMNS} FROM alerts WHERE owner_id = $1 ORDER BY id DESC LIMIT $2"
         ))
         .bind(owner_id)
         .bind(ALERT_PAGE)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Stores an alert, with its sighting's best thumbnail (or the stream's latest) so people see
     /// what was recognised.
     pub async fn record_alert(&self, firing: &Firing) -> Result<AlertInfo, AppError> {
         let webhook_status = firing.rule.rule.webhook_url.as_ref().map(|_| WebhookStatus::Pending);
-        Ok(sqlx::query_as(&format!(
+        Ok(on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "INSERT INTO alerts
                 (owner_id, rule_id, rule_name, stream, label, score, event_id, thumbnail_event_id, fired_at,
                  webhook_status, sighting_id)
@@ -223,17 +210,18 @@ impl Rules {
         .bind(Utc::now())
         .bind(webhook_status)
         .bind(firing.sighting_id)
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_one(pool)
+        .await)?)
     }
 
     /// Records how alert `id`'s webhook went.
     pub async fn set_webhook_status(&self, id: AlertId, status: &WebhookStatus) -> Result<(), AppError> {
-        sqlx::query("UPDATE alerts SET webhook_status = $2 WHERE id = $1")
+        on_engine!(&self.pool, |pool| sqlx::query("UPDATE alerts SET webhook_status = $2 WHERE id = $1")
             .bind(id)
             .bind(status)
-            .execute(&self.pool)
-            .await?;
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
         Ok(())
     }
 }

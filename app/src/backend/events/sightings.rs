@@ -8,10 +8,10 @@ use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::SqlitePool;
 
 use super::NewEvent;
 use super::store::{PAGE_SIZE, label_activity, one_page};
+use crate::backend::db::{Pool, on_engine};
 use crate::backend::{AppError, Database};
 use crate::protocol::{EventId, LabelActivity, Sighting, SightingId, SightingPage, StoredEvent, UserId};
 
@@ -289,8 +289,8 @@ const COLUMNS: &str = "id, stream, label, started_at, last_seen_at, ended_at, pe
 /// Sightings in the database, always within one owner's records.
 #[derive(Clone, Debug)]
 pub struct Sightings {
-    pool: SqlitePool,
-    writer: SqlitePool,
+    pool: Pool,
+    writer: Pool,
 }
 
 impl Sightings {
@@ -302,7 +302,7 @@ impl Sightings {
     /// Stores a sighting that began; without a thumbnail of its own, it gets the stream's
     /// latest one.
     pub async fn insert(&self, owner_id: UserId, sighting: &Sighting) -> Result<Sighting, AppError> {
-        Ok(sqlx::query_as(&format!(
+        Ok(on_engine!(&self.writer, |pool| sqlx::query_as(&format!(
             "INSERT INTO sightings (owner_id, stream, label, started_at, last_seen_at, peak_score,
                  first_event_id, last_event_id, thumbnail_event_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9,
@@ -320,14 +320,14 @@ impl Sightings {
         .bind(sighting.first_event_id)
         .bind(sighting.last_event_id)
         .bind(sighting.thumbnail_event_id)
-        .fetch_one(&self.writer)
-        .await?)
+        .fetch_one(pool)
+        .await)?)
     }
 
     /// Stores how a sighting stands now (last seen, best score, thumbnail, end); answers it as
     /// stored.
     pub async fn update(&self, sighting: &Sighting) -> Result<Sighting, AppError> {
-        Ok(sqlx::query_as(&format!(
+        Ok(on_engine!(&self.writer, |pool| sqlx::query_as(&format!(
             "UPDATE sightings SET last_seen_at = $2, ended_at = $3, peak_score = $4, last_event_id = $5,
                  thumbnail_event_id = COALESCE($6, thumbnail_event_id)
              WHERE id = $1 RETURNING {COLUMNS}"
@@ -338,21 +338,24 @@ impl Sightings {
         .bind(sighting.peak_score)
         .bind(sighting.last_event_id)
         .bind(sighting.thumbnail_event_id)
-        .fetch_one(&self.writer)
-        .await?)
+        .fetch_one(pool)
+        .await)?)
     }
 
     /// Ends every sighting left going on (by a server that stopped) at its last sighting.
     pub async fn end_all_open(&self) -> Result<u64, AppError> {
-        let done = sqlx::query("UPDATE sightings SET ended_at = last_seen_at WHERE ended_at IS NULL")
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected())
+        let done = on_engine!(&self.writer, |pool| sqlx::query(
+            "UPDATE sightings SET ended_at = last_seen_at WHERE ended_at IS NULL"
+        )
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(done)
     }
 
     /// One page of `owner_id`'s sightings matching `query`, newest first.
     pub async fn list(&self, owner_id: UserId, query: &SightingQuery) -> Result<SightingPage, AppError> {
-        let sightings: Vec<Sighting> = sqlx::query_as(&format!(
+        let sightings: Vec<Sighting> = on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM sightings
              WHERE owner_id = $1 AND ($2 IS NULL OR stream = $2) AND ($3 IS NULL OR label = $3)
                AND ($4 IS NULL OR id < $4)
@@ -363,8 +366,8 @@ impl Sightings {
         .bind(&query.label)
         .bind(query.before_id)
         .bind(PAGE_SIZE + 1)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         let (sightings, next_before_id) = one_page(sightings, PAGE_SIZE, |s| s.id);
         Ok(SightingPage { sightings, next_before_id })
     }
@@ -372,13 +375,15 @@ impl Sightings {
     /// The events of `owner_id`'s sighting `id`: its stream's, from its first to its latest,
     /// oldest first (at most 200).
     pub async fn events(&self, owner_id: UserId, id: SightingId) -> Result<Vec<StoredEvent>, AppError> {
-        let found: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM sightings WHERE id = $1 AND owner_id = $2")
-            .bind(id)
-            .bind(owner_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let found: Option<(i64,)> = on_engine!(&self.pool, |pool| sqlx::query_as(
+            "SELECT id FROM sightings WHERE id = $1 AND owner_id = $2"
+        )
+        .bind(id)
+        .bind(owner_id)
+        .fetch_optional(pool)
+        .await)?;
         found.ok_or(AppError::NotFound)?;
-        Ok(sqlx::query_as(
+        Ok(on_engine!(&self.pool, |pool| sqlx::query_as(
             "SELECT e.id, e.stream, e.model, e.top_index, e.top_label, e.top_score,
                     e.thumbnail IS NOT NULL AS has_thumbnail, e.client_time, e.received_at
              FROM sightings s JOIN classification_events e
@@ -388,8 +393,8 @@ impl Sightings {
         )
         .bind(id)
         .bind(EVENTS_PER_SIGHTING)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// How many sightings of `owner_id`'s `top` most frequent labels began in each of `buckets`

@@ -1,8 +1,8 @@
 use crate::protocol::{EventId, UserId};
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
 
 use crate::backend::AppError;
+use crate::backend::db::{Pool, on_engine};
 use crate::protocol::{EventPage, LabelActivity, LabelSeries, StoredEvent};
 
 /// Most events (or sightings) on one page.
@@ -38,18 +38,19 @@ pub struct EventQuery {
 /// Reads stored events, always within one owner's records.
 #[derive(Clone, Debug)]
 pub struct EventStore {
-    pool: SqlitePool,
+    pool: Pool,
 }
 
 impl EventStore {
     /// Events in `pool`.
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: Pool) -> Self {
         Self { pool }
     }
 
     /// One page of `owner_id`'s events matching `query`, newest first.
     pub async fn list(&self, owner_id: UserId, query: &EventQuery) -> Result<EventPage, AppError> {
-        let events: Vec<StoredEvent> = sqlx::query_as(
+        let events: Vec<StoredEvent> = on_engine!(&self.pool, |pool| {
+            sqlx::query_as(
             "SELECT id, stream, model, top_index, top_label, top_score, thumbnail IS NOT NULL AS has_thumbnail,
                     client_time, received_at
              FROM classification_events
@@ -71,20 +72,21 @@ impl EventStore {
         .bind(query.until)
         .bind(query.before_id)
         .bind(PAGE_SIZE + 1)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool).await
+        })?;
         let (events, next_before_id) = one_page(events, PAGE_SIZE, |e| e.id);
         Ok(EventPage { events, next_before_id })
     }
 
     /// The JPEG thumbnail of one of `owner_id`'s events.
     pub async fn thumbnail(&self, owner_id: UserId, id: EventId) -> Result<Vec<u8>, AppError> {
-        let row: Option<(Option<Vec<u8>>,)> =
-            sqlx::query_as("SELECT thumbnail FROM classification_events WHERE id = $1 AND owner_id = $2")
-                .bind(id)
-                .bind(owner_id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<(Option<Vec<u8>>,)> = on_engine!(&self.pool, |pool| sqlx::query_as(
+            "SELECT thumbnail FROM classification_events WHERE id = $1 AND owner_id = $2"
+        )
+        .bind(id)
+        .bind(owner_id)
+        .fetch_optional(pool)
+        .await)?;
         row.and_then(|(thumbnail,)| thumbnail).ok_or(AppError::NotFound)
     }
 }
@@ -93,7 +95,7 @@ impl EventStore {
 /// and the start of the first bucket (`$2`) — per label in `buckets` buckets of `bucket` length
 /// ending now, keeping the `top` most frequent labels.
 pub(super) async fn label_activity(
-    pool: &SqlitePool,
+    pool: &Pool,
     sql: &str,
     owner_id: UserId,
     (buckets, bucket): (usize, chrono::TimeDelta),
@@ -101,7 +103,7 @@ pub(super) async fn label_activity(
 ) -> Result<LabelActivity, AppError> {
     let start = Utc::now() - bucket * i32::try_from(buckets).unwrap_or(i32::MAX);
     let rows: Vec<(String, DateTime<Utc>)> =
-        sqlx::query_as(sql).bind(owner_id).bind(start).fetch_all(pool).await?;
+        on_engine!(pool, |pool| sqlx::query_as(sql).bind(owner_id).bind(start).fetch_all(pool).await)?;
     let mut series: Vec<LabelSeries> = Vec::new();
     for (label, seen_at) in rows {
         let index = ((seen_at - start).num_seconds() / bucket.num_seconds().max(1)).max(0) as usize;
@@ -138,13 +140,13 @@ impl EventStore {
     /// `owner_id`'s streams: each with its number of events and when it last sent one, most
     /// recent first.
     pub async fn streams(&self, owner_id: UserId) -> Result<Vec<(String, i64, DateTime<Utc>)>, AppError> {
-        Ok(sqlx::query_as(
+        Ok(on_engine!(&self.pool, |pool| sqlx::query_as(
             "SELECT stream, COUNT(*), MAX(received_at) FROM classification_events
              WHERE owner_id = $1 GROUP BY stream ORDER BY MAX(received_at) DESC LIMIT 100",
         )
         .bind(owner_id)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// How many of `owner_id`'s events stored since `since` (on `stream`, or any) had each
@@ -155,7 +157,7 @@ impl EventStore {
         stream: Option<&str>,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<(i64, String, i64)>, AppError> {
-        Ok(sqlx::query_as(
+        Ok(on_engine!(&self.pool, |pool| sqlx::query_as(
             "SELECT top_index, top_label, COUNT(*) FROM classification_events
              WHERE owner_id = $1 AND ($2 IS NULL OR stream = $2) AND ($3 IS NULL OR received_at >= $3)
              GROUP BY top_index, top_label ORDER BY COUNT(*) DESC",
@@ -163,8 +165,8 @@ impl EventStore {
         .bind(owner_id)
         .bind(stream)
         .bind(since)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// `owner_id`'s latest `limit` events whose best label is one of `labels` (on `stream`, or
@@ -176,31 +178,42 @@ impl EventStore {
         stream: Option<&str>,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, AppError> {
-        let labels = serde_json::to_string(labels).unwrap_or_else(|_| "[]".into());
-        Ok(sqlx::query_as(
-            "SELECT id, stream, model, top_index, top_label, top_score, thumbnail IS NOT NULL AS has_thumbnail,
-                    client_time, received_at
-             FROM classification_events
-             WHERE owner_id = $1 AND top_label IN (SELECT value FROM json_each($2)) AND ($3 IS NULL OR stream = $3)
-             ORDER BY id DESC LIMIT $4",
-        )
-        .bind(owner_id)
-        .bind(labels)
-        .bind(stream)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        if labels.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(on_engine!(&self.pool, |pool| {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT id, stream, model, top_index, top_label, top_score, thumbnail IS NOT NULL AS has_thumbnail,
+                        client_time, received_at
+                 FROM classification_events WHERE owner_id = ",
+            );
+            query.push_bind(owner_id).push(" AND top_label IN (");
+            let mut listed = query.separated(", ");
+            for label in labels {
+                listed.push_bind(label);
+            }
+            query.push(") AND (").push_bind(stream).push(" IS NULL OR stream = ").push_bind(stream);
+            query.push(") ORDER BY id DESC LIMIT ").push_bind(limit);
+            query.build_query_as().fetch_all(pool).await
+        })?)
     }
 
     /// Deletes every event stored before `cutoff`, and the sightings that ended before it;
     /// returns how many events.
     pub async fn delete_older_than(&self, cutoff: DateTime<Utc>) -> Result<u64, AppError> {
-        sqlx::query("DELETE FROM sightings WHERE ended_at < $1").bind(cutoff).execute(&self.pool).await?;
-        let deleted = sqlx::query("DELETE FROM classification_events WHERE received_at < $1")
+        on_engine!(&self.pool, |pool| sqlx::query("DELETE FROM sightings WHERE ended_at < $1")
             .bind(cutoff)
-            .execute(&self.pool)
-            .await?;
-        Ok(deleted.rows_affected())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        let deleted = on_engine!(&self.pool, |pool| sqlx::query(
+            "DELETE FROM classification_events WHERE received_at < $1"
+        )
+        .bind(cutoff)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(deleted)
     }
 
     /// Runs [`Self::delete_older_than`] now and then every `period`, keeping `retention` of history.
@@ -232,13 +245,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.unwrap();
         let pool = db.pool();
-        sqlx::query("INSERT INTO users (id, username, created_at) VALUES (1, 'alice', $1)")
-            .bind(Utc::now())
-            .execute(pool)
-            .await
-            .unwrap();
+        on_engine!(pool, |pool| sqlx::query(
+            "INSERT INTO users (id, username, created_at) VALUES (1, 'alice', $1)"
+        )
+        .bind(Utc::now())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))
+        .unwrap();
         for (seq, age_days) in [(1, 40), (2, 10), (3, 0)] {
-            sqlx::query(
+            on_engine!(pool, |pool| sqlx::query(
                 "INSERT INTO classification_events (owner_id, stream, producer, seq, model, classifications,
                      top_index, top_label, top_score, client_time, received_at)
                  VALUES (1, 'cam0', 'p', $1, 'm', '[]', 281, 'tabby', 0.9, $2, $2)",
@@ -247,6 +263,7 @@ mod tests {
             .bind(Utc::now() - TimeDelta::days(age_days))
             .execute(pool)
             .await
+            .map(|done| done.rows_affected()))
             .unwrap();
         }
         let store = EventStore::new(pool.clone());
