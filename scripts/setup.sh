@@ -51,6 +51,10 @@ debian_tools() {
     if [ "$purpose" = test ] && ! command -v redis-server >/dev/null; then
         apt_install redis-server
     fi
+    # The replica tests put Debian's nginx in front of two replicas.
+    if [ "$purpose" = test ] && ! command -v nginx >/dev/null; then
+        apt_install nginx
+    fi
     # The Rust tests run again on a throw-away PostgreSQL (scripts/with-postgres.sh).
     if [ "$purpose" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
         apt_install postgresql

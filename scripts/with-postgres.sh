@@ -2,7 +2,13 @@
 # Runs a command beside a throw-away PostgreSQL server (Debian's, which the set-up installs):
 # its own data directory, a free loopback port, trusted local connections, stopped and removed
 # afterwards. The command finds the server in TEST_POSTGRES (postgres://aic@127.0.0.1:PORT).
+# For tests it skips durability (no fsync); `--durable` keeps PostgreSQL's defaults, for benchmarks.
 set -euo pipefail
+durable=false
+if [ "${1:-}" = --durable ]; then
+    durable=true
+    shift
+fi
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$bin/initdb" ] || { echo "PostgreSQL is missing: run scripts/setup.sh test" >&2; exit 1; }
 dir=$(mktemp -d "${TMPDIR:-/tmp}/aic-postgres.XXXXXX")
@@ -20,9 +26,9 @@ stop() {
 trap stop EXIT
 "${as_owner[@]}" "$bin/initdb" -D "$dir/data" -U aic --auth=trust -E UTF8 --no-sync >"$dir/initdb.log" \
     || { cat "$dir/initdb.log" >&2; exit 1; }
-# A throw-away server needs no durability: without fsync, creating each test's database is fast.
-options="-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off"
-options+=" -c full_page_writes=off -c max_connections=300"
+options="-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300"
+# Tests need no durability: without fsync, creating each test's database is fast.
+$durable || options+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "$options" start >/dev/null \
     || { cat "$dir/server.log" >&2; exit 1; }
 export TEST_POSTGRES="postgres://aic@127.0.0.1:$port"

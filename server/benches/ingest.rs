@@ -21,12 +21,44 @@ async fn main() {
     let producers = args.first().copied().unwrap_or(50);
     let per_producer = args.get(1).copied().unwrap_or(2_000);
     let window = args.get(2).copied().unwrap_or(32);
+    println!("ingest: {producers} producers × {per_producer} events, {window} in flight each");
 
     let data = tempfile::tempdir().expect("a temporary directory");
+    let mut databases = vec![("SQLite", format!("sqlite://{}/bench.db", data.path().display()))];
+    match std::env::var("TEST_POSTGRES") {
+        Ok(server) => databases.push(("PostgreSQL", format!("{server}/aic_bench"))),
+        Err(_) => println!("  (PostgreSQL skipped: run through scripts/with-postgres.sh --durable)"),
+    }
+    for (engine, database_url) in databases {
+        let mut latencies = Vec::with_capacity(producers * per_producer);
+        let elapsed = run(&database_url, producers, (per_producer, window), &mut latencies).await;
+        latencies.sort();
+        let total = latencies.len();
+        let percentile = |p: f64| latencies[((total as f64 * p) as usize).min(total - 1)];
+        println!("  {engine}:");
+        println!("    events acknowledged: {total} in {:.2} s", elapsed.as_secs_f64());
+        println!("    throughput:          {:.0} events/s persisted", total as f64 / elapsed.as_secs_f64());
+        println!(
+            "    ack latency:         p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            ms(percentile(0.50)),
+            ms(percentile(0.99)),
+            ms(latencies[total - 1])
+        );
+    }
+}
+
+/// Serves the app on `database_url` and runs the producers against it; every acknowledgement's
+/// latency goes into `latencies`. Returns how long the producers took.
+async fn run(
+    database_url: &str,
+    producers: usize,
+    (per_producer, window): (usize, usize),
+    latencies: &mut Vec<Duration>,
+) -> Duration {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut config = Config {
         listen: "127.0.0.1:0".parse().expect("an address"),
-        database_url: format!("sqlite://{}/bench.db", data.path().display()),
+        database_url: database_url.to_owned(),
         models_dir: root.join("models"),
         log: "warn".into(),
         ..Config::default()
@@ -36,30 +68,23 @@ async fn main() {
     config.websocket.connections_per_user = producers + 1;
     let app = Application::build(config).await.expect("the server starts");
     let address = app.local_addr();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
     let token = common::api_token(&format!("http://{address}")).await;
 
     let started = Instant::now();
     let runs: Vec<_> = (0..producers)
         .map(|p| tokio::spawn(produce(address, token.clone(), p, per_producer, window)))
         .collect();
-    let mut latencies = Vec::with_capacity(producers * per_producer);
     for run in runs {
         latencies.extend(run.await.expect("a producer finished"));
     }
     let elapsed = started.elapsed();
-    latencies.sort();
-    let total = latencies.len();
-    let percentile = |p: f64| latencies[((total as f64 * p) as usize).min(total - 1)];
-    println!("ingest: {producers} producers × {per_producer} events, {window} in flight each");
-    println!("  events acknowledged: {total} in {:.2} s", elapsed.as_secs_f64());
-    println!("  throughput:          {:.0} events/s persisted", total as f64 / elapsed.as_secs_f64());
-    println!(
-        "  ack latency:         p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        ms(percentile(0.50)),
-        ms(percentile(0.99)),
-        ms(latencies[total - 1])
-    );
+    let _ = stop.send(());
+    let _ = server.await;
+    elapsed
 }
 
 fn ms(duration: Duration) -> f64 {

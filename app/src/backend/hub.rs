@@ -66,6 +66,13 @@ impl<T: Clone, K: Eq + Hash> Hub<T, K> {
         self.deliver(key, update);
     }
 
+    /// Sends `update` to every subscriber in this process (news about this replica itself).
+    pub fn deliver_to_all(&self, update: T) {
+        let mut channels = self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // A channel nobody listens to any more is forgotten.
+        channels.retain(|_, sender| sender.send(update.clone()).is_ok());
+    }
+
     /// Sends `update` to `key`'s subscribers in this process, if any (what a relay received).
     pub fn deliver(&self, key: K, update: T) {
         let mut channels = self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -93,5 +100,24 @@ mod tests {
         drop((alice, bob));
         hub.publish(UserId(1), LiveUpdate::Pong);
         assert!(hub.channels.lock().unwrap().get(&UserId(1)).is_none(), "an unheard channel is dropped");
+    }
+
+    #[tokio::test]
+    async fn news_for_all_reaches_every_user_here_and_no_other_replica() {
+        #[derive(Debug, Default)]
+        struct Counting(std::sync::atomic::AtomicUsize);
+        impl Relay<LiveUpdate, UserId> for Counting {
+            fn relay(&self, _: &UserId, _: &LiveUpdate) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let hub: Hub = Hub::default();
+        let relay = Arc::new(Counting::default());
+        hub.relay_through(relay.clone()).unwrap();
+        let (mut alice, mut bob) = (hub.subscribe(UserId(1)), hub.subscribe(UserId(2)));
+        let news = LiveUpdate::Replicas { degraded: Some("Redis is away".into()) };
+        hub.deliver_to_all(news.clone());
+        assert_eq!((alice.recv().await.unwrap(), bob.recv().await.unwrap()), (news.clone(), news));
+        assert_eq!(relay.0.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 }

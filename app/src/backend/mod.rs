@@ -151,11 +151,17 @@ impl AppContext {
     pub async fn readiness(&self) -> Readiness {
         let database = match self.db.ping().await {
             Ok(()) => Check { name: "database".into(), ok: true, detail: self.db.kind().into() },
-            Err(e) => Check { name: "database".into(), ok: false, detail: e.to_string() },
+            Err(e) => Check { name: "database".into(), ok: false, detail: e },
         };
         let mut checks = vec![database];
         checks.extend(self.assets.checks());
         Readiness::from_checks(checks, self.relay.iter().map(|relay| relay.check()).collect())
+    }
+
+    /// Why live updates from the other replicas do not reach this replica's pages now (their
+    /// Redis is away); none when they do, or without replicas.
+    pub fn replicas_degraded(&self) -> Option<String> {
+        self.relay.as_ref().and_then(|relay| relay.degraded())
     }
 
     /// Relays the live hub through the Redis at `url`, so that the pages on every replica get

@@ -43,6 +43,17 @@ enum Link {
     Down(String),
 }
 
+impl Link {
+    /// Why live updates from the other replicas do not arrive; none when they do.
+    fn degraded(&self) -> Option<String> {
+        match self {
+            Self::Up => None,
+            Self::Connecting => Some("connecting to Redis".into()),
+            Self::Down(why) => Some(format!("Redis is unreachable: {why}")),
+        }
+    }
+}
+
 /// The hub's relay through Redis, with the state of its link for `/readyz`.
 #[derive(Debug)]
 pub struct RedisRelay {
@@ -63,6 +74,12 @@ impl RedisRelay {
         tokio::spawn(publish(client.clone(), queued));
         tokio::spawn(subscribe(client, origin, hub, link.clone()));
         Ok(Arc::new(Self { origin, outbox, link }))
+    }
+
+    /// Why live updates from the other replicas do not reach this replica's pages now; none
+    /// when they do.
+    pub fn degraded(&self) -> Option<String> {
+        self.link.read().map(|link| link.degraded()).unwrap_or_else(|_| Link::Connecting.degraded())
     }
 
     /// The link's state, as a readiness check.
@@ -88,9 +105,16 @@ impl Relay<LiveUpdate, UserId> for RedisRelay {
     }
 }
 
-fn set(link: &RwLock<Link>, state: Link) {
-    if let Ok(mut link) = link.write() {
-        *link = state;
+/// Moves the link to `state`; when that starts or stops the updates from the other replicas,
+/// tells this replica's pages.
+fn set(link: &RwLock<Link>, state: Link, hub: &Hub) {
+    let Ok(mut link) = link.write() else { return };
+    let was_up = matches!(*link, Link::Up);
+    let degraded = state.degraded();
+    *link = state;
+    drop(link);
+    if was_up == degraded.is_some() {
+        hub.deliver_to_all(LiveUpdate::Replicas { degraded });
     }
 }
 
@@ -139,7 +163,7 @@ async fn subscribe(client: redis::Client, origin: u64, hub: Hub, link: Arc<RwLoc
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => match pubsub.subscribe(CHANNEL).await {
                 Ok(()) => {
-                    set(&link, Link::Up);
+                    set(&link, Link::Up, &hub);
                     backoff = Duration::from_millis(100);
                     let mut messages = pubsub.on_message();
                     while let Some(message) = messages.next().await {
@@ -152,11 +176,11 @@ async fn subscribe(client: redis::Client, origin: u64, hub: Hub, link: Arc<RwLoc
                             Err(e) => tracing::warn!("an unreadable live update from another replica: {e}"),
                         }
                     }
-                    set(&link, Link::Down("the connection was lost".into()));
+                    set(&link, Link::Down("the connection was lost".into()), &hub);
                 }
-                Err(e) => set(&link, Link::Down(e.to_string())),
+                Err(e) => set(&link, Link::Down(e.to_string()), &hub),
             },
-            Err(e) => set(&link, Link::Down(e.to_string())),
+            Err(e) => set(&link, Link::Down(e.to_string()), &hub),
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MOST_BACKOFF);

@@ -18,6 +18,16 @@ pub enum LiveUpdate {
     ConnectionEstablished {
         /// Who it belongs to.
         username: String,
+        /// Why live updates from the other replicas do not reach this connection now (their
+        /// shared Redis is away); none when they do, or when there are no replicas.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        degraded: Option<String>,
+    },
+    /// Whether live updates from the other replicas reach this connection changed: `degraded`
+    /// says why they do not, none once they do again.
+    Replicas {
+        /// Why they do not reach it.
+        degraded: Option<String>,
     },
     /// The answer to `ping`.
     Pong,

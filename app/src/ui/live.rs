@@ -17,6 +17,9 @@ pub enum LiveState {
     Connecting,
     /// Open and authenticated.
     Online,
+    /// Open, but updates from the server's other replicas do not arrive (their shared Redis is
+    /// away): what happens on this replica still does.
+    Degraded,
     /// Dropped; retrying.
     Offline,
 }
@@ -28,6 +31,7 @@ impl LiveState {
             Self::Idle => "idle",
             Self::Connecting => "connecting",
             Self::Online => "online",
+            Self::Degraded => "degraded",
             Self::Offline => "offline",
         }
     }
@@ -83,7 +87,13 @@ pub fn provide_live() {
 #[component]
 pub fn LiveIndicator() -> impl IntoView {
     let state = expect_context::<Live>().state;
-    let title = move || format!("Live connection: {}", state.get().label());
+    let title = move || match state.get() {
+        LiveState::Degraded => {
+            "Live connection: degraded — updates from the other servers are paused; a reload shows them"
+                .to_owned()
+        }
+        state => format!("Live connection: {}", state.label()),
+    };
     view! {
         <span
             class="live-indicator"
@@ -112,6 +122,17 @@ mod client {
     const POLICY_VIOLATION: u16 = 1008;
     const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+    /// An open connection's state, given why updates from the other replicas do not arrive.
+    fn online(degraded: Option<&str>) -> LiveState {
+        match degraded {
+            Some(why) => {
+                leptos::logging::warn!("live updates from the other servers are paused: {why}");
+                LiveState::Degraded
+            }
+            None => LiveState::Online,
+        }
+    }
+
     /// Keeps the connection open until the server says the session ended.
     pub async fn run(
         Live { state, latest_event, latest_sighting, latest_alert, chat_sessions_changed }: Live,
@@ -124,10 +145,11 @@ mod client {
                 while let Some(message) = receiver.next().await {
                     match message {
                         Ok(Message::Text(text)) => match parse_frame(&text) {
-                            Ok(LiveUpdate::ConnectionEstablished { .. }) => {
-                                state.set(LiveState::Online);
+                            Ok(LiveUpdate::ConnectionEstablished { degraded, .. }) => {
+                                state.set(online(degraded.as_deref()));
                                 backoff = Duration::from_millis(500);
                             }
+                            Ok(LiveUpdate::Replicas { degraded }) => state.set(online(degraded.as_deref())),
                             Ok(LiveUpdate::Event(event)) => latest_event.set(Some(event)),
                             Ok(LiveUpdate::Sighting(sighting)) => latest_sighting.set(Some(sighting)),
                             Ok(LiveUpdate::Alert(alert)) => latest_alert.set(Some(alert)),

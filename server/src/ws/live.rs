@@ -22,7 +22,10 @@ pub async fn handler(
 ) -> Result<Response, AppError> {
     let admission = admit(&state, &headers, query.token()).await?;
     let user = &admission.identity.user;
-    let hello = LiveUpdate::ConnectionEstablished { username: user.username.clone() };
+    let hello = LiveUpdate::ConnectionEstablished {
+        username: user.username.clone(),
+        degraded: state.context.replicas_degraded(),
+    };
     let feed = HubFeed::new(hello, state.context.hub.subscribe(user.id), Some);
     let limits = WsLimits::for_endpoint(&state.websocket, WsEndpoint::Live);
     Ok(serve(upgrade, admission, limits, state.context.clone(), feed))

@@ -345,6 +345,16 @@ async fn the_camera_assistant_s_tools_see_only_the_owner_s_events() {
     assert_eq!(chart["kind"], "chart");
     assert_eq!(chart["data"]["activity"]["series"][0]["label"], "tabby");
 
+    ask(&mut socket, "[call list_streams {}]").await;
+    let (frames, _) = read_frames(&mut socket, 1).await;
+    let streams = &of_type(&frames, "tool_result")[0]["result"];
+    assert_eq!(
+        (streams[0]["stream"].as_str(), streams[0]["events"].as_i64()),
+        (Some("cam0"), Some(3)),
+        "{streams}"
+    );
+    assert_eq!(streams.as_array().map(Vec::len), Some(1));
+
     let (status, _) = rest(
         &bob,
         Method::POST,

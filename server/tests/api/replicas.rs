@@ -1,6 +1,7 @@
 //! Two replicas on one database and one Redis (a throw-away `redis-server` on loopback, from
 //! Debian): what a camera sends to one is seen live on a page of the other; without Redis each
-//! degrades and still serves its own pages, and recovers when Redis is back.
+//! degrades and still serves its own pages, and recovers when Redis is back. Behind Debian's
+//! nginx, with the deployment example's configuration, pages on both see a camera on either.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -9,8 +10,8 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::events::event;
-use crate::helpers::{TestApp, spawn_app_with};
-use crate::sockets::{Socket, connect_as, next_json, next_of_type, send};
+use crate::helpers::{TestApp, repo_root, spawn_app_with};
+use crate::sockets::{Socket, connect_as, connect_through, next_json, next_of_type, send};
 
 /// A `redis-server` on a loopback port, stopped when dropped.
 struct Redis {
@@ -55,6 +56,93 @@ impl Drop for Redis {
     }
 }
 
+/// Debian's nginx in front of replicas, with the deployment example (`deploy/nginx.conf`) on a
+/// free loopback port; stopped when dropped.
+struct Nginx {
+    child: Child,
+    address: String,
+    dir: TempDir,
+}
+
+impl Nginx {
+    /// Starts one in front of `replicas`, returning once it accepts connections.
+    async fn start(replicas: &[&TestApp]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let example = std::fs::read_to_string(repo_root().join("deploy/nginx.conf")).unwrap();
+        let servers: String = replicas
+            .iter()
+            .map(|app| format!("    server {};\n", app.address.trim_start_matches("http://")))
+            .collect();
+        let site = example
+            .replace("    server 127.0.0.1:3001;\n    server 127.0.0.1:3002;\n", &servers)
+            .replace("listen 8080;", &format!("listen 127.0.0.1:{port};"));
+        assert!(site.contains(&servers) && site.contains(&port.to_string()), "the example has changed");
+        std::fs::write(dir.path().join("site.conf"), site).unwrap();
+        let main = format!(
+            "daemon off; master_process off; pid {d}/nginx.pid; error_log {d}/error.log warn;
+             events {{}}
+             http {{
+                 access_log off;
+                 client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
+                 uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+                 include {d}/site.conf;
+             }}"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), main).unwrap();
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .spawn()
+            .expect("nginx runs (make test installs it)");
+        let nginx = Self { child, address: format!("http://127.0.0.1:{port}"), dir };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            let log = std::fs::read_to_string(nginx.dir.path().join("error.log")).unwrap_or_default();
+            assert!(tokio::time::Instant::now() < deadline, "nginx did not start: {log}");
+            tokio::task::yield_now().await;
+        }
+        nginx
+    }
+
+    /// The front, as an app the helpers can reach.
+    fn front(&self, database_url: String) -> TestApp {
+        TestApp {
+            address: self.address.clone(),
+            client: reqwest::Client::new(),
+            _data_dir: tempfile::tempdir().unwrap(),
+            database_url,
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two replicas sharing one database and `redis`, each ready (its relay subscribed).
+async fn two_replicas(redis: &Redis) -> (TestApp, TestApp) {
+    let url = redis.url();
+    let a = spawn_app_with(|config| config.redis_url = Some(url.clone())).await;
+    let database = a.database_url();
+    let b = spawn_app_with(|config| {
+        config.redis_url = Some(url.clone());
+        config.database_url = database;
+    })
+    .await;
+    readiness_when(&a, true).await;
+    readiness_when(&b, true).await;
+    (a, b)
+}
+
 /// The replica's readiness, once its Redis check says `connected`.
 async fn readiness_when(app: &TestApp, connected: bool) -> Value {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -82,15 +170,7 @@ async fn camera_event(camera: &mut Socket, seq: u64) {
 async fn a_camera_on_one_replica_is_seen_live_on_the_other_and_each_degrades_without_redis() {
     let redis = Redis::start();
     let url = redis.url();
-    let a = spawn_app_with(|config| config.redis_url = Some(url.clone())).await;
-    let database = a.database_url();
-    let b = spawn_app_with(|config| {
-        config.redis_url = Some(url.clone());
-        config.database_url = database;
-    })
-    .await;
-    readiness_when(&a, true).await;
-    readiness_when(&b, true).await;
+    let (a, b) = two_replicas(&redis).await;
 
     let alice = a.sign_up("alice").await;
     let mut page_on_b = connect_as(&b, "/ws/live", &alice).await;
@@ -112,6 +192,14 @@ async fn a_camera_on_one_replica_is_seen_live_on_the_other_and_each_degrades_wit
     drop(redis);
     let degraded = readiness_when(&a, false).await;
     assert_eq!((degraded["ready"].as_bool(), degraded["degraded"].as_bool()), (Some(true), Some(true)));
+    let notice = next_of_type(&mut page_on_a, "replicas").await;
+    assert!(
+        notice["degraded"].as_str().is_some_and(|why| why.contains("Redis")),
+        "the open page is told: {notice}"
+    );
+    let mut new_page_on_a = connect_as(&a, "/ws/live", &alice).await;
+    let hello = next_json(&mut new_page_on_a).await;
+    assert!(hello["degraded"].is_string(), "a page opened meanwhile is told at once: {hello}");
     camera_event(&mut camera_on_a, 2).await;
     assert_eq!(
         next_of_type(&mut page_on_a, "event").await["type"],
@@ -122,9 +210,91 @@ async fn a_camera_on_one_replica_is_seen_live_on_the_other_and_each_degrades_wit
     let redis = Redis::start_on(url.rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap());
     let recovered = readiness_when(&a, true).await;
     assert_eq!(recovered["degraded"], false);
+    assert_eq!(
+        next_of_type(&mut page_on_a, "replicas").await["degraded"],
+        Value::Null,
+        "and told of the recovery"
+    );
     readiness_when(&b, true).await;
     camera_event(&mut camera_on_a, 3).await;
     let seen = next_of_type(&mut page_on_b, "event").await;
     assert_eq!(seen["stream"], "cam0", "fan-out resumes without a restart");
     drop(redis);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nginx_pages_on_both_replicas_see_a_camera_on_either() {
+    let redis = Redis::start();
+    let (a, b) = two_replicas(&redis).await;
+    let nginx = Nginx::start(&[&a, &b]).await;
+    let front = nginx.front(a.database_url());
+    let alice = front.sign_up("alice").await;
+
+    // Taken in turn: two pages opened one after the other land on different replicas.
+    let (mut first, first_on) = connect_through(&front, "/ws/live", &alice).await;
+    let (mut second, second_on) = connect_through(&front, "/ws/live", &alice).await;
+    let replicas = [a.address.trim_start_matches("http://"), b.address.trim_start_matches("http://")];
+    assert!(replicas.contains(&first_on.as_str()) && replicas.contains(&second_on.as_str()), "{first_on}");
+    assert_ne!(first_on, second_on, "round robin");
+    assert_eq!(next_json(&mut first).await["type"], "connection_established");
+    assert_eq!(next_json(&mut second).await["type"], "connection_established");
+
+    let (mut camera, _) = connect_through(&front, "/ws/events/cam0", &alice).await;
+    next_json(&mut camera).await;
+    camera_event(&mut camera, 1).await;
+    let (on_first, on_second) =
+        (next_of_type(&mut first, "event").await, next_of_type(&mut second, "event").await);
+    assert_eq!(on_first["id"], on_second["id"]);
+    assert_eq!(on_first["stream"], "cam0");
+    let listed = alice.call_ok("events", &[]).await;
+    assert_eq!(listed["events"].as_array().map(Vec::len), Some(1), "stored once: {listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_fires_once_per_cooldown_when_its_stream_reaches_both_replicas() {
+    let redis = Redis::start();
+    let (a, b) = two_replicas(&redis).await;
+    let alice = a.sign_up("alice").await;
+    let cat = [
+        ("rule[name]", "Cat"),
+        ("rule[labels]", "tabby"),
+        ("rule[min_score]", "0.6"),
+        ("rule[cooldown_secs]", "3600"),
+    ];
+    alice.call_ok("rules/save", &cat).await;
+    // A rule that fires on every event once its window is full, evaluated after the cat's: its
+    // alert shows the engine has been through the cat rule for that event.
+    let probe = [
+        ("rule[name]", "probe"),
+        ("rule[labels]", "tabby"),
+        ("rule[min_score]", "0"),
+        ("rule[cooldown_secs]", "0"),
+    ];
+    alice.call_ok("rules/save", &probe).await;
+    let mut page = connect_as(&a, "/ws/live", &alice).await;
+    next_json(&mut page).await;
+
+    let mut camera_on_a = connect_as(&a, "/ws/events/cam0", &alice).await;
+    next_json(&mut camera_on_a).await;
+    for seq in 1..=3 {
+        camera_event(&mut camera_on_a, seq).await;
+    }
+    assert_eq!(next_of_type(&mut page, "alert").await["rule_name"], "Cat");
+
+    // The same stream's events now reach replica B, whose engine has not seen the cat rule fire.
+    let mut camera_on_b = connect_as(&b, "/ws/events/cam0", &alice).await;
+    next_json(&mut camera_on_b).await;
+    for seq in 11..=13 {
+        camera_event(&mut camera_on_b, seq).await;
+    }
+    loop {
+        let alert = next_of_type(&mut page, "alert").await;
+        assert_eq!(alert["rule_name"], "probe", "the cat rule is cooling down on every replica");
+        if alert["event_id"].as_i64() > Some(3) {
+            break;
+        }
+    }
+    let alerts = alice.call_ok("alerts", &[]).await;
+    let cats = alerts.as_array().unwrap().iter().filter(|alert| alert["rule_name"] == "Cat").count();
+    assert_eq!(cats, 1);
 }

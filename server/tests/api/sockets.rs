@@ -5,6 +5,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Response;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error, Message};
@@ -16,18 +17,34 @@ pub type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Opens the websocket at `path` (with any query) with the given headers.
 pub async fn connect(app: &TestApp, path: &str, headers: &[(&'static str, String)]) -> Result<Socket, Error> {
+    open(app, path, headers).await.map(|(socket, _)| socket)
+}
+
+/// Opens the websocket at `path` with the given headers; also the server's answer to the upgrade.
+async fn open(
+    app: &TestApp,
+    path: &str,
+    headers: &[(&'static str, String)],
+) -> Result<(Socket, Response), Error> {
     let mut request = app.ws_url(path).into_client_request().unwrap();
     for (name, value) in headers {
         request.headers_mut().insert(*name, HeaderValue::from_str(value).unwrap());
     }
-    connect_async(request).await.map(|(socket, _)| socket)
+    connect_async(request).await
 }
 
 /// A browser-like connection: the user's cookie and the app's own origin.
 pub async fn connect_as(app: &TestApp, path: &str, user: &TestUser) -> Socket {
-    connect(app, path, &[("cookie", user.cookies()), ("origin", app.address.clone())])
-        .await
-        .expect("connects")
+    connect_through(app, path, user).await.0
+}
+
+/// A browser-like connection, and which replica served it when `app` is a proxy that says so
+/// (`X-Served-By`; empty otherwise).
+pub async fn connect_through(app: &TestApp, path: &str, user: &TestUser) -> (Socket, String) {
+    let headers = [("cookie", user.cookies()), ("origin", app.address.clone())];
+    let (socket, response) = open(app, path, &headers).await.expect("connects");
+    let served_by = response.headers().get("x-served-by").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    (socket, served_by.to_owned())
 }
 
 /// The next JSON message, skipping pings.

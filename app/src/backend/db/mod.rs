@@ -5,7 +5,12 @@
 mod postgres;
 mod sqlite;
 
+use std::time::Duration;
+
 use sqlx::{PgPool, SqlitePool};
+
+/// How long [`Database::ping`] waits.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -94,9 +99,15 @@ impl Database {
         }
     }
 
-    /// Runs a trivial query to prove the database answers.
-    pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        on_engine!(&self.pool, |pool| sqlx::query("SELECT 1").execute(pool).await.map(drop))
+    /// Runs a trivial query to prove the database answers, within [`PING_TIMEOUT`] (a pool
+    /// would keep trying to reach a server that is down for longer than a health check waits).
+    pub async fn ping(&self) -> Result<(), String> {
+        let ping =
+            async { on_engine!(&self.pool, |pool| sqlx::query("SELECT 1").execute(pool).await.map(drop)) };
+        match tokio::time::timeout(PING_TIMEOUT, ping).await {
+            Ok(answered) => answered.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", PING_TIMEOUT.as_secs())),
+        }
     }
 
     /// Closes every connection, waiting for running queries to finish.

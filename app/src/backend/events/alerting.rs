@@ -255,7 +255,8 @@ impl Engine {
                 sighting_id: fire.sighting_id,
             };
             match self.rules.record_alert(&firing).await {
-                Ok(alert) => {
+                Ok(None) => tracing::debug!("rule {} fired within its cooldown on another replica", rule.id),
+                Ok(Some(alert)) => {
                     self.hub.publish(owner_id, LiveUpdate::Alert(alert.clone()));
                     if let Some(url) = rule.rule.webhook_url.clone() {
                         tokio::spawn(deliver_webhook(self.rules.clone(), url, alert));

@@ -185,33 +185,54 @@ impl Rules {
     }
 
     /// Stores an alert, with its sighting's best thumbnail (or the stream's latest) so people see
-    /// what was recognised.
-    pub async fn record_alert(&self, firing: &Firing) -> Result<AlertInfo, AppError> {
+    /// what was recognised — unless the rule fired within its cooldown already, on this or
+    /// another replica sharing the database (the rule's `last_fired_at`, claimed in the same
+    /// transaction): then `None`.
+    pub async fn record_alert(&self, firing: &Firing) -> Result<Option<AlertInfo>, AppError> {
+        let now = Utc::now();
+        let cooled_since = now - chrono::TimeDelta::seconds(i64::from(firing.rule.rule.cooldown_secs));
         let webhook_status = firing.rule.rule.webhook_url.as_ref().map(|_| WebhookStatus::Pending);
-        Ok(on_engine!(&self.pool, |pool| sqlx::query_as(&format!(
-            "INSERT INTO alerts
-                (owner_id, rule_id, rule_name, stream, label, score, event_id, thumbnail_event_id, fired_at,
-                 webhook_status, sighting_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7,
-                 COALESCE((SELECT thumbnail_event_id FROM sightings WHERE id = $10),
-                     (SELECT id FROM classification_events
-                       WHERE owner_id = $1 AND stream = $4 AND thumbnail IS NOT NULL AND id <= $7
-                       ORDER BY id DESC LIMIT 1)),
-                 $8, $9, $10)
-             RETURNING {ALERT_COLUMNS}"
-        ))
-        .bind(firing.owner_id)
-        .bind(firing.rule.id)
-        .bind(&firing.rule.rule.name)
-        .bind(&firing.stream)
-        .bind(&firing.label)
-        .bind(firing.score)
-        .bind(firing.event_id)
-        .bind(Utc::now())
-        .bind(webhook_status)
-        .bind(firing.sighting_id)
-        .fetch_one(pool)
-        .await)?)
+        Ok(on_engine!(&self.pool, |pool| {
+            let mut tx = pool.begin().await?;
+            let claimed = sqlx::query(
+                "UPDATE alert_rules SET last_fired_at = $2
+                 WHERE id = $1 AND (last_fired_at IS NULL OR last_fired_at <= $3)",
+            )
+            .bind(firing.rule.id)
+            .bind(now)
+            .bind(cooled_since)
+            .execute(&mut *tx)
+            .await?;
+            if claimed.rows_affected() == 0 {
+                return Ok(None);
+            }
+            let alert = sqlx::query_as(&format!(
+                "INSERT INTO alerts
+                    (owner_id, rule_id, rule_name, stream, label, score, event_id, thumbnail_event_id, fired_at,
+                     webhook_status, sighting_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7,
+                     COALESCE((SELECT thumbnail_event_id FROM sightings WHERE id = $10),
+                         (SELECT id FROM classification_events
+                           WHERE owner_id = $1 AND stream = $4 AND thumbnail IS NOT NULL AND id <= $7
+                           ORDER BY id DESC LIMIT 1)),
+                     $8, $9, $10)
+                 RETURNING {ALERT_COLUMNS}"
+            ))
+            .bind(firing.owner_id)
+            .bind(firing.rule.id)
+            .bind(&firing.rule.rule.name)
+            .bind(&firing.stream)
+            .bind(&firing.label)
+            .bind(firing.score)
+            .bind(firing.event_id)
+            .bind(now)
+            .bind(webhook_status)
+            .bind(firing.sighting_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Some(alert)
+        }))
     }
 
     /// Records how alert `id`'s webhook went.
