@@ -31,10 +31,11 @@ lint:
 
 # The server's integration suite runs twice: on SQLite, then on a throw-away PostgreSQL. The
 # second run leaves out the one test that spends a minute in the embedded model's answer (its
-# queries are the camera tools', which the scripted-model tests run on both).
+# queries are the camera tools', which the scripted-model tests run on both). The same packages as
+# above, so that the test binary is the one built there.
 rust-test:
 	cargo test -p llm -p app -p server
-	scripts/with-postgres.sh cargo test -p server --test api -- \
+	scripts/with-postgres.sh cargo test -p llm -p app -p server --test api -- \
 		--skip agents::the_camera_assistant_answers_from_the_events_with_the_embedded_model
 
 e2e-test:

@@ -39,15 +39,15 @@ pub async fn sign_up(username: String, password: String, confirm: String) -> Res
 pub async fn log_in(username: String, password: String) -> Result<(), ApiError> {
     let context = context()?;
     let key = format!("{}|{}", client_address(), username.trim().to_lowercase());
-    context.login_throttle.check(&key).map_err(|retry_after| AppError::RateLimited { retry_after })?;
+    context.login_throttle.check(&key).await?;
     let user = match context.accounts.log_in(&username, &password).await {
         Ok(user) => user,
         Err(e) => {
-            context.login_throttle.fail(&key);
+            context.login_throttle.fail(&key).await?;
             return Err(e.into());
         }
     };
-    context.login_throttle.clear(&key);
+    context.login_throttle.clear(&key).await?;
     start_session(&context, &user).await
 }
 

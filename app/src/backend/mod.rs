@@ -67,8 +67,8 @@ pub struct AppContext {
     pub accounts: Accounts,
     /// Security settings.
     pub security: Arc<SecuritySettings>,
-    /// Throttles repeated sign-in failures.
-    pub login_throttle: Arc<FailureThrottle>,
+    /// Throttles repeated sign-in failures (counted together by replicas sharing the database).
+    pub login_throttle: FailureThrottle,
     /// The image model's class names, when the model assets are in place.
     pub labels: Option<Arc<Labels>>,
     /// Stores classification events.
@@ -104,6 +104,7 @@ impl AppContext {
         custom_agents: AgentsBuilder,
     ) -> Self {
         let accounts = Accounts::new(db.pool().clone(), security.session_lifetime);
+        let login_throttle = FailureThrottle::new(db.pool().clone(), LOGIN_FAILURES, LOGIN_WINDOW);
         let labels = match assets.labels() {
             Ok(labels) => Some(Arc::new(labels)),
             Err(e) => {
@@ -112,7 +113,7 @@ impl AppContext {
             }
         };
         let hub = Hub::default();
-        let rules = Rules::new(db.pool().clone(), Webhooks::new(security.webhooks.clone()));
+        let rules = Rules::new(db.pool().clone(), Webhooks::new(security.webhooks.clone()), hub.clone());
         let sightings = Sightings::new(&db);
         let tracker = SightingTracker::new(sighting_policy);
         let mut handlers: EventHandlers = vec![
@@ -141,7 +142,7 @@ impl AppContext {
             assets,
             accounts,
             security: Arc::new(security),
-            login_throttle: Arc::new(FailureThrottle::new(LOGIN_FAILURES, LOGIN_WINDOW)),
+            login_throttle,
             labels,
             relay: None,
         }

@@ -1,72 +1,116 @@
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! Throttling of repeated failures (sign-in attempts per address and username), kept in the
+//! database so that replicas sharing one count them together.
 
-/// Counts failures per key (e.g. sign-in attempts per address and username) and blocks a key
-/// that failed `max_failures` times within `window`, until the oldest of those failures ages out.
-#[derive(Debug)]
+use std::time::Duration;
+
+use chrono::Utc;
+use sha2::{Digest, Sha256};
+
+use super::AppError;
+use super::db::{Pool, on_engine};
+
+/// Counts failures per key and blocks a key that failed `max_failures` times within `window`,
+/// until the oldest of those failures ages out. Keys are stored as SHA-256 digests.
+#[derive(Clone, Debug)]
 pub struct FailureThrottle {
-    max_failures: usize,
-    window: Duration,
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
+    pool: Pool,
+    max_failures: i64,
+    window: chrono::TimeDelta,
 }
 
 impl FailureThrottle {
-    /// A throttle allowing `max_failures` per `window`.
-    pub fn new(max_failures: usize, window: Duration) -> Self {
-        Self { max_failures: max_failures.max(1), window, failures: Mutex::new(HashMap::new()) }
+    /// A throttle in `pool` allowing `max_failures` per `window`.
+    pub fn new(pool: Pool, max_failures: usize, window: Duration) -> Self {
+        let window = chrono::TimeDelta::from_std(window).unwrap_or(chrono::TimeDelta::MAX);
+        Self { pool, max_failures: i64::try_from(max_failures.max(1)).unwrap_or(i64::MAX), window }
     }
 
-    /// `Err(retry_after)` while `key` is blocked.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(times) = failures.get_mut(key) else { return Ok(()) };
-        times.retain(|t| now.duration_since(*t) < self.window);
-        if times.len() < self.max_failures {
-            return Ok(());
+    /// `Err(RateLimited)` while `key` is blocked.
+    pub async fn check(&self, key: &str) -> Result<(), AppError> {
+        let now = Utc::now();
+        let (failures, oldest): (i64, Option<chrono::DateTime<Utc>>) = on_engine!(&self.pool, |pool| {
+            sqlx::query_as(
+                "SELECT COUNT(*), MIN(failed_at) FROM throttle_failures WHERE key = $1 AND failed_at > $2",
+            )
+            .bind(digest(key))
+            .bind(now - self.window)
+            .fetch_one(pool)
+            .await
+        })?;
+        match oldest {
+            Some(oldest) if failures >= self.max_failures => {
+                let retry_after = (self.window - (now - oldest)).to_std().unwrap_or_default();
+                Err(AppError::RateLimited { retry_after })
+            }
+            _ => Ok(()),
         }
-        Err(self.window.saturating_sub(now.duration_since(times[0])))
     }
 
-    /// Records a failure for `key`.
-    pub fn fail(&self, key: &str) {
-        let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        // Forget keys whose failures have all aged out, so the map cannot grow without bound.
-        if failures.len() > 10_000 {
-            failures.retain(|_, times| times.last().is_some_and(|t| now.duration_since(*t) < self.window));
-        }
-        failures.entry(key.to_owned()).or_default().push(now);
+    /// Records a failure for `key` (and forgets every failure that has aged out).
+    pub async fn fail(&self, key: &str) -> Result<(), AppError> {
+        let now = Utc::now();
+        on_engine!(&self.pool, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM throttle_failures WHERE failed_at <= $1")
+                .bind(now - self.window)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO throttle_failures (key, failed_at) VALUES ($1, $2)")
+                .bind(digest(key))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// Forgets `key`'s failures (after a success).
-    pub fn clear(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(key);
+    pub async fn clear(&self, key: &str) -> Result<(), AppError> {
+        on_engine!(&self.pool, |pool| {
+            sqlx::query("DELETE FROM throttle_failures WHERE key = $1")
+                .bind(digest(key))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
     }
+}
+
+fn digest(key: &str) -> String {
+    Sha256::digest(key.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::Database;
 
-    #[test]
-    fn blocks_after_the_allowed_failures_and_forgets_on_success() {
-        let throttle = FailureThrottle::new(2, Duration::from_secs(60));
-        throttle.fail("a");
-        assert!(throttle.check("a").is_ok());
-        throttle.fail("a");
-        let retry = throttle.check("a").unwrap_err();
-        assert!(retry > Duration::from_secs(58));
-        assert!(throttle.check("b").is_ok());
-        throttle.clear("a");
-        assert!(throttle.check("a").is_ok());
+    async fn throttle(max_failures: usize, window: Duration) -> (FailureThrottle, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.unwrap();
+        (FailureThrottle::new(db.pool().clone(), max_failures, window), dir)
     }
 
-    #[test]
-    fn failures_age_out() {
-        let throttle = FailureThrottle::new(1, Duration::ZERO);
-        throttle.fail("a");
-        assert!(throttle.check("a").is_ok());
+    #[tokio::test]
+    async fn blocks_after_the_allowed_failures_and_forgets_on_success() {
+        let (throttle, _dir) = throttle(2, Duration::from_secs(60)).await;
+        throttle.fail("a").await.unwrap();
+        assert!(throttle.check("a").await.is_ok());
+        throttle.fail("a").await.unwrap();
+        let Err(AppError::RateLimited { retry_after }) = throttle.check("a").await else {
+            panic!("two failures block the key")
+        };
+        assert!(retry_after > Duration::from_secs(58));
+        assert!(throttle.check("b").await.is_ok());
+        throttle.clear("a").await.unwrap();
+        assert!(throttle.check("a").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn failures_age_out() {
+        let (throttle, _dir) = throttle(1, Duration::ZERO).await;
+        throttle.fail("a").await.unwrap();
+        assert!(throttle.check("a").await.is_ok());
     }
 }

@@ -37,6 +37,8 @@ pub enum LiveUpdate {
     Sighting(Sighting),
     /// One of the user's rules fired.
     Alert(AlertInfo),
+    /// One of the user's alert rules was created, changed, paused or deleted (on any replica).
+    RulesChanged,
     /// One of the user's chat sessions was created or changed.
     ChatSessionUpdated {
         /// The session as it is now.

@@ -112,11 +112,14 @@ pub fn RuleManager() -> impl IntoView {
     let save = ServerAction::<SaveRule>::new();
     let pause = ServerAction::<PauseRule>::new();
     let delete = ServerAction::<DeleteRule>::new();
+    let changed = expect_context::<Live>().rules_changed;
     let rules = LocalResource::new(move || {
-        // Read to re-fetch after each of these actions.
+        // Read to re-fetch after each of these actions, and whenever the rules change elsewhere
+        // (another tab, another device).
         save.version().track();
         pause.version().track();
         delete.version().track();
+        changed.track();
         list_rules()
     });
     let editing = RwSignal::new(None::<RuleInfo>);

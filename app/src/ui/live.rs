@@ -50,6 +50,8 @@ pub struct Live {
     pub latest_alert: RwSignal<Option<AlertInfo>>,
     /// Counts changes to the user's chat sessions (made on any page), so lists can refresh.
     pub chat_sessions_changed: RwSignal<u64>,
+    /// Counts changes to the user's alert rules (made on any page), so lists can refresh.
+    pub rules_changed: RwSignal<u64>,
 }
 
 /// Provides [`Live`] and, in the browser, keeps the connection open while someone is signed in.
@@ -62,6 +64,7 @@ pub fn provide_live() {
         latest_sighting: RwSignal::new(None),
         latest_alert,
         chat_sessions_changed: RwSignal::new(0),
+        rules_changed: RwSignal::new(0),
     };
     provide_context(live);
     #[cfg(feature = "hydrate")]
@@ -135,7 +138,7 @@ mod client {
 
     /// Keeps the connection open until the server says the session ended.
     pub async fn run(
-        Live { state, latest_event, latest_sighting, latest_alert, chat_sessions_changed }: Live,
+        Live { state, latest_event, latest_sighting, latest_alert, chat_sessions_changed, rules_changed }: Live,
     ) {
         let mut backoff = Duration::from_millis(500);
         loop {
@@ -153,6 +156,7 @@ mod client {
                             Ok(LiveUpdate::Event(event)) => latest_event.set(Some(event)),
                             Ok(LiveUpdate::Sighting(sighting)) => latest_sighting.set(Some(sighting)),
                             Ok(LiveUpdate::Alert(alert)) => latest_alert.set(Some(alert)),
+                            Ok(LiveUpdate::RulesChanged) => rules_changed.update(|n| *n += 1),
                             Ok(
                                 LiveUpdate::ChatSessionUpdated { .. } | LiveUpdate::ChatSessionDeleted { .. },
                             ) => {

@@ -298,3 +298,60 @@ async fn a_rule_fires_once_per_cooldown_when_its_stream_reaches_both_replicas() 
     let cats = alerts.as_array().unwrap().iter().filter(|alert| alert["rule_name"] == "Cat").count();
     assert_eq!(cats, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_failures_on_one_replica_throttle_the_other() {
+    let redis = Redis::start();
+    let (a, b) = two_replicas(&redis).await;
+    a.sign_up("alice").await;
+    let wrong = [("username", "alice"), ("password", "not the password")];
+    for _ in 0..5 {
+        assert_eq!(a.browser().call("log_in", &wrong).await.status(), 401);
+    }
+    let on_b =
+        b.browser().call("log_in", &[("username", "alice"), ("password", crate::helpers::PASSWORD)]).await;
+    assert_eq!(on_b.status(), 429, "the failures are counted together");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_saved_through_one_replica_is_applied_by_the_other_at_once() {
+    let redis = Redis::start();
+    let (a, b) = two_replicas(&redis).await;
+    let alice = a.sign_up("alice").await;
+    let probe = [
+        ("rule[name]", "probe"),
+        ("rule[labels]", "tabby"),
+        ("rule[min_score]", "0"),
+        ("rule[cooldown_secs]", "0"),
+    ];
+    alice.call_ok("rules/save", &probe).await;
+    let mut page = connect_as(&a, "/ws/live", &alice).await;
+    next_json(&mut page).await;
+    let mut camera = connect_as(&a, "/ws/events/cam0", &alice).await;
+    next_json(&mut camera).await;
+    for seq in 1..=3 {
+        camera_event(&mut camera, seq).await;
+    }
+    // The probe fired: replica A holds alice's rules.
+    assert_eq!(next_of_type(&mut page, "alert").await["rule_name"], "probe");
+
+    let alice_on_b = b.browser();
+    alice_on_b.call_ok("log_in", &[("username", "alice"), ("password", crate::helpers::PASSWORD)]).await;
+    let cat = [
+        ("rule[name]", "Cat"),
+        ("rule[labels]", "tabby"),
+        ("rule[min_score]", "0.6"),
+        ("rule[cooldown_secs]", "0"),
+    ];
+    alice_on_b.call_ok("rules/save", &cat).await;
+    next_of_type(&mut page, "rules_changed").await;
+    // The new rule's median needs three scores.
+    for seq in 4..=6 {
+        camera_event(&mut camera, seq).await;
+    }
+    let mut names = Vec::new();
+    for _ in 0..4 {
+        names.push(next_of_type(&mut page, "alert").await["rule_name"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(names, ["probe", "probe", "probe", "Cat"], "A's engine has the new rule");
+}

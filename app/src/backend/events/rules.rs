@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
+use tokio::sync::broadcast;
 
 use super::Webhooks;
-use crate::backend::AppError;
 use crate::backend::db::{Pool, on_engine};
-use crate::protocol::{AlertInfo, RuleDraft, RuleInfo, WebhookStatus};
+use crate::backend::{AppError, Hub};
+use crate::protocol::{AlertInfo, LiveUpdate, RuleDraft, RuleInfo, WebhookStatus};
 
 /// Most alerts listed at once.
 const ALERT_PAGE: i64 = 50;
@@ -53,18 +54,41 @@ pub struct Firing {
     pub sighting_id: Option<SightingId>,
 }
 
+/// An owner's active rules as loaded, and the owner's hub updates since, which say when they
+/// changed (on this replica or another).
+#[derive(Debug)]
+struct Cached {
+    rules: Arc<Vec<RuleInfo>>,
+    news: broadcast::Receiver<LiveUpdate>,
+}
+
+impl Cached {
+    /// Whether a `rules_changed` came (or updates were missed) since the rules were loaded.
+    fn stale(&mut self) -> bool {
+        loop {
+            match self.news.try_recv() {
+                Ok(LiveUpdate::RulesChanged) => return true,
+                Ok(_) => {}
+                Err(broadcast::error::TryRecvError::Empty) => return false,
+                Err(_) => return true,
+            }
+        }
+    }
+}
+
 /// The rules and alerts service.
 #[derive(Clone, Debug)]
 pub struct Rules {
     pool: Pool,
-    active: Arc<Mutex<HashMap<UserId, Arc<Vec<RuleInfo>>>>>,
+    active: Arc<Mutex<HashMap<UserId, Cached>>>,
     webhooks: Webhooks,
+    hub: Hub,
 }
 
 impl Rules {
-    /// Rules in `pool`, whose webhooks go out through `webhooks`.
-    pub fn new(pool: Pool, webhooks: Webhooks) -> Self {
-        Self { pool, active: Arc::default(), webhooks }
+    /// Rules in `pool`, whose webhooks go out through `webhooks`; changes are announced on `hub`.
+    pub fn new(pool: Pool, webhooks: Webhooks, hub: Hub) -> Self {
+        Self { pool, active: Arc::default(), webhooks, hub }
     }
 
     /// Where alerts of webhook rules are sent.
@@ -72,8 +96,10 @@ impl Rules {
         &self.webhooks
     }
 
-    fn forget(&self, owner_id: UserId) {
+    /// Forgets `owner_id`'s cached rules here, and tells their pages and the other replicas.
+    fn changed(&self, owner_id: UserId) {
         self.active.lock().unwrap_or_else(|p| p.into_inner()).remove(&owner_id);
+        self.hub.publish(owner_id, LiveUpdate::RulesChanged);
     }
 
     /// `owner_id`'s rules, oldest first.
@@ -87,14 +113,23 @@ impl Rules {
         Ok(rows.into_iter().map(rule).collect())
     }
 
-    /// `owner_id`'s rules that are not paused, cached.
+    /// `owner_id`'s rules that are not paused, cached until they change on any replica.
     pub async fn active(&self, owner_id: UserId) -> Result<Arc<Vec<RuleInfo>>, AppError> {
-        if let Some(rules) = self.active.lock().unwrap_or_else(|p| p.into_inner()).get(&owner_id) {
-            return Ok(Arc::clone(rules));
+        {
+            let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(cached) = active.get_mut(&owner_id) {
+                if !cached.stale() {
+                    return Ok(Arc::clone(&cached.rules));
+                }
+                active.remove(&owner_id);
+            }
         }
+        // Listening before loading, a change made meanwhile is not missed.
+        let news = self.hub.subscribe(owner_id);
         let rules: Arc<Vec<RuleInfo>> =
             Arc::new(self.list(owner_id).await?.into_iter().filter(|r| !r.paused).collect());
-        self.active.lock().unwrap_or_else(|p| p.into_inner()).insert(owner_id, Arc::clone(&rules));
+        let cached = Cached { rules: Arc::clone(&rules), news };
+        self.active.lock().unwrap_or_else(|p| p.into_inner()).insert(owner_id, cached);
         Ok(rules)
     }
 
@@ -140,7 +175,7 @@ impl Rules {
             .bind(Utc::now())
             .fetch_optional(pool)
             .await)?;
-        self.forget(owner_id);
+        self.changed(owner_id);
         row.map(rule).ok_or(AppError::NotFound)
     }
 
@@ -155,7 +190,7 @@ impl Rules {
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))?;
-        self.forget(owner_id);
+        self.changed(owner_id);
         if done == 0 { Err(AppError::NotFound) } else { Ok(()) }
     }
 
@@ -169,7 +204,7 @@ impl Rules {
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))?;
-        self.forget(owner_id);
+        self.changed(owner_id);
         if done == 0 { Err(AppError::NotFound) } else { Ok(()) }
     }
 
