@@ -10,7 +10,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::events::event;
-use crate::helpers::{TestApp, repo_root, spawn_app_with};
+use crate::helpers::{TestApp, TestUser, repo_root, spawn_app_with};
 use crate::sockets::{Socket, connect_as, connect_through, next_json, next_of_type, send};
 
 /// A `redis-server` on a loopback port, stopped when dropped.
@@ -143,6 +143,24 @@ async fn two_replicas(redis: &Redis) -> (TestApp, TestApp) {
     (a, b)
 }
 
+/// Saves a rule of `user`'s for tabbies, firing at `min_score` at most once per `cooldown_secs`.
+async fn tabby_rule(user: &TestUser, name: &str, min_score: &str, cooldown_secs: &str) {
+    let fields = [
+        ("rule[name]", name),
+        ("rule[labels]", "tabby"),
+        ("rule[min_score]", min_score),
+        ("rule[cooldown_secs]", cooldown_secs),
+    ];
+    user.call_ok("rules/save", &fields).await;
+}
+
+/// `user`'s websocket at `path` on `app`, past its greeting.
+async fn opened(app: &TestApp, path: &str, user: &TestUser) -> Socket {
+    let mut socket = connect_as(app, path, user).await;
+    next_json(&mut socket).await;
+    socket
+}
+
 /// The replica's readiness, once its Redis check says `connected`.
 async fn readiness_when(app: &TestApp, connected: bool) -> Value {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -157,6 +175,13 @@ async fn readiness_when(app: &TestApp, connected: bool) -> Value {
             "Redis connected = {connected} never came: {readiness}"
         );
         tokio::task::yield_now().await;
+    }
+}
+
+/// Sends events `seqs` from a camera, each once the one before is acknowledged.
+async fn camera_events(camera: &mut Socket, seqs: std::ops::RangeInclusive<u64>) {
+    for seq in seqs {
+        camera_event(camera, seq).await;
     }
 }
 
@@ -175,10 +200,8 @@ async fn a_camera_on_one_replica_is_seen_live_on_the_other_and_each_degrades_wit
     let alice = a.sign_up("alice").await;
     let mut page_on_b = connect_as(&b, "/ws/live", &alice).await;
     assert_eq!(next_json(&mut page_on_b).await["type"], "connection_established");
-    let mut page_on_a = connect_as(&a, "/ws/live", &alice).await;
-    next_json(&mut page_on_a).await;
-    let mut camera_on_a = connect_as(&a, "/ws/events/cam0", &alice).await;
-    next_json(&mut camera_on_a).await;
+    let mut page_on_a = opened(&a, "/ws/live", &alice).await;
+    let mut camera_on_a = opened(&a, "/ws/events/cam0", &alice).await;
 
     camera_event(&mut camera_on_a, 1).await;
     let seen = next_of_type(&mut page_on_b, "event").await;
@@ -255,38 +278,19 @@ async fn a_rule_fires_once_per_cooldown_when_its_stream_reaches_both_replicas() 
     let redis = Redis::start();
     let (a, b) = two_replicas(&redis).await;
     let alice = a.sign_up("alice").await;
-    let cat = [
-        ("rule[name]", "Cat"),
-        ("rule[labels]", "tabby"),
-        ("rule[min_score]", "0.6"),
-        ("rule[cooldown_secs]", "3600"),
-    ];
-    alice.call_ok("rules/save", &cat).await;
+    tabby_rule(&alice, "Cat", "0.6", "3600").await;
     // A rule that fires on every event once its window is full, evaluated after the cat's: its
     // alert shows the engine has been through the cat rule for that event.
-    let probe = [
-        ("rule[name]", "probe"),
-        ("rule[labels]", "tabby"),
-        ("rule[min_score]", "0"),
-        ("rule[cooldown_secs]", "0"),
-    ];
-    alice.call_ok("rules/save", &probe).await;
-    let mut page = connect_as(&a, "/ws/live", &alice).await;
-    next_json(&mut page).await;
+    tabby_rule(&alice, "probe", "0", "0").await;
+    let mut page = opened(&a, "/ws/live", &alice).await;
 
-    let mut camera_on_a = connect_as(&a, "/ws/events/cam0", &alice).await;
-    next_json(&mut camera_on_a).await;
-    for seq in 1..=3 {
-        camera_event(&mut camera_on_a, seq).await;
-    }
+    let mut camera_on_a = opened(&a, "/ws/events/cam0", &alice).await;
+    camera_events(&mut camera_on_a, 1..=3).await;
     assert_eq!(next_of_type(&mut page, "alert").await["rule_name"], "Cat");
 
     // The same stream's events now reach replica B, whose engine has not seen the cat rule fire.
-    let mut camera_on_b = connect_as(&b, "/ws/events/cam0", &alice).await;
-    next_json(&mut camera_on_b).await;
-    for seq in 11..=13 {
-        camera_event(&mut camera_on_b, seq).await;
-    }
+    let mut camera_on_b = opened(&b, "/ws/events/cam0", &alice).await;
+    camera_events(&mut camera_on_b, 11..=13).await;
     loop {
         let alert = next_of_type(&mut page, "alert").await;
         assert_eq!(alert["rule_name"], "probe", "the cat rule is cooling down on every replica");
@@ -318,37 +322,19 @@ async fn a_rule_saved_through_one_replica_is_applied_by_the_other_at_once() {
     let redis = Redis::start();
     let (a, b) = two_replicas(&redis).await;
     let alice = a.sign_up("alice").await;
-    let probe = [
-        ("rule[name]", "probe"),
-        ("rule[labels]", "tabby"),
-        ("rule[min_score]", "0"),
-        ("rule[cooldown_secs]", "0"),
-    ];
-    alice.call_ok("rules/save", &probe).await;
-    let mut page = connect_as(&a, "/ws/live", &alice).await;
-    next_json(&mut page).await;
-    let mut camera = connect_as(&a, "/ws/events/cam0", &alice).await;
-    next_json(&mut camera).await;
-    for seq in 1..=3 {
-        camera_event(&mut camera, seq).await;
-    }
+    tabby_rule(&alice, "probe", "0", "0").await;
+    let mut page = opened(&a, "/ws/live", &alice).await;
+    let mut camera = opened(&a, "/ws/events/cam0", &alice).await;
+    camera_events(&mut camera, 1..=3).await;
     // The probe fired: replica A holds alice's rules.
     assert_eq!(next_of_type(&mut page, "alert").await["rule_name"], "probe");
 
     let alice_on_b = b.browser();
     alice_on_b.call_ok("log_in", &[("username", "alice"), ("password", crate::helpers::PASSWORD)]).await;
-    let cat = [
-        ("rule[name]", "Cat"),
-        ("rule[labels]", "tabby"),
-        ("rule[min_score]", "0.6"),
-        ("rule[cooldown_secs]", "0"),
-    ];
-    alice_on_b.call_ok("rules/save", &cat).await;
+    tabby_rule(&alice_on_b, "Cat", "0.6", "0").await;
     next_of_type(&mut page, "rules_changed").await;
     // The new rule's median needs three scores.
-    for seq in 4..=6 {
-        camera_event(&mut camera, seq).await;
-    }
+    camera_events(&mut camera, 4..=6).await;
     let mut names = Vec::new();
     for _ in 0..4 {
         names.push(next_of_type(&mut page, "alert").await["rule_name"].as_str().unwrap().to_owned());
