@@ -54,6 +54,7 @@ bench:
 	.bench-venv/bin/python -c 'import llama_cpp' 2>/dev/null || CMAKE_ARGS="$(LLAMA_CPP_CPU)" \
 		.bench-venv/bin/pip install --quiet --no-cache-dir llama-cpp-python==0.3.36
 	scripts/with-postgres.sh --durable cargo bench -p server --bench ingest
+	scripts/with-postgres.sh --durable cargo bench -p server --bench replicas
 	cargo bench -p server --bench inference
 	cargo bench -p server --bench chat
 	BENCH_LLAMA_CPP_PYTHON=$(CURDIR)/.bench-venv/bin/python cargo bench -p llm --bench speed
