@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use sha2::{Digest, Sha256};
 
 use super::AppError;
+use super::accounts::sha256_hex;
 use super::db::{Pool, on_engine};
 
 /// Counts failures per key and blocks a key that failed `max_failures` times within `window`,
@@ -32,7 +32,7 @@ impl FailureThrottle {
             sqlx::query_as(
                 "SELECT COUNT(*), MIN(failed_at) FROM throttle_failures WHERE key = $1 AND failed_at > $2",
             )
-            .bind(digest(key))
+            .bind(sha256_hex(key))
             .bind(now - self.window)
             .fetch_one(pool)
             .await
@@ -56,7 +56,7 @@ impl FailureThrottle {
                 .execute(&mut *tx)
                 .await?;
             sqlx::query("INSERT INTO throttle_failures (key, failed_at) VALUES ($1, $2)")
-                .bind(digest(key))
+                .bind(sha256_hex(key))
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
@@ -69,16 +69,12 @@ impl FailureThrottle {
     pub async fn clear(&self, key: &str) -> Result<(), AppError> {
         on_engine!(&self.pool, |pool| {
             sqlx::query("DELETE FROM throttle_failures WHERE key = $1")
-                .bind(digest(key))
+                .bind(sha256_hex(key))
                 .execute(pool)
                 .await?;
         });
         Ok(())
     }
-}
-
-fn digest(key: &str) -> String {
-    Sha256::digest(key.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]

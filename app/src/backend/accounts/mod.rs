@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use self::secrets::{hash_password, new_secret, sha256_hex, verify_password};
+pub(crate) use self::secrets::sha256_hex;
+use self::secrets::{hash_password, new_secret, verify_password};
 use super::AppError;
 use super::db::{Pool, on_engine};
 use crate::protocol::{
