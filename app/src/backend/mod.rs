@@ -166,10 +166,11 @@ impl AppContext {
     }
 
     /// Relays the live hub through the Redis at `url`, so that the pages on every replica get
-    /// what any replica publishes (see [`replicas`]).
+    /// what any replica publishes (see [`replicas`]), and shares the chat's replies through it.
+    /// Call before the chat starts.
     pub fn connect_replicas(&mut self, url: &str) -> Result<(), String> {
-        let relay = RedisRelay::start(url, self.hub.clone())?;
-        self.hub.relay_through(relay.clone()).map_err(|_| "the hub is relayed already".to_owned())?;
+        let relay = RedisRelay::start(url, self.hub.clone(), self.chat.sessions_hub())?;
+        self.chat.share_replies(relay.shared_replies());
         self.relay = Some(relay);
         Ok(())
     }

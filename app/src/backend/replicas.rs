@@ -1,7 +1,12 @@
 //! Several replicas of the app behind a load balancer: what one replica publishes to its live hub
 //! (events, alerts, sightings, session-list changes) reaches the pages connected to the others,
-//! through Redis pub/sub (`AIC_REDIS_URL`). Each replica publishes on one channel and delivers
-//! what the others published; its own messages come back and are skipped.
+//! and what happens in a chat session (messages, replies starting, typing) reaches the session's
+//! connections on the others, through Redis pub/sub (`AIC_REDIS_URL`). Each replica publishes on
+//! a channel per hub and delivers what the others published; its own messages come back and are
+//! skipped.
+//!
+//! The same Redis carries the chat replies the replicas share (see [`super::chat::SharedReplies`]),
+//! and `stop` requests for them on a third channel.
 //!
 //! Redis going away degrades a replica instead of stopping it: its own pages still get its own
 //! updates, what it publishes meanwhile is not seen elsewhere (live updates are not stored here;
@@ -12,27 +17,34 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
+use super::chat::{STOP_CHANNEL, SessionEvent, SharedReplies};
 use super::hub::{Hub, Relay};
-use crate::protocol::{Check, LiveUpdate, UserId};
+use crate::protocol::{ChatSessionId, Check, LiveUpdate};
 
 /// The pub/sub channel every replica publishes its live updates on.
-const CHANNEL: &str = "aic:live";
+const LIVE_CHANNEL: &str = "aic:live";
+/// The pub/sub channel every replica publishes what happens in chat sessions on.
+const SESSIONS_CHANNEL: &str = "aic:chat:sessions";
+/// Stop requests a replica may fall behind by (they come one per click).
+const STOPS_BACKLOG: usize = 64;
 /// Live updates waiting to be published; beyond them (a Redis that hangs), new ones stay on this
 /// replica.
 const OUTBOX: usize = 4096;
 /// The longest wait between attempts to reach Redis again.
 const MOST_BACKOFF: Duration = Duration::from_secs(5);
 
-/// One live update as it travels between replicas.
+/// One update as it travels between replicas.
 #[derive(Serialize, Deserialize)]
-struct Envelope {
+struct Envelope<K, T> {
     /// The replica that published it.
     origin: u64,
-    user: UserId,
-    update: LiveUpdate,
+    /// Whose subscribers get it.
+    key: K,
+    update: T,
 }
 
 /// Whether the relay reaches Redis.
@@ -57,23 +69,41 @@ impl Link {
 /// The hub's relay through Redis, with the state of its link for `/readyz`.
 #[derive(Debug)]
 pub struct RedisRelay {
+    client: redis::Client,
     origin: u64,
-    outbox: mpsc::Sender<String>,
     link: Arc<RwLock<Link>>,
+    /// The sessions whose replies the other replicas asked to stop.
+    stops: broadcast::Sender<ChatSessionId>,
 }
 
 impl RedisRelay {
-    /// Starts relaying `hub` through the Redis at `url` (`redis://host:port/`): publishes what it
-    /// publishes, delivers what the other replicas publish. Fails only on a malformed URL; an
-    /// unreachable Redis is retried in the background.
-    pub fn start(url: &str, hub: Hub) -> Result<Arc<Self>, String> {
+    /// Starts relaying the live `hub` and the chat's `sessions` hub through the Redis at `url`
+    /// (`redis://host:port/`): publishes what they publish, delivers what the other replicas
+    /// publish. Fails on a malformed URL or a hub relayed already; an unreachable Redis is
+    /// retried in the background.
+    pub fn start(
+        url: &str,
+        hub: Hub,
+        sessions: Hub<SessionEvent, ChatSessionId>,
+    ) -> Result<Arc<Self>, String> {
         let client = redis::Client::open(url).map_err(|e| format!("AIC_REDIS_URL: {e}"))?;
         let origin = getrandom::u64().map_err(|e| format!("no randomness for the replica's id: {e}"))?;
         let link = Arc::new(RwLock::new(Link::Connecting));
         let (outbox, queued) = mpsc::channel(OUTBOX);
+        let relayed = |channel| Arc::new(ChannelRelay { channel, origin, outbox: outbox.clone() });
+        let twice = "a hub is relayed already";
+        hub.relay_through(relayed(LIVE_CHANNEL)).map_err(|_| twice)?;
+        sessions.relay_through(relayed(SESSIONS_CHANNEL)).map_err(|_| twice)?;
+        let stops = broadcast::channel(STOPS_BACKLOG).0;
         tokio::spawn(publish(client.clone(), queued));
-        tokio::spawn(subscribe(client, origin, hub, link.clone()));
-        Ok(Arc::new(Self { origin, outbox, link }))
+        let heard = Heard { origin, hub, sessions, stops: stops.clone() };
+        tokio::spawn(subscribe(client.clone(), heard, link.clone()));
+        Ok(Arc::new(Self { client, origin, link, stops }))
+    }
+
+    /// This replica's side of the chat replies shared through the same Redis.
+    pub fn shared_replies(&self) -> SharedReplies {
+        SharedReplies::new(self.client.clone(), self.origin, self.stops.clone())
     }
 
     /// Why live updates from the other replicas do not reach this replica's pages now; none
@@ -94,13 +124,21 @@ impl RedisRelay {
     }
 }
 
-impl Relay<LiveUpdate, UserId> for RedisRelay {
-    fn relay(&self, key: &UserId, update: &LiveUpdate) {
-        let envelope = Envelope { origin: self.origin, user: *key, update: update.clone() };
+/// Publishes one hub's updates on its channel.
+#[derive(Debug)]
+struct ChannelRelay {
+    channel: &'static str,
+    origin: u64,
+    outbox: mpsc::Sender<(&'static str, String)>,
+}
+
+impl<T: Serialize, K: Serialize> Relay<T, K> for ChannelRelay {
+    fn relay(&self, key: &K, update: &T) {
+        let envelope = Envelope { origin: self.origin, key, update };
         if let Ok(json) = serde_json::to_string(&envelope)
-            && self.outbox.try_send(json).is_err()
+            && self.outbox.try_send((self.channel, json)).is_err()
         {
-            tracing::warn!("a live update stayed on this replica: Redis is not keeping up");
+            tracing::warn!("an update stayed on this replica: Redis is not keeping up");
         }
     }
 }
@@ -121,9 +159,9 @@ fn set(link: &RwLock<Link>, state: Link, hub: &Hub) {
 /// Publishes what the hub hands over, in order. A connection that failed is replaced for the
 /// next message (and the message tried once more on it, for a Redis that restarted); what cannot
 /// be published while Redis is away is dropped, and logged.
-async fn publish(client: redis::Client, mut queued: mpsc::Receiver<String>) {
+async fn publish(client: redis::Client, mut queued: mpsc::Receiver<(&'static str, String)>) {
     let mut connection: Option<redis::aio::MultiplexedConnection> = None;
-    while let Some(json) = queued.recv().await {
+    while let Some((channel, json)) = queued.recv().await {
         let mut failure = None;
         for _ in 0..2 {
             let redis = match connection.as_mut() {
@@ -137,7 +175,7 @@ async fn publish(client: redis::Client, mut queued: mpsc::Receiver<String>) {
                 },
             };
             let published: redis::RedisResult<i64> =
-                redis::cmd("PUBLISH").arg(CHANNEL).arg(&json).query_async(redis).await;
+                redis::cmd("PUBLISH").arg(channel).arg(&json).query_async(redis).await;
             match published {
                 Ok(_) => {
                     failure = None;
@@ -155,26 +193,58 @@ async fn publish(client: redis::Client, mut queued: mpsc::Receiver<String>) {
     }
 }
 
+/// Where what the other replicas publish goes.
+struct Heard {
+    /// This replica, whose own updates come back and are skipped.
+    origin: u64,
+    hub: Hub,
+    sessions: Hub<SessionEvent, ChatSessionId>,
+    stops: broadcast::Sender<ChatSessionId>,
+}
+
+impl Heard {
+    fn take(&self, message: &redis::Msg) {
+        let Ok(payload) = message.get_payload::<String>() else { return };
+        match message.get_channel_name() {
+            LIVE_CHANNEL => self.deliver(&self.hub, &payload),
+            SESSIONS_CHANNEL => self.deliver(&self.sessions, &payload),
+            STOP_CHANNEL => {
+                if let Ok(session_id) = payload.parse() {
+                    let _ = self.stops.send(ChatSessionId(session_id));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Delivers another replica's update to `hub`'s subscribers here.
+    fn deliver<T, K>(&self, hub: &Hub<T, K>, payload: &str)
+    where
+        T: Clone + DeserializeOwned,
+        K: Eq + std::hash::Hash + DeserializeOwned,
+    {
+        match serde_json::from_str::<Envelope<K, T>>(payload) {
+            Ok(envelope) if envelope.origin != self.origin => hub.deliver(envelope.key, envelope.update),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("an unreadable update from another replica: {e}"),
+        }
+    }
+}
+
 /// Delivers what the other replicas publish, subscribing again (with back-off) whenever the
 /// connection is lost.
-async fn subscribe(client: redis::Client, origin: u64, hub: Hub, link: Arc<RwLock<Link>>) {
+async fn subscribe(client: redis::Client, heard: Heard, link: Arc<RwLock<Link>>) {
     let mut backoff = Duration::from_millis(100);
+    let hub = heard.hub.clone();
     loop {
         match client.get_async_pubsub().await {
-            Ok(mut pubsub) => match pubsub.subscribe(CHANNEL).await {
+            Ok(mut pubsub) => match pubsub.subscribe(&[LIVE_CHANNEL, SESSIONS_CHANNEL, STOP_CHANNEL]).await {
                 Ok(()) => {
                     set(&link, Link::Up, &hub);
                     backoff = Duration::from_millis(100);
                     let mut messages = pubsub.on_message();
                     while let Some(message) = messages.next().await {
-                        let Ok(json) = message.get_payload::<String>() else { continue };
-                        match serde_json::from_str::<Envelope>(&json) {
-                            Ok(envelope) if envelope.origin != origin => {
-                                hub.deliver(envelope.user, envelope.update)
-                            }
-                            Ok(_) => {}
-                            Err(e) => tracing::warn!("an unreadable live update from another replica: {e}"),
-                        }
+                        heard.take(&message);
                     }
                     set(&link, Link::Down("the connection was lost".into()), &hub);
                 }

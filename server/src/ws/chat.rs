@@ -2,7 +2,7 @@
 //! replies as seq-numbered deltas; `/ws/ai-chat/sessions/` pushes changes to the session list.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use app::backend::AppError;
 use app::backend::chat::{ChatService, Chunk, Followed, Follower, NewMessage, SessionEvent};
@@ -22,8 +22,11 @@ use super::{Endpoint, Outbox, TokenQuery, WsLimits, admit, serve};
 use crate::WsEndpoint;
 use crate::startup::AppState;
 
-/// Numbers connections, so typing is not echoed to the connection it came from.
-static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
+/// Numbers connections, so typing is not echoed to the connection it came from; from a random
+/// start, so that the numbers of the replicas' connections do not meet.
+static CONNECTIONS: LazyLock<AtomicU64> = LazyLock::new(|| {
+    AtomicU64::new(getrandom::u64().unwrap_or_else(|_| u64::from(std::process::id()) << 32))
+});
 
 /// Opens a connection to one of the caller's sessions.
 pub async fn session_handler(
@@ -107,21 +110,29 @@ impl Endpoint for SessionConnection {
     }
 
     async fn opened(&mut self, outbox: &Outbox<ChatReply>) {
-        let streaming_message_id = self.chat.live_reply(self.session_id).map(|r| r.message_id);
+        let streaming_message_id = self.chat.streaming_reply(self.session_id).await;
         outbox
             .send(&ChatReply::ConnectionEstablished { session_id: self.session_id, streaming_message_id })
             .await;
         let Some(mut events) = self.events.take() else { return };
         let (outbox, follower, me) = (outbox.clone(), self.follower.clone(), self.id);
+        let (chat, session_id) = (self.chat.clone(), self.session_id);
         self.forwarder = Some(TaskGuard::spawn(async move {
             loop {
                 let reply = match events.recv().await {
-                    Ok(SessionEvent::UserMessage(message)) => {
+                    Ok(SessionEvent::UserMessage { message }) => {
                         ChatReply::UserMessage { message: (*message).clone() }
                     }
-                    Ok(SessionEvent::ReplyStarted(reply, message)) => {
+                    Ok(SessionEvent::ReplyStarted { reply, message }) => {
                         outbox.send(&ChatReply::AiTyping { message: (*message).clone() }).await;
-                        follow(&follower, reply.follow(0), &outbox);
+                        let followed = match reply {
+                            Some(reply) => Some(reply.follow(0)),
+                            // Written by another replica.
+                            None => chat.follow(session_id, message.id, 0).await,
+                        };
+                        if let Some(followed) = followed {
+                            follow(&follower, followed, &outbox);
+                        }
                         continue;
                     }
                     Ok(SessionEvent::Typing { active, origin }) if origin != me => {
@@ -173,9 +184,9 @@ impl Endpoint for SessionConnection {
                 Ok(())
             }
             ChatRequest::Resume { message_id, after_seq } => {
-                match self.chat.live_reply_by_id(session, message_id) {
-                    Some(reply) => {
-                        follow(&self.follower, reply.follow(after_seq), outbox);
+                match self.chat.follow(session, message_id, after_seq).await {
+                    Some(follower) => {
+                        follow(&self.follower, follower, outbox);
                         Ok(())
                     }
                     None => match self.chat.message(owner, session, message_id).await {
@@ -197,10 +208,10 @@ impl Endpoint for SessionConnection {
 impl SessionConnection {
     /// Sends a re-sent message's reply again: live from its start, or as stored.
     async fn resend(&self, reply: ChatMessage, outbox: &Outbox<ChatReply>) {
-        match self.chat.live_reply_by_id(self.session_id, reply.id) {
-            Some(live) => {
+        match self.chat.follow(self.session_id, reply.id, 0).await {
+            Some(follower) => {
                 outbox.send(&ChatReply::AiTyping { message: reply }).await;
-                follow(&self.follower, live.follow(0), outbox);
+                follow(&self.follower, follower, outbox);
             }
             None => send_finished(outbox, reply).await,
         }

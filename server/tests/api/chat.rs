@@ -8,11 +8,17 @@ use crate::fake_upstream::{self, FakeUpstream, JSON_REPLY, REPLY, TOOL_ARGUMENTS
 use crate::helpers::{TestApp, TestUser, spawn_app_with};
 use crate::sockets::{Socket, connect_as, next_json, send};
 
-pub async fn chat_app(adjust: impl FnOnce(&mut UpstreamConfig)) -> (TestApp, FakeUpstream) {
-    let fake = fake_upstream::start().await;
+/// The provider `fake/fake-model` served by `fake`.
+pub fn fake_provider(fake: &FakeUpstream) -> UpstreamConfig {
     let mut upstream = UpstreamConfig::new("fake", &fake.base_url);
     upstream.models = vec!["fake-model".into()];
     upstream.retry_base_ms = 10;
+    upstream
+}
+
+pub async fn chat_app(adjust: impl FnOnce(&mut UpstreamConfig)) -> (TestApp, FakeUpstream) {
+    let fake = fake_upstream::start().await;
+    let mut upstream = fake_provider(&fake);
     adjust(&mut upstream);
     let app = spawn_app_with(|config| {
         config.chat.providers = vec![upstream];
@@ -33,7 +39,7 @@ pub async fn rest(user: &TestUser, method: reqwest::Method, path: &str, body: Op
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-async fn new_session(user: &TestUser) -> i64 {
+pub async fn new_session(user: &TestUser) -> i64 {
     let (status, session) = rest(user, reqwest::Method::POST, "sessions/", Some(json!({}))).await;
     assert_eq!(status, 201, "{session}");
     assert_eq!(session["model"], "fake/fake-model", "the first configured model is the default");
@@ -49,7 +55,7 @@ pub async fn open_session(app: &TestApp, user: &TestUser, session: i64) -> Socke
 }
 
 /// Sends a message and reads up to the reply's start; returns the reply's id.
-async fn ask(socket: &mut Socket, message: &str, client_id: &str) -> i64 {
+pub async fn ask(socket: &mut Socket, message: &str, client_id: &str) -> i64 {
     let frame = json!({"type": "send_message", "message": message, "client_id": client_id});
     send(socket, &frame.to_string()).await;
     let user = next_json(socket).await;
@@ -81,7 +87,7 @@ pub async fn read_reply(socket: &mut Socket, reply: i64, first: u64) -> (String,
     }
 }
 
-async fn stored(app: &TestApp, message: i64) -> (String, String, Option<String>) {
+pub async fn stored(app: &TestApp, message: i64) -> (String, String, Option<String>) {
     let mut db = app.database().await;
     sqlx::query_as("SELECT content, status, error FROM chat_messages WHERE id = $1")
         .bind(message)

@@ -2,15 +2,20 @@
 //! Debian): what a camera sends to one is seen live on a page of the other; without Redis each
 //! degrades and still serves its own pages, and recovers when Redis is back. Behind Debian's
 //! nginx, with the deployment example's configuration, pages on both see a camera on either.
+//! A chat reply one replica writes is resumed, followed and stopped through the other, and when
+//! its replica is killed mid-reply the other marks it interrupted with every chunk sent.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
+use server::Config;
 use tempfile::TempDir;
 
+use crate::chat::{ask, fake_provider, new_session, open_session, read_reply, stored};
 use crate::events::event;
-use crate::helpers::{TestApp, TestUser, repo_root, spawn_app_with};
+use crate::fake_upstream;
+use crate::helpers::{TestApp, TestUser, repo_root, spawn_app_with, test_config};
 use crate::sockets::{Socket, connect_as, connect_through, next_json, next_of_type, send};
 
 /// A `redis-server` on a loopback port, stopped when dropped.
@@ -130,17 +135,89 @@ impl Drop for Nginx {
 
 /// Two replicas sharing one database and `redis`, each ready (its relay subscribed).
 async fn two_replicas(redis: &Redis) -> (TestApp, TestApp) {
+    two_replicas_with(redis, |_| {}).await
+}
+
+/// Two replicas sharing one database and `redis`, configured by `adjust` besides.
+async fn two_replicas_with(redis: &Redis, adjust: impl Fn(&mut Config)) -> (TestApp, TestApp) {
     let url = redis.url();
-    let a = spawn_app_with(|config| config.redis_url = Some(url.clone())).await;
+    let a = spawn_app_with(|config| {
+        config.redis_url = Some(url.clone());
+        adjust(config);
+    })
+    .await;
     let database = a.database_url();
     let b = spawn_app_with(|config| {
         config.redis_url = Some(url.clone());
         config.database_url = database;
+        adjust(config);
     })
     .await;
     readiness_when(&a, true).await;
     readiness_when(&b, true).await;
     (a, b)
+}
+
+/// A replica in a process of its own (the `ai-channels` binary), so that it can be killed;
+/// killed when dropped.
+struct Process {
+    child: Child,
+    app: TestApp,
+}
+
+impl Process {
+    /// Starts one with `config` (on a free port), returning once it is ready.
+    async fn start(mut config: Config) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        config.listen = ([127, 0, 0, 1], port).into();
+        let file = dir.path().join("ai-channels.toml");
+        std::fs::write(&file, toml::to_string(&config).unwrap()).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ai-channels"))
+            .arg("--config")
+            .arg(&file)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the server binary runs");
+        let app = TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            _data_dir: dir,
+            database_url: config.database_url.clone(),
+        };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "the replica did not start");
+            tokio::task::yield_now().await;
+        }
+        readiness_when(&app, true).await;
+        Self { child, app }
+    }
+
+    /// Kills it at once (SIGKILL): nothing of it runs after this returns.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads chunks `first..=last` of `reply`; returns their text.
+async fn chunks(socket: &mut Socket, reply: i64, seqs: std::ops::RangeInclusive<u64>) -> String {
+    let mut text = String::new();
+    for seq in seqs {
+        let chunk = next_json(socket).await;
+        assert_eq!((chunk["type"].as_str(), &chunk["message_id"]), (Some("ai_message_chunk"), &json!(reply)));
+        assert_eq!(chunk["seq"], seq, "in order, none missing: {chunk}");
+        text.push_str(chunk["content"].as_str().unwrap());
+    }
+    text
 }
 
 /// Saves a rule of `user`'s for tabbies, firing at `min_score` at most once per `cooldown_secs`.
@@ -340,4 +417,91 @@ async fn a_rule_saved_through_one_replica_is_applied_by_the_other_at_once() {
         names.push(next_of_type(&mut page, "alert").await["rule_name"].as_str().unwrap().to_owned());
     }
     assert_eq!(names, ["probe", "probe", "probe", "Cat"], "A's engine has the new rule");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_written_by_one_replica_is_followed_resumed_and_stopped_through_the_other() {
+    let redis = Redis::start();
+    let fake = fake_upstream::start().await;
+    let (a, b) = two_replicas_with(&redis, |config| config.chat.providers = vec![fake_provider(&fake)]).await;
+    let alice = a.sign_up("alice").await;
+    let session = new_session(&alice).await;
+    let mut on_a = open_session(&a, &alice, session).await;
+    let mut live_on_b = open_session(&b, &alice, session).await;
+    let reply = ask(&mut on_a, "[slow] count", "c1").await;
+    let start_on_a = chunks(&mut on_a, reply, 1..=3).await;
+    assert_eq!(next_json(&mut live_on_b).await["message"]["content"], "[slow] count", "B sees the message");
+    assert_eq!(next_json(&mut live_on_b).await["message"]["id"], reply, "and the reply starting");
+    assert_eq!(chunks(&mut live_on_b, reply, 1..=3).await, start_on_a, "and following live");
+    send(&mut on_a, r#"{"type": "typing"}"#).await;
+    assert_eq!(next_of_type(&mut live_on_b, "typing").await["active"], true, "and the user typing on A");
+
+    let path = format!("/ws/ai-chat/session/{session}/");
+    let mut on_b = connect_as(&b, &path, &alice).await;
+    let hello = next_json(&mut on_b).await;
+    assert_eq!(hello["streaming_message_id"], reply, "B learns A is writing a reply");
+    send(&mut on_b, &json!({"type": "resume", "message_id": reply, "after_seq": 1}).to_string()).await;
+    let replayed = chunks(&mut on_b, reply, 2..=4).await;
+    assert!(replayed.starts_with(start_on_a.trim_start_matches("w1 ")), "{replayed} replays {start_on_a}");
+
+    let busy = json!({"type": "send_message", "message": "meanwhile", "client_id": "c2"});
+    send(&mut on_b, &busy.to_string()).await;
+    let refused = next_of_type(&mut on_b, "error").await;
+    assert_eq!(refused["code"], "conflict", "one reply at a time across replicas: {refused}");
+
+    send(&mut on_b, r#"{"type": "stop"}"#).await;
+    let stopped_on_b = next_of_type(&mut on_b, "ai_message_complete").await["message"].clone();
+    assert_eq!(stopped_on_b["status"], "stopped", "stop through B reaches A");
+    let (_, stopped_on_a) = read_reply(&mut on_a, reply, 4).await;
+    assert_eq!(stopped_on_a, stopped_on_b, "both pages end with the stored reply");
+    fake.seen.cancellations(1).await;
+    let content = stopped_on_a["content"].as_str().unwrap().to_owned();
+    assert_eq!(stored(&a, reply).await, (content, "stopped".to_owned(), None));
+
+    let mut again = open_session(&b, &alice, session).await;
+    let next = ask(&mut again, "Hello", "c3").await;
+    let (_, answered) = read_reply(&mut again, next, 1).await;
+    assert_eq!(answered["status"], "complete", "B writes the next reply once A's has ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_replica_writing_a_reply_leaves_it_interrupted_with_every_chunk_sent() {
+    let redis = Redis::start();
+    let fake = fake_upstream::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.redis_url = Some(redis.url());
+    config.chat.providers = vec![fake_provider(&fake)];
+    let mut a = Process::start(config.clone()).await;
+    let b =
+        spawn_app_with(|b| *b = Config { listen: b.listen, files_dir: b.files_dir.clone(), ..config }).await;
+    readiness_when(&b, true).await;
+
+    let alice = a.app.sign_up("alice").await;
+    let mut camera = opened(&a.app, "/ws/events/cam0", &alice).await;
+    camera_event(&mut camera, 1).await;
+    let session = new_session(&alice).await;
+    let mut on_a = open_session(&a.app, &alice, session).await;
+    let reply = ask(&mut on_a, "[slow] count", "c1").await;
+    let sent = chunks(&mut on_a, reply, 1..=5).await;
+    let mut on_b = open_session(&b, &alice, session).await;
+
+    a.kill();
+    let killed = std::time::Instant::now();
+    send(&mut on_b, &json!({"type": "resume", "message_id": reply, "after_seq": 0}).to_string()).await;
+    let (text, message) = read_reply(&mut on_b, reply, 1).await;
+    let noticed = killed.elapsed();
+    assert_eq!(message["status"], "interrupted", "{message}");
+    assert!(text.starts_with(&sent), "every chunk the page had is kept: {text} / {sent}");
+    assert_eq!(message["content"], text, "the stored reply is what was streamed");
+    assert!(noticed < std::time::Duration::from_secs(8), "noticed within the lease and a sweep: {noticed:?}");
+    assert_eq!(stored(&b, reply).await.1, "interrupted");
+
+    let mut db = b.database().await;
+    let (events,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM classification_events").fetch_one(&mut db).await.unwrap();
+    assert_eq!(events, 1, "the acknowledged camera event is kept");
+    let mut again = open_session(&b, &alice, session).await;
+    let next = ask(&mut again, "Hello", "c2").await;
+    assert_eq!(read_reply(&mut again, next, 1).await.1["status"], "complete", "the session goes on");
 }

@@ -6,12 +6,14 @@ pub mod providers;
 mod read_ahead;
 mod replies;
 mod service;
+mod shared;
 mod store;
 
 pub use files::{Attachment, FileStore};
 pub use read_ahead::TurnStart;
 pub use replies::{Chunk, Followed, Follower, LiveReply};
 pub use service::{ChatDefaults, ChatService, Exchange, NewMessage, SessionEvent, SessionStart};
+pub use shared::{STOP_CHANNEL, SharedReplies};
 pub use store::ChatStore;
 
 use std::sync::Arc;

@@ -1,15 +1,20 @@
 //! Replies being generated, held in memory so any number of connections can follow them: every
 //! chunk is kept with its sequence number, so a connection that (re)joins replays exactly what
 //! it missed and then follows live. Nothing is dropped for a slow follower.
+//!
+//! A reply shared with the other replicas (see [`super::shared`]) shows its followers only the
+//! chunks already in Redis, so that no chunk a client has seen is lost with this replica.
 
 use crate::protocol::{ChatSessionId, MessageId};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::shared::SharedFollower;
 use crate::protocol::{ChatMessage, PlacedPart, ReplyPart};
 
 /// A reply in progress.
@@ -32,16 +37,41 @@ pub struct LiveReply {
 struct ReplyState {
     /// Chunk `n` has sequence number `n + 1`.
     chunks: Vec<Chunk>,
+    /// How many chunks followers may see: all of them, unless the reply is shared and the
+    /// latest are not in Redis yet.
+    visible: usize,
+    /// Whether chunks wait for Redis before followers see them.
+    shared: bool,
     finished: Option<ChatMessage>,
 }
 
+impl ReplyState {
+    /// Whether followers have seen everything once they reach the end.
+    fn all_visible(&self) -> bool {
+        self.visible == self.chunks.len()
+    }
+}
+
 /// A step of a reply: text, or a part (a tool call, its result, an approval request, a widget).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
 pub enum Chunk {
     /// More text.
     Text(String),
     /// A part, after the text so far.
     Part(ReplyPart),
+}
+
+/// The text of `chunks` and their parts in their places.
+pub fn assemble<'a>(chunks: impl IntoIterator<Item = &'a Chunk>) -> (String, Vec<PlacedPart>) {
+    let (mut text, mut parts) = (String::new(), Vec::new());
+    for chunk in chunks {
+        match chunk {
+            Chunk::Text(more) => text.push_str(more),
+            Chunk::Part(part) => parts.push(PlacedPart { at: text.len(), part: part.clone() }),
+        }
+    }
+    (text, parts)
 }
 
 /// What a follower gets next.
@@ -63,6 +93,9 @@ impl LiveReply {
         let seq = {
             let mut state = self.state();
             state.chunks.push(chunk);
+            if !state.shared {
+                state.visible = state.chunks.len();
+            }
             state.chunks.len() as u64
         };
         self.version.send_modify(|v| *v += 1);
@@ -83,14 +116,7 @@ impl LiveReply {
 
     /// The text so far and the parts in their places.
     pub fn content(&self) -> (String, Vec<PlacedPart>) {
-        let (mut text, mut parts) = (String::new(), Vec::new());
-        for chunk in &self.state().chunks {
-            match chunk {
-                Chunk::Text(more) => text.push_str(more),
-                Chunk::Part(part) => parts.push(PlacedPart { at: text.len(), part: part.clone() }),
-            }
-        }
-        (text, parts)
+        assemble(&self.state().chunks)
     }
 
     /// Marks the reply as ended with its stored form.
@@ -99,15 +125,87 @@ impl LiveReply {
         self.version.send_modify(|v| *v += 1);
     }
 
+    /// The chunks after the first `published`, and the stored reply once it ended (and those
+    /// chunks are all there is).
+    pub fn unpublished(&self, published: usize) -> (Vec<Chunk>, Option<ChatMessage>) {
+        let state = self.state();
+        let chunks = state.chunks.get(published..).unwrap_or_default().to_vec();
+        (chunks, state.finished.clone())
+    }
+
+    /// Lets followers see the first `count` chunks (they are in Redis).
+    pub fn reveal(&self, count: usize) {
+        {
+            let mut state = self.state();
+            state.visible = state.visible.max(count.min(state.chunks.len()));
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Stops waiting for Redis: followers see every chunk at once from now on.
+    pub fn unshare(&self) {
+        {
+            let mut state = self.state();
+            state.shared = false;
+            state.visible = state.chunks.len();
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Wakes on every change.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
     /// Follows the reply from the chunk after `after_seq`.
     pub fn follow(self: &Arc<Self>, after_seq: u64) -> Follower {
-        Follower { reply: self.clone(), next: after_seq, changes: self.version.subscribe(), done: false }
+        let here = HereFollower {
+            reply: self.clone(),
+            next: after_seq,
+            changes: self.version.subscribe(),
+            done: false,
+        };
+        Follower { message_id: self.message_id, source: Source::Here(here) }
     }
 }
 
-/// Reads a reply's chunks in order, waiting for new ones.
+/// Reads a reply's chunks in order, waiting for new ones: from this replica's memory, or from
+/// Redis for a reply another replica writes.
 #[derive(Debug)]
 pub struct Follower {
+    message_id: MessageId,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    Here(HereFollower),
+    Shared(Box<SharedFollower>),
+}
+
+impl Follower {
+    /// Follows a reply another replica writes.
+    pub(super) fn shared(message_id: MessageId, follower: SharedFollower) -> Self {
+        Self { message_id, source: Source::Shared(Box::new(follower)) }
+    }
+
+    /// The reply followed.
+    pub fn message_id(&self) -> MessageId {
+        self.message_id
+    }
+
+    /// The next chunk, or the finished reply, or `None` after that.
+    pub async fn next(&mut self) -> Option<Followed> {
+        match &mut self.source {
+            Source::Here(here) => here.next().await,
+            Source::Shared(shared) => shared.next().await,
+        }
+    }
+}
+
+/// Follows a reply in this replica's memory.
+#[derive(Debug)]
+struct HereFollower {
     reply: Arc<LiveReply>,
     /// The last sequence number delivered.
     next: u64,
@@ -115,14 +213,8 @@ pub struct Follower {
     done: bool,
 }
 
-impl Follower {
-    /// The reply followed.
-    pub fn message_id(&self) -> MessageId {
-        self.reply.message_id
-    }
-
-    /// The next chunk, or the finished reply, or `None` after that.
-    pub async fn next(&mut self) -> Option<Followed> {
+impl HereFollower {
+    async fn next(&mut self) -> Option<Followed> {
         loop {
             if self.done {
                 return None;
@@ -130,11 +222,13 @@ impl Follower {
             self.changes.borrow_and_update();
             {
                 let state = self.reply.state();
-                if let Some(chunk) = state.chunks.get(self.next as usize) {
+                if (self.next as usize) < state.visible
+                    && let Some(chunk) = state.chunks.get(self.next as usize)
+                {
                     self.next += 1;
                     return Some(Followed::Chunk(self.next, chunk.clone()));
                 }
-                if let Some(message) = &state.finished {
+                if let Some(message) = state.finished.as_ref().filter(|_| state.all_visible()) {
                     self.done = true;
                     return Some(Followed::Finished(Box::new(message.clone())));
                 }
@@ -170,18 +264,20 @@ impl LiveReplies {
         self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&session_id);
     }
 
-    /// Registers a new reply, stopped by `cancel`.
+    /// Registers a new reply, stopped by `cancel`; a `shared` one shows followers only the
+    /// chunks [revealed](LiveReply::reveal).
     pub fn start(
         &self,
         session_id: ChatSessionId,
         message_id: MessageId,
         cancel: CancellationToken,
+        shared: bool,
     ) -> Arc<LiveReply> {
         let reply = Arc::new(LiveReply {
             message_id,
             session_id,
             cancel,
-            state: Mutex::default(),
+            state: Mutex::new(ReplyState { shared, ..ReplyState::default() }),
             version: watch::channel(0).0,
             saved_chunks: AtomicUsize::new(0),
         });
@@ -231,7 +327,7 @@ mod tests {
     #[tokio::test]
     async fn a_late_follower_replays_what_it_missed_then_follows_live() {
         let replies = LiveReplies::default();
-        let reply = replies.start(ChatSessionId(1), MessageId(10), CancellationToken::new());
+        let reply = replies.start(ChatSessionId(1), MessageId(10), CancellationToken::new(), false);
         reply.push(text("Hel"));
         reply.push(text("lo"));
         let mut late = reply.follow(1);
@@ -260,5 +356,27 @@ mod tests {
         assert!(replies.in_session(ChatSessionId(1)).is_some());
         replies.remove(MessageId(10));
         assert!(replies.get(MessageId(10)).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_shared_reply_shows_followers_only_what_is_in_redis_until_it_goes_on_alone() {
+        let replies = LiveReplies::default();
+        let reply = replies.start(ChatSessionId(1), MessageId(10), CancellationToken::new(), true);
+        let mut follower = reply.follow(0);
+        reply.push(text("a"));
+        reply.push(text("b"));
+        assert_eq!(reply.unpublished(0), (vec![text("a"), text("b")], None));
+        reply.reveal(1);
+        assert_eq!(follower.next().await, Some(Followed::Chunk(1, text("a"))));
+        use futures::FutureExt;
+        assert_eq!(follower.next().now_or_never(), None, "the second chunk is not in Redis yet");
+        let done = message(MessageId(10), "abc");
+        reply.push(text("c"));
+        reply.finish(done.clone());
+        assert_eq!(reply.unpublished(1), (vec![text("b"), text("c")], Some(done.clone())));
+        reply.unshare();
+        assert_eq!(follower.next().await, Some(Followed::Chunk(2, text("b"))));
+        assert_eq!(follower.next().await, Some(Followed::Chunk(3, text("c"))));
+        assert_eq!(follower.next().await, Some(Followed::Finished(Box::new(done))), "the end comes last");
     }
 }

@@ -9,6 +9,7 @@ use crate::protocol::{ChatSessionId, FinishReason, MessageId, PresetId, Provider
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -17,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 use super::files::{Attachment, FileStore};
 use super::providers::Providers;
 use super::read_ahead::TurnStart;
-use super::replies::{Chunk, Followed, LiveReplies, LiveReply};
+use super::replies::{Chunk, Followed, Follower, LiveReplies, LiveReply};
+use super::shared::{SWEEP_EVERY, SharedReplies};
 use super::store::{ChatStore, MESSAGE_PAGE, NewUserMessage, ReplyEnd};
 use crate::backend::agents::{
     AgentError, Agents, Answer, Approvals, Output, Turn, TurnEvent, UserMessage, model_turns,
@@ -41,13 +43,23 @@ const SAVE_EVERY: Duration = Duration::from_millis(250);
 /// saved either way once it returns).
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// What happens in a session, for its open connections.
-#[derive(Clone, Debug)]
+/// What happens in a session, for its open connections (on every replica).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum SessionEvent {
     /// A user message was stored.
-    UserMessage(Arc<ChatMessage>),
+    UserMessage {
+        /// The message.
+        message: Arc<ChatMessage>,
+    },
     /// A reply started.
-    ReplyStarted(Arc<LiveReply>, Arc<ChatMessage>),
+    ReplyStarted {
+        /// The reply, when this replica writes it (else it is followed through Redis).
+        #[serde(skip)]
+        reply: Option<Arc<LiveReply>>,
+        /// The reply as stored when it started.
+        message: Arc<ChatMessage>,
+    },
     /// The user started or stopped typing on the connection `origin`.
     Typing {
         /// Started (true) or stopped.
@@ -118,6 +130,8 @@ pub struct ChatService {
     agents: Agents,
     approvals: Approvals,
     files: FileStore,
+    /// The replies shared with the other replicas, when they share a Redis.
+    shared: Option<Arc<SharedReplies>>,
 }
 
 impl ChatService {
@@ -139,7 +153,19 @@ impl ChatService {
             agents,
             approvals: Approvals::default(),
             files,
+            shared: None,
         }
+    }
+
+    /// Shares replies with the other replicas (before [`start`](Self::start)): any replica
+    /// resumes, follows and stops them, and marks those of a replica that died `interrupted`.
+    pub fn share_replies(&mut self, shared: SharedReplies) {
+        self.shared = Some(Arc::new(shared));
+    }
+
+    /// What happens in sessions, for their connections (relayed to the other replicas).
+    pub fn sessions_hub(&self) -> Hub<SessionEvent, ChatSessionId> {
+        self.sessions.clone()
     }
 
     /// The agents sessions can be started with.
@@ -147,12 +173,24 @@ impl ChatService {
         self.agents.list()
     }
 
-    /// Marks replies a previous run left unfinished as `interrupted`, starts saving replies as
-    /// they grow, and discovers the providers' models in the background. Call once at start-up.
+    /// Marks replies a previous run left unfinished as `interrupted` (with replicas: those whose
+    /// replica stopped, from now on), starts saving replies as they grow, and discovers the
+    /// providers' models in the background. Call once at start-up.
     pub async fn start(&self) -> Result<(), AppError> {
-        let interrupted = self.store.interrupt_unfinished().await?;
-        if interrupted > 0 {
-            tracing::warn!(interrupted, "replies cut short by the last shutdown are marked interrupted");
+        match &self.shared {
+            Some(shared) => {
+                self.keep_sweeping(shared.clone());
+                self.keep_hearing_stops(shared);
+            }
+            None => {
+                let interrupted = self.store.interrupt_unfinished().await?;
+                if interrupted > 0 {
+                    tracing::warn!(
+                        interrupted,
+                        "replies cut short by the last shutdown are marked interrupted"
+                    );
+                }
+            }
         }
         self.keep_saving();
         let service = self.clone();
@@ -278,9 +316,7 @@ impl ChatService {
     /// Deletes a session for good, with its files, stopping its reply first.
     pub async fn delete_session(&self, owner_id: UserId, session_id: ChatSessionId) -> Result<(), AppError> {
         self.store.session(owner_id, session_id).await?;
-        if let Some(reply) = self.replies.in_session(session_id) {
-            reply.cancel.cancel();
-        }
+        self.stop_reply(session_id).await;
         let files = self.files.list(owner_id, session_id).await?;
         self.store.delete_session(owner_id, session_id).await?;
         self.files.delete_bytes(&files).await;
@@ -342,7 +378,7 @@ impl ChatService {
         }
         let attachments = self.files.unsent(owner_id, session_id, &message.files).await?;
         let files: Vec<FileInfo> = attachments.iter().map(|a| a.info.clone()).collect();
-        self.claim(session_id)?;
+        self.claim(session_id).await?;
         let started = async {
             // The agent starts while the exchange is being stored: the first token is not held
             // up by the database (if storing fails, dropping the turn stops it).
@@ -365,7 +401,7 @@ impl ChatService {
         .await;
         let (turn, (user, reply, session)) = self.unclaim_on_error(session_id, started)?;
         let user = user.ok_or_else(|| AppError::Internal("the user message was not stored".into()))?;
-        self.sessions.publish(session_id, SessionEvent::UserMessage(Arc::new(user.clone())));
+        self.sessions.publish(session_id, SessionEvent::UserMessage { message: Arc::new(user.clone()) });
         self.begin_reply(owner_id, session, reply.clone(), turn);
         Ok(Exchange { user, reply: Some(reply), fresh: true })
     }
@@ -377,7 +413,7 @@ impl ChatService {
         session_id: ChatSessionId,
     ) -> Result<ChatMessage, AppError> {
         self.store.session(owner_id, session_id).await?;
-        self.claim(session_id)?;
+        self.claim(session_id).await?;
         let started = async {
             match self.store.last_message(session_id).await? {
                 Some(last) if last.role == Role::Assistant => {
@@ -419,11 +455,23 @@ impl ChatService {
         }
     }
 
-    fn claim(&self, session_id: ChatSessionId) -> Result<(), AppError> {
-        if self.replies.claim(session_id) {
-            Ok(())
-        } else {
-            Err(AppError::Conflict("a reply is still being written; stop it or wait for it".into()))
+    /// Reserves the session for a new reply, here and (with replicas) on every replica.
+    async fn claim(&self, session_id: ChatSessionId) -> Result<(), AppError> {
+        let busy = || AppError::Conflict("a reply is still being written; stop it or wait for it".into());
+        if !self.replies.claim(session_id) {
+            return Err(busy());
+        }
+        let Some(shared) = &self.shared else { return Ok(()) };
+        match shared.claim(session_id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.replies.release(session_id);
+                Err(busy())
+            }
+            Err(e) => {
+                tracing::warn!(session = %session_id, "a reply starts without the other replicas: {e}");
+                Ok(())
+            }
         }
     }
 
@@ -434,6 +482,13 @@ impl ChatService {
     ) -> Result<T, AppError> {
         if result.is_err() {
             self.replies.release(session_id);
+            if let Some(shared) = self.shared.clone() {
+                tokio::spawn(async move {
+                    if let Err(e) = shared.release(session_id).await {
+                        tracing::warn!(session = %session_id, "a reply's claim stays until it expires: {e}");
+                    }
+                });
+            }
         }
         result
     }
@@ -441,21 +496,51 @@ impl ChatService {
     /// Stops the session's reply, if one is being written; true if there was one.
     pub async fn stop(&self, owner_id: UserId, session_id: ChatSessionId) -> Result<bool, AppError> {
         self.store.session(owner_id, session_id).await?;
-        Ok(self.replies.in_session(session_id).map(|reply| reply.cancel.cancel()).is_some())
+        Ok(self.stop_reply(session_id).await)
     }
 
-    /// The session's reply in progress, to follow.
-    pub fn live_reply(&self, session_id: ChatSessionId) -> Option<Arc<LiveReply>> {
-        self.replies.in_session(session_id)
+    /// Stops the session's reply, here or on the replica writing it; true if there was one.
+    async fn stop_reply(&self, session_id: ChatSessionId) -> bool {
+        if let Some(reply) = self.replies.in_session(session_id) {
+            reply.cancel.cancel();
+            return true;
+        }
+        let Some(shared) = &self.shared else { return false };
+        shared.stop(session_id).await.unwrap_or_else(|e| {
+            tracing::warn!(session = %session_id, "cannot ask the other replicas to stop a reply: {e}");
+            false
+        })
     }
 
-    /// A reply of the session in progress, by id.
-    pub fn live_reply_by_id(
+    /// The session's reply being written, here or on another replica.
+    pub async fn streaming_reply(&self, session_id: ChatSessionId) -> Option<MessageId> {
+        if let Some(reply) = self.replies.in_session(session_id) {
+            return Some(reply.message_id);
+        }
+        let shared = self.shared.as_ref()?;
+        shared.streaming(session_id).await.unwrap_or_else(|e| {
+            tracing::warn!(session = %session_id, "cannot ask the other replicas for a reply: {e}");
+            None
+        })
+    }
+
+    /// Follows a reply of the session being written (here or on another replica) from the
+    /// chunk after `after_seq`; none once it has ended.
+    pub async fn follow(
         &self,
         session_id: ChatSessionId,
         message_id: MessageId,
-    ) -> Option<Arc<LiveReply>> {
-        self.replies.get(message_id).filter(|r| r.session_id == session_id)
+        after_seq: u64,
+    ) -> Option<Follower> {
+        if let Some(reply) = self.replies.get(message_id).filter(|r| r.session_id == session_id) {
+            return Some(reply.follow(after_seq));
+        }
+        let shared = self.shared.as_ref()?;
+        let store = self.store.clone();
+        shared.follow((session_id, message_id), after_seq, store).await.unwrap_or_else(|e| {
+            tracing::warn!(reply = %message_id, "cannot follow a reply through Redis: {e}");
+            None
+        })
     }
 
     /// Stores a file uploaded to one of `owner_id`'s sessions, to send with a message.
@@ -497,8 +582,7 @@ impl ChatService {
         session_id: ChatSessionId,
         message_id: MessageId,
     ) -> Result<ChatMessage, AppError> {
-        if let Some(reply) = self.live_reply_by_id(session_id, message_id) {
-            let mut follower = reply.follow(u64::MAX);
+        if let Some(mut follower) = self.follow(session_id, message_id, u64::MAX).await {
             while let Some(followed) = follower.next().await {
                 if let Followed::Finished(message) = followed {
                     return Ok(*message);
@@ -565,9 +649,13 @@ impl ChatService {
     }
 
     fn begin_reply(&self, owner_id: UserId, session: ChatSession, message: ChatMessage, turn: RunningTurn) {
-        let reply = self.replies.start(session.id, message.id, turn.cancel.clone());
-        self.sessions
-            .publish(session.id, SessionEvent::ReplyStarted(reply.clone(), Arc::new(message.clone())));
+        let reply = self.replies.start(session.id, message.id, turn.cancel.clone(), self.shared.is_some());
+        if let Some(shared) = &self.shared {
+            shared.mirror(reply.clone());
+        }
+        let started =
+            SessionEvent::ReplyStarted { reply: Some(reply.clone()), message: Arc::new(message.clone()) };
+        self.sessions.publish(session.id, started);
         self.session_changed(owner_id, &session);
         let service = self.clone();
         tokio::spawn(async move { service.write_reply(owner_id, session, reply, message, turn).await });
@@ -590,7 +678,7 @@ impl ChatService {
                 finished
             }
             Err(e) => {
-                tracing::error!(message = %message.id, "cannot store the end of a reply: {e}");
+                tracing::error!(reply = %message.id, "cannot store the end of a reply: {e}");
                 ChatMessage {
                     content: end.content,
                     status: end.status.unwrap_or(MessageStatus::Error),
@@ -696,6 +784,73 @@ impl ChatService {
                     && let Err(e) = store.save_progress(&progress).await
                 {
                     tracing::warn!("cannot save the progress of {} replies: {e}", progress.len());
+                }
+            }
+        });
+    }
+
+    /// Marks replies whose replica stopped `interrupted`, every [`SWEEP_EVERY`]: those left
+    /// `streaming` whose lease no replica holds any more. Each keeps every chunk its stream has
+    /// (or, when that is less, what its replica saved).
+    fn keep_sweeping(&self, shared: Arc<SharedReplies>) {
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = service.sweep(&shared).await {
+                    tracing::warn!("cannot look for replies whose replica stopped: {e}");
+                }
+            }
+        });
+    }
+
+    async fn sweep(&self, shared: &SharedReplies) -> Result<(), AppError> {
+        let streaming = self.store.streaming_replies().await?;
+        let elsewhere: Vec<_> = streaming
+            .iter()
+            .filter(|(_, _, message_id)| self.replies.get(*message_id).is_none())
+            .map(|(_, session_id, message_id)| (*session_id, *message_id))
+            .collect();
+        let orphans = shared.orphans(&elsewhere).await.map_err(|e| AppError::Internal(e.to_string()))?;
+        for (session_id, message_id) in orphans {
+            let saved = self.store.message(session_id, message_id).await?;
+            let streamed = shared.content(message_id).await.unwrap_or_default();
+            let (content, parts) = match streamed {
+                Some(streamed) if streamed.0.len() >= saved.content.len() => streamed,
+                _ => (saved.content, saved.parts),
+            };
+            let reason = "the server writing it stopped";
+            let Some((message, session)) =
+                self.store.interrupt(session_id, message_id, (&content, &parts), reason).await?
+            else {
+                continue;
+            };
+            tracing::warn!(reply = %message_id, "a reply whose server stopped is marked interrupted");
+            if let Err(e) = shared.end(&message).await {
+                tracing::warn!(reply = %message_id, "followers of an interrupted reply read it stored: {e}");
+            }
+            if let Some((owner_id, _, _)) = streaming.iter().find(|(_, _, id)| *id == message_id) {
+                self.session_changed(*owner_id, &session);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops this replica's replies that the other replicas were asked to stop.
+    fn keep_hearing_stops(&self, shared: &SharedReplies) {
+        let (mut stops, replies) = (shared.stops(), self.replies.clone());
+        tokio::spawn(async move {
+            loop {
+                match stops.recv().await {
+                    Ok(session_id) => {
+                        if let Some(reply) = replies.in_session(session_id) {
+                            reply.cancel.cancel();
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
                 }
             }
         });

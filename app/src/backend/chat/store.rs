@@ -642,6 +642,47 @@ impl ChatStore {
         Ok(done)
     }
 
+    /// Every reply being written on any replica, with its session and the session's owner.
+    pub async fn streaming_replies(&self) -> Result<Vec<(UserId, ChatSessionId, MessageId)>, AppError> {
+        let rows = on_engine!(&self.pool, |pool| {
+            sqlx::query_as(
+            "SELECT s.owner_id, m.session_id, m.id FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id
+             WHERE m.status = 'streaming'"
+        )
+        .fetch_all(pool)
+        .await
+        })?;
+        Ok(rows)
+    }
+
+    /// Marks a reply still `streaming` as `interrupted` with its text and parts so far, because
+    /// of `reason`; returns it and its session, or none when it had ended meanwhile.
+    pub async fn interrupt(
+        &self,
+        session_id: ChatSessionId,
+        message_id: MessageId,
+        (content, parts): (&str, &[PlacedPart]),
+        reason: &str,
+    ) -> Result<Option<(ChatMessage, ChatSession)>, AppError> {
+        let row: Option<MessageRow> = on_engine!(&self.writer, |pool| {
+            sqlx::query_as(&format!(
+            "UPDATE chat_messages SET status = 'interrupted', content = $2, parts = $3, error = $4, updated_at = $5
+             WHERE id = $1 AND status = 'streaming' RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(message_id)
+        .bind(content)
+        .bind(parts_column(parts))
+        .bind(reason)
+        .bind(Utc::now())
+        .fetch_optional(pool)
+        .await
+        })?;
+        match row {
+            Some(row) => Ok(Some((row.into(), self.touch(session_id).await?))),
+            None => Ok(None),
+        }
+    }
+
     /// `owner_id`'s chat statistics.
     pub async fn stats(&self, owner_id: UserId) -> Result<ChatStats, AppError> {
         let (sessions, archived_sessions): (i64, i64) = on_engine!(&self.pool, |pool| sqlx::query_as(
