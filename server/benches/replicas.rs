@@ -1,11 +1,18 @@
-//! Fan-out across replicas: a camera on replica A sends classification events one at a time; a
-//! live page on A (the baseline) and one on replica B (through Redis) each time the event's
-//! arrival. Run with `cargo bench -p server --bench replicas -- EVENTS` (redis-server on PATH;
-//! through `scripts/with-postgres.sh` the replicas share PostgreSQL, otherwise an SQLite file).
+//! Replicas, run with `cargo bench -p server --bench replicas -- [EVENTS [RESUMES]]`
+//! (redis-server on PATH; through `scripts/with-postgres.sh` the replicas share PostgreSQL,
+//! otherwise an SQLite file):
+//!
+//! - fan-out: a camera on replica A sends classification events one at a time (2,000 by
+//!   default); a live page on A (the baseline) and one on replica B (through Redis) each time
+//!   the event's arrival;
+//! - resume: while A writes a reply (a local stand-in model server streams a chunk every 2 ms),
+//!   a page reconnects and resumes it (200 times by default), on A (the baseline) and on B
+//!   (replayed from Redis): the time from opening the websocket to the first replayed chunk.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use app::backend::chat::providers::UpstreamConfig;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use server::{Application, Config};
@@ -14,6 +21,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 mod common;
+mod model;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -29,7 +37,9 @@ impl Drop for Redis {
 
 #[tokio::main]
 async fn main() {
-    let events: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(2_000);
+    let counts: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let events = counts.first().copied().unwrap_or(2_000);
+    let resumes = counts.get(1).copied().unwrap_or(200);
     let data = tempfile::tempdir().expect("a temporary directory");
     let port =
         std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("an address").port();
@@ -47,8 +57,9 @@ async fn main() {
         Err(_) => format!("sqlite://{}/bench.db", data.path().display()),
     };
     let redis_url = format!("redis://127.0.0.1:{port}/");
-    let a = replica(&database_url, &redis_url).await;
-    let b = replica(&database_url, &redis_url).await;
+    let model = model::start_model_server().await;
+    let a = replica(&database_url, &redis_url, &model).await;
+    let b = replica(&database_url, &redis_url, &model).await;
     let token = common::api_token(&format!("http://{a}")).await;
 
     let mut camera = open(&format!("ws://{a}/ws/events/cam0"), &token).await;
@@ -69,10 +80,56 @@ async fn main() {
     );
     report("live page on A (same replica)", &mut same);
     report("live page on B (through Redis)", &mut across);
+    resume(resumes, (a, b), &token).await;
 }
 
-/// Serves a replica on `database_url`, relayed through `redis_url`, once its relay is connected.
-async fn replica(database_url: &str, redis_url: &str) -> std::net::SocketAddr {
+/// Resumes a reply being written on `a` from `a` and from `b`, `times` times each.
+async fn resume(times: usize, (a, b): (std::net::SocketAddr, std::net::SocketAddr), token: &str) {
+    let client = reqwest::Client::new();
+    let settings =
+        json!({"model": "bench/stamped", "temperature": 0.02, "max_tokens": 512, "system_prompt": ""});
+    let session: Value = client
+        .post(format!("http://{a}/ai-chat/api/sessions/"))
+        .header("authorization", format!("Token {token}"))
+        .json(&json!({"settings": settings}))
+        .send()
+        .await
+        .expect("a session")
+        .json()
+        .await
+        .expect("JSON");
+    let path = format!("/ws/ai-chat/session/{}/", session["id"]);
+    let (mut same, mut across) = (Vec::with_capacity(times), Vec::with_capacity(times));
+    for round in 0..times {
+        let mut writer = open(&format!("ws://{a}{path}"), token).await;
+        let ask = json!({"type": "send_message", "message": "1000000", "client_id": format!("r{round}")});
+        writer.send(Message::Text(ask.to_string().into())).await.expect("sent");
+        let chunk = loop {
+            let chunk = next_of_type(&mut writer, "ai_message_chunk").await;
+            if chunk["seq"].as_u64() >= Some(3) {
+                break chunk;
+            }
+        };
+        let resume = json!({"type": "resume", "message_id": chunk["message_id"], "after_seq": 1});
+        for (replica, samples) in [(a, &mut same), (b, &mut across)] {
+            let started = Instant::now();
+            let mut page = open(&format!("ws://{replica}{path}"), token).await;
+            page.send(Message::Text(resume.to_string().into())).await.expect("sent");
+            let first = next_of_type(&mut page, "ai_message_chunk").await;
+            samples.push(started.elapsed());
+            assert_eq!(first["seq"], 2, "the replay starts after the chunk asked for");
+        }
+        writer.send(Message::Text(json!({"type": "stop"}).to_string().into())).await.expect("sent");
+        next_of_type(&mut writer, "ai_message_complete").await;
+    }
+    println!("resume: {times} replies being written on replica A, resumed after their first chunk");
+    report("reconnect to A, first replayed chunk (same replica)", &mut same);
+    report("reconnect to B, first replayed chunk (from Redis)", &mut across);
+}
+
+/// Serves a replica on `database_url`, relayed through `redis_url`, answering chats with the
+/// model server at `model`, once its relay is connected.
+async fn replica(database_url: &str, redis_url: &str, model: &str) -> std::net::SocketAddr {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut config = Config {
         listen: "127.0.0.1:0".parse().expect("an address"),
@@ -82,8 +139,12 @@ async fn replica(database_url: &str, redis_url: &str) -> std::net::SocketAddr {
         log: "warn".into(),
         ..Config::default()
     };
+    let mut upstream = UpstreamConfig::new("bench", model);
+    upstream.models = vec!["stamped".into()];
+    config.chat.providers = vec![upstream];
     config.websocket.messages_per_second = 1_000_000;
     config.websocket.burst = 1_000_000;
+    config.websocket.connections_per_user = 10_000;
     let app = Application::build(config).await.expect("the replica starts");
     let address = app.local_addr();
     tokio::spawn(app.run_until(std::future::pending()));

@@ -6,7 +6,8 @@
 //! skipped.
 //!
 //! The same Redis carries the chat replies the replicas share (see [`super::chat::SharedReplies`]),
-//! and `stop` requests for them on a third channel.
+//! and, on a third channel, what they tell each other about chat sessions (stop a reply; a
+//! session was written).
 //!
 //! Redis going away degrades a replica instead of stopping it: its own pages still get its own
 //! updates, what it publishes meanwhile is not seen elsewhere (live updates are not stored here;
@@ -21,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
-use super::chat::{STOP_CHANNEL, SessionEvent, SharedReplies};
+use super::chat::{SIGNALS_CHANNEL, SessionEvent, SharedReplies, Signalled};
 use super::hub::{Hub, Relay};
 use crate::protocol::{ChatSessionId, Check, LiveUpdate};
 
@@ -29,8 +30,8 @@ use crate::protocol::{ChatSessionId, Check, LiveUpdate};
 const LIVE_CHANNEL: &str = "aic:live";
 /// The pub/sub channel every replica publishes what happens in chat sessions on.
 const SESSIONS_CHANNEL: &str = "aic:chat:sessions";
-/// Stop requests a replica may fall behind by (they come one per click).
-const STOPS_BACKLOG: usize = 64;
+/// Chat signals a replica may fall behind by (one per write of a session, one per stop).
+const SIGNALS_BACKLOG: usize = 1024;
 /// Live updates waiting to be published; beyond them (a Redis that hangs), new ones stay on this
 /// replica.
 const OUTBOX: usize = 4096;
@@ -72,8 +73,8 @@ pub struct RedisRelay {
     client: redis::Client,
     origin: u64,
     link: Arc<RwLock<Link>>,
-    /// The sessions whose replies the other replicas asked to stop.
-    stops: broadcast::Sender<ChatSessionId>,
+    /// What the replicas tell each other about chat sessions.
+    signals: broadcast::Sender<Signalled>,
 }
 
 impl RedisRelay {
@@ -94,16 +95,16 @@ impl RedisRelay {
         let twice = "a hub is relayed already";
         hub.relay_through(relayed(LIVE_CHANNEL)).map_err(|_| twice)?;
         sessions.relay_through(relayed(SESSIONS_CHANNEL)).map_err(|_| twice)?;
-        let stops = broadcast::channel(STOPS_BACKLOG).0;
+        let signals = broadcast::channel(SIGNALS_BACKLOG).0;
         tokio::spawn(publish(client.clone(), queued));
-        let heard = Heard { origin, hub, sessions, stops: stops.clone() };
+        let heard = Heard { origin, hub, sessions, signals: signals.clone() };
         tokio::spawn(subscribe(client.clone(), heard, link.clone()));
-        Ok(Arc::new(Self { client, origin, link, stops }))
+        Ok(Arc::new(Self { client, origin, link, signals }))
     }
 
     /// This replica's side of the chat replies shared through the same Redis.
-    pub fn shared_replies(&self) -> SharedReplies {
-        SharedReplies::new(self.client.clone(), self.origin, self.stops.clone())
+    pub fn shared_replies(&self) -> Arc<SharedReplies> {
+        SharedReplies::new(self.client.clone(), self.origin, self.signals.clone())
     }
 
     /// Why live updates from the other replicas do not reach this replica's pages now; none
@@ -199,7 +200,7 @@ struct Heard {
     origin: u64,
     hub: Hub,
     sessions: Hub<SessionEvent, ChatSessionId>,
-    stops: broadcast::Sender<ChatSessionId>,
+    signals: broadcast::Sender<Signalled>,
 }
 
 impl Heard {
@@ -208,11 +209,10 @@ impl Heard {
         match message.get_channel_name() {
             LIVE_CHANNEL => self.deliver(&self.hub, &payload),
             SESSIONS_CHANNEL => self.deliver(&self.sessions, &payload),
-            STOP_CHANNEL => {
-                if let Ok(session_id) = payload.parse() {
-                    let _ = self.stops.send(ChatSessionId(session_id));
-                }
-            }
+            SIGNALS_CHANNEL => match serde_json::from_str(&payload) {
+                Ok(signalled) => drop(self.signals.send(signalled)),
+                Err(e) => tracing::warn!("an unreadable chat signal from another replica: {e}"),
+            },
             _ => {}
         }
     }
@@ -238,18 +238,20 @@ async fn subscribe(client: redis::Client, heard: Heard, link: Arc<RwLock<Link>>)
     let hub = heard.hub.clone();
     loop {
         match client.get_async_pubsub().await {
-            Ok(mut pubsub) => match pubsub.subscribe(&[LIVE_CHANNEL, SESSIONS_CHANNEL, STOP_CHANNEL]).await {
-                Ok(()) => {
-                    set(&link, Link::Up, &hub);
-                    backoff = Duration::from_millis(100);
-                    let mut messages = pubsub.on_message();
-                    while let Some(message) = messages.next().await {
-                        heard.take(&message);
+            Ok(mut pubsub) => {
+                match pubsub.subscribe(&[LIVE_CHANNEL, SESSIONS_CHANNEL, SIGNALS_CHANNEL]).await {
+                    Ok(()) => {
+                        set(&link, Link::Up, &hub);
+                        backoff = Duration::from_millis(100);
+                        let mut messages = pubsub.on_message();
+                        while let Some(message) = messages.next().await {
+                            heard.take(&message);
+                        }
+                        set(&link, Link::Down("the connection was lost".into()), &hub);
                     }
-                    set(&link, Link::Down("the connection was lost".into()), &hub);
+                    Err(e) => set(&link, Link::Down(e.to_string()), &hub),
                 }
-                Err(e) => set(&link, Link::Down(e.to_string()), &hub),
-            },
+            }
             Err(e) => set(&link, Link::Down(e.to_string()), &hub),
         }
         tokio::time::sleep(backoff).await;

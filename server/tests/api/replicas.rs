@@ -435,6 +435,10 @@ async fn a_reply_written_by_one_replica_is_followed_resumed_and_stopped_through_
     assert_eq!(chunks(&mut live_on_b, reply, 1..=3).await, start_on_a, "and following live");
     send(&mut on_a, r#"{"type": "typing"}"#).await;
     assert_eq!(next_of_type(&mut live_on_b, "typing").await["active"], true, "and the user typing on A");
+    let busy = json!({"type": "send_message", "message": "meanwhile", "client_id": "c2"});
+    send(&mut live_on_b, &busy.to_string()).await;
+    let refused = next_of_type(&mut live_on_b, "error").await;
+    assert_eq!(refused["code"], "conflict", "one reply at a time across replicas: {refused}");
 
     let path = format!("/ws/ai-chat/session/{session}/");
     let mut on_b = connect_as(&b, &path, &alice).await;
@@ -444,11 +448,6 @@ async fn a_reply_written_by_one_replica_is_followed_resumed_and_stopped_through_
     let replayed = chunks(&mut on_b, reply, 2..=4).await;
     assert!(replayed.starts_with(start_on_a.trim_start_matches("w1 ")), "{replayed} replays {start_on_a}");
 
-    let busy = json!({"type": "send_message", "message": "meanwhile", "client_id": "c2"});
-    send(&mut on_b, &busy.to_string()).await;
-    let refused = next_of_type(&mut on_b, "error").await;
-    assert_eq!(refused["code"], "conflict", "one reply at a time across replicas: {refused}");
-
     send(&mut on_b, r#"{"type": "stop"}"#).await;
     let stopped_on_b = next_of_type(&mut on_b, "ai_message_complete").await["message"].clone();
     assert_eq!(stopped_on_b["status"], "stopped", "stop through B reaches A");
@@ -456,12 +455,16 @@ async fn a_reply_written_by_one_replica_is_followed_resumed_and_stopped_through_
     assert_eq!(stopped_on_a, stopped_on_b, "both pages end with the stored reply");
     fake.seen.cancellations(1).await;
     let content = stopped_on_a["content"].as_str().unwrap().to_owned();
-    assert_eq!(stored(&a, reply).await, (content, "stopped".to_owned(), None));
+    assert_eq!(stored(&a, reply).await, (content.clone(), "stopped".to_owned(), None));
 
-    let mut again = open_session(&b, &alice, session).await;
-    let next = ask(&mut again, "Hello", "c3").await;
-    let (_, answered) = read_reply(&mut again, next, 1).await;
+    next_of_type(&mut live_on_b, "ai_message_complete").await;
+    let next = ask(&mut live_on_b, "Hello", "c3").await;
+    let (_, answered) = read_reply(&mut live_on_b, next, 1).await;
     assert_eq!(answered["status"], "complete", "B writes the next reply once A's has ended");
+    let body = fake.seen.last_body.lock().unwrap().clone();
+    let said: Vec<&str> =
+        body["messages"].as_array().unwrap().iter().filter_map(|m| m["content"].as_str()).collect();
+    assert_eq!(said, ["[slow] count", &content, "Hello"], "B's turn starts from what A wrote");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@ pub use files::{Attachment, FileStore};
 pub use read_ahead::TurnStart;
 pub use replies::{Chunk, Followed, Follower, LiveReply};
 pub use service::{ChatDefaults, ChatService, Exchange, NewMessage, SessionEvent, SessionStart};
-pub use shared::{STOP_CHANNEL, SharedReplies};
+pub use shared::{Heard, SIGNALS_CHANNEL, SharedReplies, Signal, Signalled, Signals};
 pub use store::ChatStore;
 
 use std::sync::Arc;

@@ -4,8 +4,7 @@
 //!
 //! Every write to a session's row or messages goes through [`super::ChatStore`], which forgets
 //! the session here; a read that was under way when the write happened is discarded on arrival.
-//! The entries are this process's: a deployment whose replicas write the same sessions must
-//! forget them on each other's writes too.
+//! Replicas that share a Redis forget what the others wrote too (see [`super::shared`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -129,6 +128,13 @@ impl ReadAhead {
     pub fn forget(&self, session_id: ChatSessionId) {
         self.slots().remove(session_id);
     }
+
+    /// Forgets every session (writes elsewhere were missed).
+    pub fn forget_all(&self) {
+        let mut slots = self.slots();
+        slots.by_session.clear();
+        slots.bytes = 0;
+    }
 }
 
 #[cfg(test)]
@@ -180,6 +186,19 @@ mod tests {
         assert_eq!(ahead.take(UserId(7), ChatSessionId(1)), None);
         ahead.finish(newer, UserId(7), Some(start(1)));
         assert!(ahead.take(UserId(7), ChatSessionId(1)).is_some());
+    }
+
+    #[test]
+    fn missed_writes_elsewhere_forget_every_session_and_reads_under_way() {
+        let ahead = ReadAhead::default();
+        let (one, two) = (ahead.begin(ChatSessionId(1)).unwrap(), ahead.begin(ChatSessionId(2)).unwrap());
+        ahead.finish(one, UserId(7), Some(start(1)));
+        ahead.forget_all();
+        ahead.finish(two, UserId(7), Some(start(2)));
+        assert_eq!(ahead.take(UserId(7), ChatSessionId(1)), None);
+        assert_eq!(ahead.take(UserId(7), ChatSessionId(2)), None, "a read under way is dropped on arrival");
+        let again = ahead.begin(ChatSessionId(2)).unwrap();
+        assert_ne!(again, two, "and not confused with a newer one");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::files::{Attachment, FileStore};
 use super::providers::Providers;
 use super::read_ahead::TurnStart;
 use super::replies::{Chunk, Followed, Follower, LiveReplies, LiveReply};
-use super::shared::{SWEEP_EVERY, SharedReplies};
+use super::shared::{Heard, SWEEP_EVERY, SharedReplies, Signal};
 use super::store::{ChatStore, MESSAGE_PAGE, NewUserMessage, ReplyEnd};
 use crate::backend::agents::{
     AgentError, Agents, Answer, Approvals, Output, Turn, TurnEvent, UserMessage, model_turns,
@@ -159,8 +159,9 @@ impl ChatService {
 
     /// Shares replies with the other replicas (before [`start`](Self::start)): any replica
     /// resumes, follows and stops them, and marks those of a replica that died `interrupted`.
-    pub fn share_replies(&mut self, shared: SharedReplies) {
-        self.shared = Some(Arc::new(shared));
+    pub fn share_replies(&mut self, shared: Arc<SharedReplies>) {
+        self.store.tell_writes_to(shared.clone());
+        self.shared = Some(shared);
     }
 
     /// What happens in sessions, for their connections (relayed to the other replicas).
@@ -180,7 +181,7 @@ impl ChatService {
         match &self.shared {
             Some(shared) => {
                 self.keep_sweeping(shared.clone());
-                self.keep_hearing_stops(shared);
+                self.keep_hearing(shared);
             }
             None => {
                 let interrupted = self.store.interrupt_unfinished().await?;
@@ -838,19 +839,20 @@ impl ChatService {
         Ok(())
     }
 
-    /// Stops this replica's replies that the other replicas were asked to stop.
-    fn keep_hearing_stops(&self, shared: &SharedReplies) {
-        let (mut stops, replies) = (shared.stops(), self.replies.clone());
+    /// Acts on what the other replicas signal: stops this replica's replies they were asked to
+    /// stop, forgets what was read ahead of sessions they wrote.
+    fn keep_hearing(&self, shared: &SharedReplies) {
+        let (mut signals, replies, store) = (shared.signals(), self.replies.clone(), self.store.clone());
         tokio::spawn(async move {
-            loop {
-                match stops.recv().await {
-                    Ok(session_id) => {
+            while let Some(heard) = signals.next().await {
+                match heard {
+                    Heard::Signal(Signal::Stop(session_id)) => {
                         if let Some(reply) = replies.in_session(session_id) {
                             reply.cancel.cancel();
                         }
                     }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return,
+                    Heard::Signal(Signal::Written(session_id)) => store.written_elsewhere(Some(session_id)),
+                    Heard::Missed => store.written_elsewhere(None),
                 }
             }
         });

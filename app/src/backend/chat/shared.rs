@@ -8,7 +8,8 @@
 //! - it appends every chunk to the reply's **stream** (`aic:chat:reply:{message}`, entry id
 //!   `{seq}-0`, capped, expiring) before its own followers see it, and the stored reply last;
 //!   another replica replays the stream from any sequence number and then follows it live;
-//! - `stop` on another replica is published on [`STOP_CHANNEL`], which every replica hears;
+//! - `stop` on another replica is published on [`SIGNALS_CHANNEL`], which every replica hears,
+//!   and so is every write of a session (which the others' read-ahead forgets);
 //! - every replica sweeps for replies left `streaming` whose lease is gone (their replica died)
 //!   and marks them `interrupted` with every chunk the stream has.
 //!
@@ -22,13 +23,13 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, FromRedisValue, RedisResult};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use super::replies::{Chunk, Followed, Follower, LiveReply, assemble};
 use super::store::ChatStore;
 
-/// The pub/sub channel that carries `stop` to the replica writing a session's reply.
-pub const STOP_CHANNEL: &str = "aic:chat:stop";
+/// The pub/sub channel of what replicas tell each other about chat sessions ([`Signalled`]).
+pub const SIGNALS_CHANNEL: &str = "aic:chat:signals";
 /// How long a lease lasts unless renewed: a dead replica's reply is noticed within it (plus a
 /// sweep).
 pub const LEASE: Duration = Duration::from_secs(3);
@@ -60,6 +61,25 @@ return 0";
 /// Gives the lease `ARGV[1]` up, if it is still held.
 const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0";
+
+/// What a replica tells the others about a chat session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// Stop the session's reply (the replica writing it does).
+    Stop(ChatSessionId),
+    /// The session was written: what was read ahead of its next turn is stale.
+    Written(ChatSessionId),
+}
+
+/// A [`Signal`] and the replica it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signalled {
+    /// The replica that sent it.
+    pub origin: u64,
+    /// What it said.
+    pub signal: Signal,
+}
 
 /// One entry of a reply's stream.
 #[derive(Debug, Serialize, Deserialize)]
@@ -125,19 +145,36 @@ pub struct SharedReplies {
     /// This replica's id in leases.
     origin: u64,
     connection: Mutex<Option<MultiplexedConnection>>,
-    stops: broadcast::Sender<ChatSessionId>,
+    signals: broadcast::Sender<Signalled>,
+    /// Sessions written here, to tell the other replicas.
+    written: mpsc::UnboundedSender<ChatSessionId>,
 }
 
 impl SharedReplies {
-    /// Shares replies through `client`'s Redis as the replica `origin`, which hears `stop`
-    /// requests for its sessions on `stops` (what [`STOP_CHANNEL`] carries).
-    pub fn new(client: redis::Client, origin: u64, stops: broadcast::Sender<ChatSessionId>) -> Self {
-        Self { client, origin, connection: Mutex::default(), stops }
+    /// Shares replies through `client`'s Redis as the replica `origin`, which hears the others'
+    /// signals on `signals` (what [`SIGNALS_CHANNEL`] carries). Call within a Tokio runtime.
+    pub fn new(client: redis::Client, origin: u64, signals: broadcast::Sender<Signalled>) -> Arc<Self> {
+        let (written, writes) = mpsc::unbounded_channel();
+        let shared = Arc::new(Self { client, origin, connection: Mutex::default(), signals, written });
+        tokio::spawn(tell_writes(Arc::downgrade(&shared), writes));
+        shared
     }
 
-    /// The sessions whose replies another replica was asked to stop.
-    pub fn stops(&self) -> broadcast::Receiver<ChatSessionId> {
-        self.stops.subscribe()
+    /// What the other replicas signal from now on.
+    pub fn signals(&self) -> Signals {
+        Signals { heard: self.signals.subscribe(), origin: self.origin }
+    }
+
+    /// Tells the other replicas that the session was written here (in the background).
+    pub fn written(&self, session_id: ChatSessionId) {
+        let _ = self.written.send(session_id);
+    }
+
+    async fn signal(&self, signal: Signal) -> RedisResult<()> {
+        let json = serde_json::to_string(&Signalled { origin: self.origin, signal }).unwrap_or_default();
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(SIGNALS_CHANNEL).arg(json);
+        self.query::<i64>(cmd).await.map(drop)
     }
 
     async fn connection(&self) -> RedisResult<MultiplexedConnection> {
@@ -211,9 +248,7 @@ impl SharedReplies {
         if self.streaming(session_id).await?.is_none() {
             return Ok(false);
         }
-        let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(STOP_CHANNEL).arg(session_id.0);
-        self.query::<i64>(cmd).await?;
+        self.signal(Signal::Stop(session_id)).await?;
         Ok(true)
     }
 
@@ -353,6 +388,52 @@ impl SharedReplies {
         append(&mut pipe, &key, "*", &Entry::Finished(Box::new(message.clone())));
         pipe.cmd("PEXPIRE").arg(&key).arg(millis(FINISHED_TTL)).ignore();
         self.run(&pipe).await
+    }
+}
+
+/// What the other replicas signal, as this replica hears it.
+#[derive(Debug)]
+pub struct Signals {
+    heard: broadcast::Receiver<Signalled>,
+    /// This replica, whose own signals are skipped.
+    origin: u64,
+}
+
+/// What a replica hears next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Heard {
+    /// Another replica's signal.
+    Signal(Signal),
+    /// Signals came faster than they were heard, and some were missed.
+    Missed,
+}
+
+impl Signals {
+    /// The next signal from another replica; `None` once Redis is no longer listened to.
+    pub async fn next(&mut self) -> Option<Heard> {
+        loop {
+            match self.heard.recv().await {
+                Ok(Signalled { origin, signal }) if origin != self.origin => {
+                    return Some(Heard::Signal(signal));
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => return Some(Heard::Missed),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+/// Tells the other replicas of the sessions written here, until `shared` is dropped.
+async fn tell_writes(
+    shared: std::sync::Weak<SharedReplies>,
+    mut writes: mpsc::UnboundedReceiver<ChatSessionId>,
+) {
+    while let Some(session_id) = writes.recv().await {
+        let Some(shared) = shared.upgrade() else { return };
+        if let Err(e) = shared.signal(Signal::Written(session_id)).await {
+            tracing::warn!(session = %session_id, "the other replicas may start a turn from a stale read: {e}");
+        }
     }
 }
 

@@ -3,11 +3,12 @@
 
 use crate::protocol::{ChatSessionId, FinishReason, MessageId, PresetId, UserId};
 use chrono::{DateTime, Utc};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sqlx::QueryBuilder;
 
 use super::read_ahead::{ReadAhead, TurnStart};
+use super::shared::SharedReplies;
 
 use crate::backend::db::{Pool, on_engine};
 use crate::backend::{AppError, Database};
@@ -185,12 +186,43 @@ pub struct ChatStore {
     /// Where writes go (see [`Database::writer`]).
     writer: Pool,
     ahead: Arc<ReadAhead>,
+    /// The other replicas, told of every write (when replies are shared).
+    replicas: Arc<OnceLock<Arc<SharedReplies>>>,
 }
 
 impl ChatStore {
     /// Chat records in `database`.
     pub fn new(database: &Database) -> Self {
-        Self { pool: database.pool().clone(), writer: database.writer().clone(), ahead: Arc::default() }
+        Self {
+            pool: database.pool().clone(),
+            writer: database.writer().clone(),
+            ahead: Arc::default(),
+            replicas: Arc::default(),
+        }
+    }
+
+    /// Tells `replicas` of every write of a session from now on, so that they forget what they
+    /// read ahead of its next turn (once; a second call is ignored).
+    pub fn tell_writes_to(&self, replicas: Arc<SharedReplies>) {
+        let _ = self.replicas.set(replicas);
+    }
+
+    /// Forgets what was read ahead of the session's next turn (another replica wrote it), or of
+    /// every session's when some writes were missed.
+    pub fn written_elsewhere(&self, session_id: Option<ChatSessionId>) {
+        match session_id {
+            Some(session_id) => self.ahead.forget(session_id),
+            None => self.ahead.forget_all(),
+        }
+    }
+
+    /// Forgets what was read ahead of the session's next turn, here and on the other replicas:
+    /// it was written.
+    fn forget(&self, session_id: ChatSessionId) {
+        self.ahead.forget(session_id);
+        if let Some(replicas) = self.replicas.get() {
+            replicas.written(session_id);
+        }
     }
 
     /// What the next turn of one of `owner_id`'s sessions starts from: read ahead when it was
@@ -300,7 +332,7 @@ impl ChatStore {
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))?;
-        self.ahead.forget(session_id);
+        self.forget(session_id);
         Ok(())
     }
 
@@ -374,7 +406,7 @@ impl ChatStore {
         .bind(Utc::now())
         .fetch_optional(pool)
         .await)?;
-        self.ahead.forget(session_id);
+        self.forget(session_id);
         row.map(Into::into).ok_or(AppError::NotFound)
     }
 
@@ -388,7 +420,7 @@ impl ChatStore {
         .fetch_one(pool)
         .await)?;
         // Every write of a session's messages ends here.
-        self.ahead.forget(session_id);
+        self.forget(session_id);
         Ok(row.into())
     }
 
@@ -402,7 +434,7 @@ impl ChatStore {
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))?;
-        self.ahead.forget(session_id);
+        self.forget(session_id);
         if done == 0 { Err(AppError::NotFound) } else { Ok(()) }
     }
 
@@ -560,7 +592,7 @@ impl ChatStore {
             tx.commit().await?;
             (user, reply, session)
         });
-        self.ahead.forget(session.id);
+        self.forget(session.id);
         Ok((user, reply.into(), session.into()))
     }
 
@@ -626,7 +658,7 @@ impl ChatStore {
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))?;
-        self.ahead.forget(session_id);
+        self.forget(session_id);
         Ok(())
     }
 

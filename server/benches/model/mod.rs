@@ -1,0 +1,65 @@
+//! A local OpenAI-compatible stand-in for a model server whose chunks carry the time they were
+//! sent, for the benchmarks.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+/// The instant chunk stamps count from (the model server and the clients share this process).
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Microseconds since the first call (the model server and the clients share a process).
+pub fn now_micros() -> u64 {
+    epoch().elapsed().as_micros() as u64
+}
+
+/// `chunks` chunks `delay_ms` apart, set by the request's `max_tokens` and `temperature`
+/// (reused as knobs: chunks = max_tokens, delay = temperature × 100 ms), or fewer chunks when
+/// the last message is a number.
+async fn completions(State(()): State<()>, Json(body): Json<Value>) -> axum::response::Response {
+    let asked = body["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_str());
+    let chunks =
+        asked.and_then(|text| text.parse().ok()).or_else(|| body["max_tokens"].as_u64()).unwrap_or(100);
+    let delay = Duration::from_micros((body["temperature"].as_f64().unwrap_or(0.1) * 100_000.0) as u64);
+    let stream = futures::stream::unfold(0u64, move |i| async move {
+        if i > chunks {
+            return None;
+        }
+        if i == chunks {
+            let end = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+            return Some((
+                Ok::<_, std::io::Error>(Bytes::from(format!("data: {end}\n\ndata: [DONE]\n\n"))),
+                i + 1,
+            ));
+        }
+        tokio::time::sleep(delay).await;
+        let chunk = json!({"choices": [{"index": 0, "delta": {"content": format!("{} ", now_micros())}}]});
+        Some((Ok(Bytes::from(format!("data: {chunk}\n\n"))), i + 1))
+    });
+    axum::response::Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(stream))
+        .expect("a response")
+}
+
+/// Serves the model `stamped` on a free port; returns its `/v1` address.
+pub async fn start_model_server() -> String {
+    let router = Router::new()
+        .route("/v1/models", get(|| async { Json(json!({"data": [{"id": "stamped"}]})) }))
+        .route("/v1/chat/completions", post(completions))
+        .with_state(());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let url = format!("http://{}/v1", listener.local_addr().expect("an address"));
+    // As model servers do (uvicorn, llama.cpp): each chunk is sent at once.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| drop(stream.set_nodelay(true)));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
