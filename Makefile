@@ -39,7 +39,7 @@ rust-test:
 		--skip agents::the_camera_assistant_answers_from_the_events_with_the_embedded_model
 
 e2e-test:
-	cd end2end && npx playwright test
+	cd end2end && ../scripts/with-postgres.sh npx playwright test
 
 # The benchmarks (after `make test`'s set-up and build). The language-model engine is
 # compared with llama.cpp on the same file, through llama-cpp-python (compiled once into

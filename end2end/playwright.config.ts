@@ -1,6 +1,7 @@
 import { defineConfig } from '@playwright/test';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { replicaServers } from './replicas';
 
 const port = Number(process.env.E2E_PORT ?? 3100);
 // A scripted OpenAI-compatible server (fake-upstream.mjs) the app is configured to chat with.
@@ -12,9 +13,23 @@ const database = process.env.E2E_DATABASE;
 // Chromium's fake webcam plays this still video of a cat (made by the set-up from a real photo).
 const fakeWebcam = path.resolve(__dirname, '../models/samples/chelsea.y4m');
 
+// What every server of the app gets besides its address and database.
+const appEnv = {
+  AIC_MODELS_DIR: 'models',
+  AIC_SITE_ROOT: 'target/site',
+  AIC_LOG: 'warn',
+  // Revoked sessions lose their websockets within a second, so the tests need not wait.
+  AIC_WEBSOCKET__CREDENTIAL_CHECK_SECS: '1',
+  AIC_AGENT_EXAMPLES: 'true',
+  // Sightings end after 3 s without their label, so a test sees one end without a long wait.
+  AIC_SIGHTINGS__ABSENT_SECS: '3',
+  AIC_CHAT__PROVIDERS: `[{name="fake", base_url="http://127.0.0.1:${upstreamPort}/v1", models=["fake-model"]}]`,
+};
+
 /**
  * End-to-end tests in Debian's Chromium (never a downloaded browser) against the real server,
- * started with a fresh SQLite database and the real model assets.
+ * started with a fresh SQLite database and the real model assets; and against two replicas
+ * behind nginx (replicas.ts, replicas.spec.ts).
  */
 export default defineConfig({
   testDir: './tests',
@@ -53,18 +68,6 @@ export default defineConfig({
     reuseExistingServer: false,
     stdout: 'pipe',
     stderr: 'pipe',
-    env: {
-      AIC_LISTEN: `127.0.0.1:${port}`,
-      AIC_DATABASE_URL: `sqlite://${database}`,
-      AIC_MODELS_DIR: 'models',
-      AIC_SITE_ROOT: 'target/site',
-      AIC_LOG: 'warn',
-      // Revoked sessions lose their websockets within a second, so the tests need not wait.
-      AIC_WEBSOCKET__CREDENTIAL_CHECK_SECS: '1',
-      AIC_AGENT_EXAMPLES: 'true',
-      // Sightings end after 3 s without their label, so a test sees one end without a long wait.
-      AIC_SIGHTINGS__ABSENT_SECS: '3',
-      AIC_CHAT__PROVIDERS: `[{name="fake", base_url="http://127.0.0.1:${upstreamPort}/v1", models=["fake-model"]}]`,
-    },
-  }],
+    env: { ...appEnv, AIC_LISTEN: `127.0.0.1:${port}`, AIC_DATABASE_URL: `sqlite://${database}` },
+  }, ...replicaServers(appEnv)],
 });

@@ -70,39 +70,15 @@ struct Nginx {
 }
 
 impl Nginx {
-    /// Starts one in front of `replicas`, returning once it accepts connections.
+    /// Starts one in front of `replicas` (with `scripts/nginx-front.sh`), returning once it
+    /// accepts connections.
     async fn start(replicas: &[&TestApp]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().display();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let example = std::fs::read_to_string(repo_root().join("deploy/nginx.conf")).unwrap();
-        let servers: String = replicas
-            .iter()
-            .map(|app| format!("    server {};\n", app.address.trim_start_matches("http://")))
-            .collect();
-        let site = example
-            .replace("    server 127.0.0.1:3001;\n    server 127.0.0.1:3002;\n", &servers)
-            .replace("listen 8080;", &format!("listen 127.0.0.1:{port};"));
-        assert!(site.contains(&servers) && site.contains(&port.to_string()), "the example has changed");
-        std::fs::write(dir.path().join("site.conf"), site).unwrap();
-        let main = format!(
-            "daemon off; master_process off; pid {d}/nginx.pid; error_log {d}/error.log warn;
-             events {{}}
-             http {{
-                 access_log off;
-                 client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
-                 uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-                 include {d}/site.conf;
-             }}"
-        );
-        std::fs::write(dir.path().join("nginx.conf"), main).unwrap();
-        let child = Command::new("nginx")
-            .arg("-p")
+        let child = Command::new(repo_root().join("scripts/nginx-front.sh"))
             .arg(dir.path())
-            .arg("-e")
-            .arg(dir.path().join("error.log"))
-            .arg("-c")
-            .arg(dir.path().join("nginx.conf"))
+            .arg(port.to_string())
+            .args(replicas.iter().map(|app| app.address.rsplit(':').next().unwrap().to_owned()))
             .spawn()
             .expect("nginx runs (make test installs it)");
         let nginx = Self { child, address: format!("http://127.0.0.1:{port}"), dir };
