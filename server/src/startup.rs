@@ -133,7 +133,10 @@ impl Application {
         let router = routes::router(AppState {
             leptos,
             context: context.clone(),
-            ws_slots: ConnectionSlots::new(config.websocket.connections_per_user),
+            ws_slots: ConnectionSlots::new(
+                config.websocket.connections_per_user,
+                context.connection_counts(),
+            ),
             websocket: config.websocket,
             max_body_bytes: config.max_body_bytes,
         });

@@ -23,6 +23,7 @@ pub use classify::ServerClassifier;
 pub use db::{Database, DatabaseError};
 pub use error::{AppError, error_response, status_for};
 pub use hub::Hub;
+pub use replicas::ConnectionCounts;
 pub use task::TaskGuard;
 pub use throttle::FailureThrottle;
 
@@ -157,6 +158,11 @@ impl AppContext {
         let mut checks = vec![database];
         checks.extend(self.assets.checks());
         Readiness::from_checks(checks, self.relay.iter().map(|relay| relay.check()).collect())
+    }
+
+    /// Each user's websockets counted across the replicas, when they share a Redis.
+    pub fn connection_counts(&self) -> Option<ConnectionCounts> {
+        self.relay.as_ref().map(|relay| relay.connection_counts())
     }
 
     /// Why live updates from the other replicas do not reach this replica's pages now (their

@@ -14,17 +14,19 @@
 //! the events, alerts and messages behind them are in the database), `/readyz` says so, and the
 //! relay reconnects on its own.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
+use redis::aio::MultiplexedConnection;
+use redis::{FromRedisValue, RedisResult};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
 use super::chat::{SIGNALS_CHANNEL, SessionEvent, SharedReplies, Signalled};
 use super::hub::{Hub, Relay};
-use crate::protocol::{ChatSessionId, Check, LiveUpdate};
+use crate::protocol::{ChatSessionId, Check, LiveUpdate, UserId};
 
 /// The pub/sub channel every replica publishes its live updates on.
 const LIVE_CHANNEL: &str = "aic:live";
@@ -37,6 +39,33 @@ const SIGNALS_BACKLOG: usize = 1024;
 const OUTBOX: usize = 4096;
 /// The longest wait between attempts to reach Redis again.
 const MOST_BACKOFF: Duration = Duration::from_secs(5);
+/// How often a replica says it is alive; its websocket counts are ignored once it has not said
+/// so for [`ALIVE_FOR`].
+const HEARTBEAT: Duration = Duration::from_secs(2);
+const ALIVE_FOR: Duration = Duration::from_secs(6);
+/// How long a user's websocket counts outlive their last change (when every replica stopped).
+const COUNTS_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Opens a websocket of the user `KEYS[1]` counts on the replica `ARGV[1]` if the user's open
+/// websockets on every live replica are fewer than `ARGV[2]`; forgets the counts of replicas
+/// that stopped saying they are alive.
+const OPEN: &str = "local total = 0
+local counts = redis.call('HGETALL', KEYS[1])
+for i = 1, #counts, 2 do
+  if counts[i] == ARGV[1] or redis.call('EXISTS', 'aic:replica:' .. counts[i]) == 1 then
+    total = total + tonumber(counts[i + 1])
+  else
+    redis.call('HDEL', KEYS[1], counts[i])
+  end
+end
+if total >= tonumber(ARGV[2]) then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1";
+/// Closes one of the user `KEYS[1]`'s websockets on the replica `ARGV[1]`.
+const CLOSE: &str =
+    "if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 1";
 
 /// One update as it travels between replicas.
 #[derive(Serialize, Deserialize)]
@@ -70,7 +99,7 @@ impl Link {
 /// The hub's relay through Redis, with the state of its link for `/readyz`.
 #[derive(Debug)]
 pub struct RedisRelay {
-    client: redis::Client,
+    redis: Arc<RedisCommands>,
     origin: u64,
     link: Arc<RwLock<Link>>,
     /// What the replicas tell each other about chat sessions.
@@ -96,15 +125,22 @@ impl RedisRelay {
         hub.relay_through(relayed(LIVE_CHANNEL)).map_err(|_| twice)?;
         sessions.relay_through(relayed(SESSIONS_CHANNEL)).map_err(|_| twice)?;
         let signals = broadcast::channel(SIGNALS_BACKLOG).0;
-        tokio::spawn(publish(client.clone(), queued));
         let heard = Heard { origin, hub, sessions, signals: signals.clone() };
         tokio::spawn(subscribe(client.clone(), heard, link.clone()));
-        Ok(Arc::new(Self { client, origin, link, signals }))
+        let redis = Arc::new(RedisCommands::new(client));
+        tokio::spawn(publish(redis.clone(), queued));
+        tokio::spawn(say_alive(Arc::downgrade(&redis), origin));
+        Ok(Arc::new(Self { redis, origin, link, signals }))
     }
 
     /// This replica's side of the chat replies shared through the same Redis.
     pub fn shared_replies(&self) -> Arc<SharedReplies> {
-        SharedReplies::new(self.client.clone(), self.origin, self.signals.clone())
+        SharedReplies::new(self.redis.clone(), self.origin, self.signals.clone())
+    }
+
+    /// Each user's websockets, counted across the replicas.
+    pub fn connection_counts(&self) -> ConnectionCounts {
+        ConnectionCounts { redis: self.redis.clone(), origin: self.origin }
     }
 
     /// Why live updates from the other replicas do not reach this replica's pages now; none
@@ -122,6 +158,107 @@ impl RedisRelay {
             Link::Down(why) => (false, format!("unreachable, live updates stay on this replica: {why}")),
         };
         Check { name: "redis".into(), ok, detail }
+    }
+}
+
+/// Commands to the replicas' Redis, on one multiplexed connection that is replaced after a
+/// failure.
+#[derive(Debug)]
+pub struct RedisCommands {
+    client: redis::Client,
+    connection: Mutex<Option<MultiplexedConnection>>,
+}
+
+impl RedisCommands {
+    /// Commands through `client`, which connects on first use.
+    pub fn new(client: redis::Client) -> Self {
+        Self { client, connection: Mutex::default() }
+    }
+
+    /// The client, for connections of their own (blocking reads).
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    async fn connection(&self) -> RedisResult<MultiplexedConnection> {
+        let cached = self.connection.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match cached {
+            Some(connection) => Ok(connection),
+            None => {
+                let fresh = self.client.get_multiplexed_async_connection().await?;
+                *self.connection.lock().unwrap_or_else(|p| p.into_inner()) = Some(fresh.clone());
+                Ok(fresh)
+            }
+        }
+    }
+
+    /// Runs `pipe`, replacing the connection for the next call when it failed.
+    pub async fn run<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> RedisResult<T> {
+        let mut connection = self.connection().await?;
+        let result = pipe.query_async(&mut connection).await;
+        if result.is_err() {
+            *self.connection.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        result
+    }
+
+    /// Runs the one command `cmd`.
+    pub async fn query<T: FromRedisValue>(&self, cmd: redis::Cmd) -> RedisResult<T> {
+        let mut pipe = redis::pipe();
+        pipe.add_command(cmd);
+        let (value,): (T,) = self.run(&pipe).await?;
+        Ok(value)
+    }
+}
+
+/// An `EVAL` of the Lua `script` on `key`; its arguments are added to it.
+pub fn script(script: &str, key: String) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(script).arg(1).arg(key);
+    cmd
+}
+
+/// Says every [`HEARTBEAT`] that the replica `origin` is alive, until `redis` is dropped.
+async fn say_alive(redis: std::sync::Weak<RedisCommands>, origin: u64) {
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    loop {
+        beat.tick().await;
+        let Some(redis) = redis.upgrade() else { return };
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("aic:replica:{origin}")).arg(1).arg("PX").arg(ALIVE_FOR.as_millis() as u64);
+        if let Err(e) = redis.query::<()>(cmd).await {
+            tracing::debug!("cannot say this replica is alive: {e}");
+        }
+    }
+}
+
+/// Each user's open websockets, counted across the replicas (in a Redis hash per user, a count
+/// per replica), for the per-user cap. The counts of a replica that stopped (it no longer says it
+/// is alive) are forgotten.
+#[derive(Clone, Debug)]
+pub struct ConnectionCounts {
+    redis: Arc<RedisCommands>,
+    origin: u64,
+}
+
+fn counts_key(user_id: UserId) -> String {
+    format!("aic:ws:{user_id}")
+}
+
+impl ConnectionCounts {
+    /// Counts a new websocket of `user_id`'s, unless they have `cap` open on the replicas
+    /// already: false then.
+    pub async fn open(&self, user_id: UserId, cap: usize) -> RedisResult<bool> {
+        let mut cmd = script(OPEN, counts_key(user_id));
+        cmd.arg(self.origin).arg(cap).arg(COUNTS_TTL.as_millis() as u64);
+        self.redis.query(cmd).await
+    }
+
+    /// Counts one of `user_id`'s websockets as closed.
+    pub async fn close(&self, user_id: UserId) -> RedisResult<()> {
+        let mut cmd = script(CLOSE, counts_key(user_id));
+        cmd.arg(self.origin);
+        self.redis.query::<i64>(cmd).await.map(drop)
     }
 }
 
@@ -157,39 +294,17 @@ fn set(link: &RwLock<Link>, state: Link, hub: &Hub) {
     }
 }
 
-/// Publishes what the hub hands over, in order. A connection that failed is replaced for the
-/// next message (and the message tried once more on it, for a Redis that restarted); what cannot
-/// be published while Redis is away is dropped, and logged.
-async fn publish(client: redis::Client, mut queued: mpsc::Receiver<(&'static str, String)>) {
-    let mut connection: Option<redis::aio::MultiplexedConnection> = None;
+/// Publishes what the hubs hand over, in order. A failed command is tried once more (on a new
+/// connection, for a Redis that restarted); what cannot be published while Redis is away is
+/// dropped, and logged.
+async fn publish(redis: Arc<RedisCommands>, mut queued: mpsc::Receiver<(&'static str, String)>) {
     while let Some((channel, json)) = queued.recv().await {
-        let mut failure = None;
-        for _ in 0..2 {
-            let redis = match connection.as_mut() {
-                Some(redis) => redis,
-                None => match client.get_multiplexed_async_connection().await {
-                    Ok(fresh) => connection.insert(fresh),
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                },
-            };
-            let published: redis::RedisResult<i64> =
-                redis::cmd("PUBLISH").arg(channel).arg(&json).query_async(redis).await;
-            match published {
-                Ok(_) => {
-                    failure = None;
-                    break;
-                }
-                Err(e) => {
-                    connection = None;
-                    failure = Some(e);
-                }
-            }
-        }
-        if let Some(e) = failure {
-            tracing::warn!("a live update stayed on this replica: {e}");
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(channel).arg(&json);
+        if redis.query::<i64>(cmd.clone()).await.is_err()
+            && let Err(e) = redis.query::<i64>(cmd).await
+        {
+            tracing::warn!("an update stayed on this replica: {e}");
         }
     }
 }

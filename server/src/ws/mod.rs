@@ -104,6 +104,7 @@ pub async fn admit(
     let slot = state
         .ws_slots
         .acquire(identity.user.id)
+        .await
         .ok_or_else(|| AppError::RateLimited { retry_after: Duration::from_secs(1) })?;
     Ok(Admission { identity, credentials, _slot: slot })
 }

@@ -16,7 +16,9 @@ use crate::chat::{ask, fake_provider, new_session, open_session, read_reply, sto
 use crate::events::event;
 use crate::fake_upstream;
 use crate::helpers::{TestApp, TestUser, repo_root, spawn_app_with, test_config};
-use crate::sockets::{Socket, connect_as, connect_through, next_json, next_of_type, send};
+use crate::sockets::{
+    Socket, connect, connect_as, connect_through, next_json, next_of_type, send, status_of,
+};
 
 /// A `redis-server` on a loopback port, stopped when dropped.
 struct Redis {
@@ -483,4 +485,29 @@ async fn killing_the_replica_writing_a_reply_leaves_it_interrupted_with_every_ch
     let mut again = open_session(&b, &alice, session).await;
     let next = ask(&mut again, "Hello", "c2").await;
     assert_eq!(read_reply(&mut again, next, 1).await.1["status"], "complete", "the session goes on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_user_websocket_cap_counts_the_sockets_on_both_replicas() {
+    let redis = Redis::start();
+    let (a, b) = two_replicas_with(&redis, |config| config.websocket.connections_per_user = 2).await;
+    let alice = a.sign_up("alice").await;
+    let on_a = opened(&a, "/ws/live", &alice).await;
+    let _on_b = opened(&b, "/ws/live", &alice).await;
+    let browser = |app: &TestApp| [("cookie", alice.cookies()), ("origin", app.address.clone())];
+    let third = connect(&a, "/ws/live", &browser(&a)).await;
+    assert_eq!(status_of(third), 429, "two open, one on each replica: the cap is reached");
+    let bob = b.sign_up("bob").await;
+    opened(&a, "/ws/live", &bob).await;
+
+    drop(on_a);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match connect(&b, "/ws/live", &browser(&b)).await {
+            Ok(_) => break,
+            Err(refused) => assert_eq!(status_of(Err(refused)), 429),
+        }
+        assert!(tokio::time::Instant::now() < deadline, "A never counted its closed socket out");
+        tokio::task::yield_now().await;
+    }
 }

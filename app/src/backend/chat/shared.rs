@@ -17,16 +17,17 @@
 
 use crate::protocol::{ChatMessage, ChatSessionId, MessageId, PlacedPart};
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, FromRedisValue, RedisResult};
+use redis::{AsyncConnectionConfig, RedisResult};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
 use super::replies::{Chunk, Followed, Follower, LiveReply, assemble};
 use super::store::ChatStore;
+use crate::backend::replicas::{RedisCommands, script};
 
 /// The pub/sub channel of what replicas tell each other about chat sessions ([`Signalled`]).
 pub const SIGNALS_CHANNEL: &str = "aic:chat:signals";
@@ -141,21 +142,20 @@ fn leased_message(lease: &str) -> Option<MessageId> {
 /// This replica's side of the replies shared through Redis.
 #[derive(Debug)]
 pub struct SharedReplies {
-    client: redis::Client,
+    redis: Arc<RedisCommands>,
     /// This replica's id in leases.
     origin: u64,
-    connection: Mutex<Option<MultiplexedConnection>>,
     signals: broadcast::Sender<Signalled>,
     /// Sessions written here, to tell the other replicas.
     written: mpsc::UnboundedSender<ChatSessionId>,
 }
 
 impl SharedReplies {
-    /// Shares replies through `client`'s Redis as the replica `origin`, which hears the others'
-    /// signals on `signals` (what [`SIGNALS_CHANNEL`] carries). Call within a Tokio runtime.
-    pub fn new(client: redis::Client, origin: u64, signals: broadcast::Sender<Signalled>) -> Arc<Self> {
+    /// Shares replies through `redis` as the replica `origin`, which hears the others' signals
+    /// on `signals` (what [`SIGNALS_CHANNEL`] carries). Call within a Tokio runtime.
+    pub fn new(redis: Arc<RedisCommands>, origin: u64, signals: broadcast::Sender<Signalled>) -> Arc<Self> {
         let (written, writes) = mpsc::unbounded_channel();
-        let shared = Arc::new(Self { client, origin, connection: Mutex::default(), signals, written });
+        let shared = Arc::new(Self { redis, origin, signals, written });
         tokio::spawn(tell_writes(Arc::downgrade(&shared), writes));
         shared
     }
@@ -174,72 +174,36 @@ impl SharedReplies {
         let json = serde_json::to_string(&Signalled { origin: self.origin, signal }).unwrap_or_default();
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(SIGNALS_CHANNEL).arg(json);
-        self.query::<i64>(cmd).await.map(drop)
-    }
-
-    async fn connection(&self) -> RedisResult<MultiplexedConnection> {
-        let cached = self.connection.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match cached {
-            Some(connection) => Ok(connection),
-            None => {
-                let fresh = self.client.get_multiplexed_async_connection().await?;
-                *self.connection.lock().unwrap_or_else(|p| p.into_inner()) = Some(fresh.clone());
-                Ok(fresh)
-            }
-        }
-    }
-
-    /// Runs `pipe`, replacing the connection for the next call when it failed.
-    async fn run<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> RedisResult<T> {
-        let mut connection = self.connection().await?;
-        let result = pipe.query_async(&mut connection).await;
-        if result.is_err() {
-            *self.connection.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        }
-        result
-    }
-
-    /// Runs the one command `cmd`.
-    async fn query<T: FromRedisValue>(&self, cmd: redis::Cmd) -> RedisResult<T> {
-        let mut pipe = redis::pipe();
-        pipe.add_command(cmd);
-        let (value,): (T,) = self.run(&pipe).await?;
-        Ok(value)
-    }
-
-    fn script(script: &str, key: String) -> redis::Cmd {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(script).arg(1).arg(key);
-        cmd
+        self.redis.query::<i64>(cmd).await.map(drop)
     }
 
     /// Claims the session's next reply for this replica; false when another replica is
     /// writing one.
     pub async fn claim(&self, session_id: ChatSessionId) -> RedisResult<bool> {
-        let mut cmd = Self::script(CLAIM, lease_key(session_id));
+        let mut cmd = script(CLAIM, lease_key(session_id));
         cmd.arg(self.origin).arg(millis(LEASE));
-        self.query(cmd).await
+        self.redis.query(cmd).await
     }
 
     /// Gives back a claim whose reply did not start.
     pub async fn release(&self, session_id: ChatSessionId) -> RedisResult<()> {
-        let mut cmd = Self::script(RELEASE, lease_key(session_id));
+        let mut cmd = script(RELEASE, lease_key(session_id));
         cmd.arg(format!("{}:0", self.origin));
-        self.query::<i64>(cmd).await.map(drop)
+        self.redis.query::<i64>(cmd).await.map(drop)
     }
 
     /// Replaces this replica's lease `held` on the session by `next`; false when it was lost.
     async fn hold(&self, session_id: ChatSessionId, held: &str, next: &str) -> RedisResult<bool> {
-        let mut cmd = Self::script(HOLD, lease_key(session_id));
+        let mut cmd = script(HOLD, lease_key(session_id));
         cmd.arg(held).arg(next).arg(millis(LEASE));
-        self.query(cmd).await
+        self.redis.query(cmd).await
     }
 
     /// The reply some replica is writing in the session.
     pub async fn streaming(&self, session_id: ChatSessionId) -> RedisResult<Option<MessageId>> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(lease_key(session_id));
-        let lease: Option<String> = self.query(cmd).await?;
+        let lease: Option<String> = self.redis.query(cmd).await?;
         Ok(lease.as_deref().and_then(leased_message))
     }
 
@@ -263,7 +227,8 @@ impl SharedReplies {
     ) -> RedisResult<Option<Follower>> {
         // Its own connection: a blocking read holds a connection until it returns.
         let config = AsyncConnectionConfig::new().set_response_timeout(Some(FOLLOW_BLOCK * 2));
-        let mut connection = self.client.get_multiplexed_async_connection_with_config(&config).await?;
+        let mut connection =
+            self.redis.client().get_multiplexed_async_connection_with_config(&config).await?;
         if !alive(&mut connection, session_id, message_id).await? {
             return Ok(None);
         }
@@ -310,12 +275,12 @@ impl SharedReplies {
             if let Some(message) = &finished {
                 append(&mut pipe, &key, "*", &Entry::Finished(Box::new(message.clone())));
                 pipe.cmd("PEXPIRE").arg(&key).arg(millis(FINISHED_TTL)).ignore();
-                pipe.add_command(Self::script(RELEASE, lease_key(session_id))).arg(&lease).ignore();
+                pipe.add_command(script(RELEASE, lease_key(session_id))).arg(&lease).ignore();
             } else if !chunks.is_empty() {
                 pipe.cmd("PEXPIRE").arg(&key).arg(millis(STREAM_TTL)).ignore();
             }
             if !chunks.is_empty() || finished.is_some() {
-                self.run::<()>(&pipe).await?;
+                self.redis.run::<()>(&pipe).await?;
                 published += chunks.len();
                 reply.reveal(published);
             }
@@ -349,7 +314,7 @@ impl SharedReplies {
         for (session_id, _) in replies {
             cmd.arg(lease_key(*session_id));
         }
-        let leases: Vec<Option<String>> = self.query(cmd).await?;
+        let leases: Vec<Option<String>> = self.redis.query(cmd).await?;
         Ok(replies
             .iter()
             .zip(leases)
@@ -368,7 +333,7 @@ impl SharedReplies {
     pub async fn content(&self, message_id: MessageId) -> RedisResult<Option<(String, Vec<PlacedPart>)>> {
         let mut cmd = redis::cmd("XRANGE");
         cmd.arg(stream_key(message_id)).arg("-").arg("+");
-        let entries: Vec<(String, (String, String))> = self.query(cmd).await?;
+        let entries: Vec<(String, (String, String))> = self.redis.query(cmd).await?;
         let mut chunks = Vec::new();
         for (seq, entry) in entries.into_iter().filter_map(entry) {
             match entry {
@@ -387,7 +352,7 @@ impl SharedReplies {
         let mut pipe = redis::pipe();
         append(&mut pipe, &key, "*", &Entry::Finished(Box::new(message.clone())));
         pipe.cmd("PEXPIRE").arg(&key).arg(millis(FINISHED_TTL)).ignore();
-        self.run(&pipe).await
+        self.redis.run(&pipe).await
     }
 }
 
