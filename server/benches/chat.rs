@@ -241,18 +241,7 @@ impl Server {
     /// A new session with `settings` (none on the bare relay).
     async fn session_with(&self, settings: Value) -> i64 {
         let Some(token) = &self.token else { return 0 };
-        let session: Value = self
-            .client
-            .post(format!("{}/ai-chat/api/sessions/", self.base))
-            .header("authorization", format!("Token {token}"))
-            .json(&json!({"settings": settings}))
-            .send()
-            .await
-            .expect("a session")
-            .json()
-            .await
-            .expect("session JSON");
-        session["id"].as_i64().expect("a session id")
+        model::new_session(&self.client, &self.base, token, settings).await
     }
 
     async fn connect(&self, session: i64) -> Socket {

@@ -85,20 +85,10 @@ async fn main() {
 
 /// Resumes a reply being written on `a` from `a` and from `b`, `times` times each.
 async fn resume(times: usize, (a, b): (std::net::SocketAddr, std::net::SocketAddr), token: &str) {
-    let client = reqwest::Client::new();
     let settings =
         json!({"model": "bench/stamped", "temperature": 0.02, "max_tokens": 512, "system_prompt": ""});
-    let session: Value = client
-        .post(format!("http://{a}/ai-chat/api/sessions/"))
-        .header("authorization", format!("Token {token}"))
-        .json(&json!({"settings": settings}))
-        .send()
-        .await
-        .expect("a session")
-        .json()
-        .await
-        .expect("JSON");
-    let path = format!("/ws/ai-chat/session/{}/", session["id"]);
+    let session = model::new_session(&reqwest::Client::new(), &format!("http://{a}"), token, settings).await;
+    let path = format!("/ws/ai-chat/session/{session}/");
     let (mut same, mut across) = (Vec::with_capacity(times), Vec::with_capacity(times));
     for round in 0..times {
         let mut writer = open(&format!("ws://{a}{path}"), token).await;

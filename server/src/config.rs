@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 use app::backend::chat::ChatConfig;
 use app::backend::events::{SightingPolicy, WebhookPolicy};
+use app::backend::http::TrustedProxies;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,9 @@ pub struct Config {
     /// Hosts and ranges off the public internet that rules' webhooks may reach, e.g.
     /// `["hooks.intranet", "10.1.0.0/16"]` (`AIC_WEBHOOK_ALLOW`); public addresses always may.
     pub webhook_allow: WebhookPolicy,
+    /// The proxies in front of the app, whose `X-Forwarded-For` names the client, e.g.
+    /// `["127.0.0.1"]` for nginx on the same machine (`AIC_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
     /// Days a browser session lasts after sign-in (`AIC_SESSION_DAYS`).
     pub session_days: u32,
     /// Largest HTTP request body accepted, in bytes (`AIC_MAX_BODY_BYTES`).
@@ -134,6 +138,7 @@ impl Default for Config {
             guest_mode: false,
             allowed_origins: Vec::new(),
             webhook_allow: WebhookPolicy::default(),
+            trusted_proxies: TrustedProxies::default(),
             session_days: 30,
             max_body_bytes: 1024 * 1024,
             websocket: WebsocketConfig::default(),

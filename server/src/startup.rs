@@ -98,6 +98,7 @@ impl Application {
             allowed_origins: config.allowed_origins.clone(),
             session_lifetime: Duration::from_secs(u64::from(config.session_days) * 24 * 3600),
             webhooks: config.webhook_allow.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
         };
         let assets = ModelAssets::new(&config.models_dir);
         let providers = config.chat.providers(&assets).map_err(StartupError::Chat)?;

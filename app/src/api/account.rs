@@ -38,7 +38,7 @@ pub async fn sign_up(username: String, password: String, confirm: String) -> Res
 #[server(endpoint = "log_in")]
 pub async fn log_in(username: String, password: String) -> Result<(), ApiError> {
     let context = context()?;
-    let key = format!("{}|{}", client_address(), username.trim().to_lowercase());
+    let key = format!("{}|{}", client_address(&context), username.trim().to_lowercase());
     context.login_throttle.check(&key).await?;
     let user = match context.accounts.log_in(&username, &password).await {
         Ok(user) => user,

@@ -61,11 +61,13 @@ mod server {
         use_context::<Parts>().map(|parts| parts.headers).unwrap_or_default()
     }
 
-    /// The caller's network address, for throttling.
-    pub fn client_address() -> String {
-        use_context::<Parts>()
-            .and_then(|parts| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()))
-            .unwrap_or_default()
+    /// The caller's network address (behind the trusted proxies, the client's), for throttling.
+    pub fn client_address(context: &AppContext) -> String {
+        let Some(parts) = use_context::<Parts>() else { return String::new() };
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return String::new();
+        };
+        context.security.trusted_proxies.client(peer.ip(), &parts.headers).to_string()
     }
 
     /// Who is calling, if anyone signed in: found once per request by the server's

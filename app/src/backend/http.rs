@@ -1,7 +1,12 @@
-//! The HTTP side of authentication: the session cookie, reading credentials from a request, and
-//! the same-origin check that guards cookie-authenticated requests.
+//! The HTTP side of authentication: the session cookie, reading credentials from a request, the
+//! same-origin check that guards cookie-authenticated requests, and the client's address behind
+//! trusted proxies.
+
+use std::net::IpAddr;
 
 use axum::http::{HeaderMap, HeaderValue, header};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
 
 use super::accounts::Credentials;
 
@@ -34,6 +39,57 @@ pub fn credentials(headers: &HeaderMap, query_token: Option<&str>) -> Credential
 /// so cookies must be `Secure`.
 pub fn is_https(headers: &HeaderMap) -> bool {
     headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+}
+
+/// The proxies in front of the app (`AIC_TRUSTED_PROXIES`, addresses or ranges such as
+/// `["127.0.0.1", "10.0.0.0/8"]`), whose `X-Forwarded-For` names the client. Requests from
+/// anywhere else are taken from their own address, whatever they claim.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<String>", into = "Vec<String>")]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TryFrom<Vec<String>> for TrustedProxies {
+    type Error = String;
+
+    fn try_from(entries: Vec<String>) -> Result<Self, Self::Error> {
+        let range = |entry: &str| {
+            let entry = entry.trim();
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("`{entry}` is neither an address nor a range like 10.0.0.0/8"))
+        };
+        entries.iter().map(|entry| range(entry)).collect::<Result<_, _>>().map(Self)
+    }
+}
+
+impl From<TrustedProxies> for Vec<String> {
+    fn from(proxies: TrustedProxies) -> Self {
+        proxies.0.iter().map(ToString::to_string).collect()
+    }
+}
+
+impl TrustedProxies {
+    fn trusts(&self, address: IpAddr) -> bool {
+        self.0.iter().any(|range| range.contains(&address))
+    }
+
+    /// The client of a request from `peer`: the last address in `X-Forwarded-For` that is not
+    /// a trusted proxy when `peer` is one (the client's own claims before it are not believed),
+    /// else `peer`.
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let forwarded: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map_while(|address| address.trim().parse().ok())
+            .collect();
+        forwarded.iter().rev().find(|address| !self.trusts(**address)).copied().unwrap_or(peer)
+    }
 }
 
 /// `Set-Cookie` for a new session: HttpOnly, SameSite=Lax, Secure behind HTTPS.
@@ -113,6 +169,26 @@ mod tests {
         assert_eq!(from_header.token.as_deref(), Some("aic_x"));
         assert_eq!(credentials(&HeaderMap::new(), Some("aic_q")).token.as_deref(), Some("aic_q"));
         assert_eq!(credentials(&headers(&[("authorization", "Bearer x")]), None), Credentials::default());
+    }
+
+    #[test]
+    fn a_client_behind_trusted_proxies_is_the_last_address_they_did_not_add() {
+        let proxies = TrustedProxies::try_from(vec!["10.0.0.0/8".into(), " 127.0.0.1 ".into()]).unwrap();
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        let chain = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.1.2.3")]);
+        assert_eq!(
+            proxies.client(ip("127.0.0.1"), &chain),
+            ip("203.0.113.9"),
+            "the spoofed first entry is skipped"
+        );
+        assert_eq!(
+            proxies.client(ip("198.51.100.1"), &chain),
+            ip("198.51.100.1"),
+            "an untrusted peer is itself"
+        );
+        assert_eq!(proxies.client(ip("10.9.9.9"), &HeaderMap::new()), ip("10.9.9.9"));
+        let error = TrustedProxies::try_from(vec!["nginx.local".into()]).unwrap_err();
+        assert!(error.contains("nginx.local"), "{error}");
     }
 
     #[test]

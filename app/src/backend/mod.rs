@@ -55,6 +55,8 @@ pub struct SecuritySettings {
     pub session_lifetime: Duration,
     /// Which non-public hosts and ranges webhooks may reach (public ones always).
     pub webhooks: WebhookPolicy,
+    /// The proxies whose `X-Forwarded-For` names the client (for sign-in throttling).
+    pub trusted_proxies: http::TrustedProxies,
 }
 
 /// Everything a request handler or server function needs, shared by the whole server.

@@ -149,15 +149,14 @@ impl RedisRelay {
         self.link.read().map(|link| link.degraded()).unwrap_or_else(|_| Link::Connecting.degraded())
     }
 
-    /// The link's state, as a readiness check.
+    /// The link's state, as a readiness check (in the words the pages get).
     pub fn check(&self) -> Check {
-        let link = self.link.read().map(|link| link.clone()).unwrap_or(Link::Connecting);
-        let (ok, detail) = match link {
-            Link::Up => (true, "connected".to_owned()),
-            Link::Connecting => (false, "connecting".to_owned()),
-            Link::Down(why) => (false, format!("unreachable, live updates stay on this replica: {why}")),
-        };
-        Check { name: "redis".into(), ok, detail }
+        let degraded = self.degraded();
+        Check {
+            name: "redis".into(),
+            ok: degraded.is_none(),
+            detail: degraded.unwrap_or_else(|| "connected".into()),
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! A local OpenAI-compatible stand-in for a model server whose chunks carry the time they were
-//! sent, for the benchmarks.
+//! sent, and chat sessions that use it, for the benchmarks.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -62,4 +62,20 @@ pub async fn start_model_server() -> String {
     let listener = axum::serve::ListenerExt::tap_io(listener, |stream| drop(stream.set_nodelay(true)));
     tokio::spawn(async move { axum::serve(listener, router).await });
     url
+}
+
+/// A new chat session with `settings` on the app at `base` (`http://…`), made with the API token
+/// `token`; its id.
+pub async fn new_session(client: &reqwest::Client, base: &str, token: &str, settings: Value) -> i64 {
+    let session: Value = client
+        .post(format!("{base}/ai-chat/api/sessions/"))
+        .header("authorization", format!("Token {token}"))
+        .json(&json!({"settings": settings}))
+        .send()
+        .await
+        .expect("a session")
+        .json()
+        .await
+        .expect("session JSON");
+    session["id"].as_i64().expect("a session id")
 }

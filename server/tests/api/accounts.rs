@@ -74,6 +74,37 @@ async fn wrong_passwords_are_refused_and_then_throttled() {
     assert_eq!(unknown.status(), 401, "another username is throttled separately");
 }
 
+/// Signs in as alice with `password`, the request saying it was forwarded for `client`; its status.
+async fn log_in_forwarded(app: &crate::helpers::TestApp, client: &str, password: &str) -> u16 {
+    let fields = [("username", "alice"), ("password", password)];
+    let request = app.client.post(app.url("/api/log_in")).header("origin", &app.address);
+    let response = request.header("x-forwarded-for", client).form(&fields).send().await.unwrap();
+    response.status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_sign_in_throttling_counts_each_client_and_nobody_else_is_believed() {
+    let behind = spawn_app_with(|config| {
+        config.trusted_proxies = serde_json::from_value(serde_json::json!(["127.0.0.0/8"])).unwrap()
+    })
+    .await;
+    behind.sign_up("alice").await;
+    for _ in 0..5 {
+        assert_eq!(log_in_forwarded(&behind, "203.0.113.5", "wrong").await, 401);
+    }
+    assert_eq!(log_in_forwarded(&behind, "203.0.113.5", PASSWORD).await, 429);
+    let other = log_in_forwarded(&behind, "198.51.100.7, 127.0.0.1", PASSWORD).await;
+    assert_eq!(other, 200, "another client behind the proxy is not throttled");
+
+    let direct = spawn_app().await;
+    direct.sign_up("alice").await;
+    for n in 0..5 {
+        assert_eq!(log_in_forwarded(&direct, &format!("203.0.113.{n}"), "wrong").await, 401);
+    }
+    let claimed = log_in_forwarded(&direct, "198.51.100.7", PASSWORD).await;
+    assert_eq!(claimed, 429, "without a trusted proxy, a forwarded address is not believed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changing_the_password_checks_the_old_one_and_signs_out_other_browsers() {
     let app = spawn_app().await;
