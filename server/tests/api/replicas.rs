@@ -426,12 +426,24 @@ async fn a_reply_written_by_one_replica_is_followed_resumed_and_stopped_through_
     let replayed = chunks(&mut on_b, reply, 2..=4).await;
     assert!(replayed.starts_with(start_on_a.trim_start_matches("w1 ")), "{replayed} replays {start_on_a}");
 
+    // A program re-sending the message through B (the same client id) gets the reply once it
+    // ends, as A writes it.
+    let resent = tokio::spawn({
+        let (client, url) =
+            (alice.client.clone(), format!("{}/ai-chat/api/sessions/{session}/send_message/", b.address));
+        async move {
+            let body = json!({"message": "[slow] count", "client_id": "c1"});
+            client.post(url).json(&body).send().await.unwrap().json::<Value>().await.unwrap()
+        }
+    });
     send(&mut on_b, r#"{"type": "stop"}"#).await;
     let stopped_on_b = next_of_type(&mut on_b, "ai_message_complete").await["message"].clone();
     assert_eq!(stopped_on_b["status"], "stopped", "stop through B reaches A");
     let (_, stopped_on_a) = read_reply(&mut on_a, reply, 4).await;
     assert_eq!(stopped_on_a, stopped_on_b, "both pages end with the stored reply");
     fake.seen.cancellations(1).await;
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(10), resent).await;
+    assert_eq!(answered.expect("the re-sent message is answered").unwrap()["reply"], stopped_on_a);
     let content = stopped_on_a["content"].as_str().unwrap().to_owned();
     assert_eq!(stored(&a, reply).await, (content.clone(), "stopped".to_owned(), None));
 

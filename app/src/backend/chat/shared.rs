@@ -48,6 +48,9 @@ const FINISHED_TTL: Duration = Duration::from_secs(300);
 const FOLLOW_BLOCK: Duration = Duration::from_secs(1);
 /// Entries a follower reads at once.
 const FOLLOW_BATCH: usize = 512;
+/// Above every chunk's entry id (a sequence number) and below the end's (`*`: the time in
+/// milliseconds), so following from past the last chunk still reads the end.
+const PAST_EVERY_CHUNK: u64 = 1_000_000_000_000;
 
 /// Takes the session's lease for this replica (`ARGV[1]` is its origin) unless another replica
 /// holds it; this replica may take over its own lease of a reply that is just ending.
@@ -235,7 +238,7 @@ impl SharedReplies {
         let follower = SharedFollower {
             connection,
             key: stream_key(message_id),
-            last_id: format!("{after_seq}-0"),
+            last_id: format!("{}-0", after_seq.min(PAST_EVERY_CHUNK)),
             queue: VecDeque::new(),
             done: false,
             stored: (store, session_id, message_id),
