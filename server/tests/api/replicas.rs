@@ -63,6 +63,15 @@ impl Drop for Redis {
     }
 }
 
+/// Returns once something accepts connections on loopback `port`; fails with `why()` after 30 s.
+async fn listening(port: u16, why: impl Fn() -> String) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "{}", why());
+        tokio::task::yield_now().await;
+    }
+}
+
 /// Debian's nginx in front of replicas, with the deployment example (`deploy/nginx.conf`) on a
 /// free loopback port; stopped when dropped.
 struct Nginx {
@@ -84,12 +93,11 @@ impl Nginx {
             .spawn()
             .expect("nginx runs (make test installs it)");
         let nginx = Self { child, address: format!("http://127.0.0.1:{port}"), dir };
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            let log = std::fs::read_to_string(nginx.dir.path().join("error.log")).unwrap_or_default();
-            assert!(tokio::time::Instant::now() < deadline, "nginx did not start: {log}");
-            tokio::task::yield_now().await;
-        }
+        let log = nginx.dir.path().join("error.log");
+        listening(port, || {
+            format!("nginx did not start: {}", std::fs::read_to_string(&log).unwrap_or_default())
+        })
+        .await;
         nginx
     }
 
@@ -163,11 +171,7 @@ impl Process {
             _data_dir: dir,
             database_url: config.database_url.clone(),
         };
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(tokio::time::Instant::now() < deadline, "the replica did not start");
-            tokio::task::yield_now().await;
-        }
+        listening(port, || "the replica did not start".to_owned()).await;
         readiness_when(&app, true).await;
         Self { child, app }
     }
