@@ -31,7 +31,7 @@ use tokio_tungstenite::tungstenite::Message;
 mod common;
 mod model;
 
-use model::{now_micros, start_model_server};
+use model::{now_micros, start_model_server, take_requests};
 
 #[tokio::main]
 async fn main() {
@@ -304,11 +304,13 @@ const CHUNK_DELAY_MS: f32 = 10.0;
 
 async fn proxy(upstream: &str, server: &Server) {
     let client = reqwest::Client::new();
-    let (mut direct_first, mut direct_chunks) = (Vec::new(), Vec::new());
+    let (mut direct_first, mut direct_chunks, mut direct_sent) = (Vec::new(), Vec::new(), Vec::new());
+    take_requests();
     for _ in 0..REPLIES {
         let body = json!({"model": "stamped", "stream": true, "max_tokens": CHUNKS, "temperature": CHUNK_DELAY_MS / 100.0,
                           "messages": [{"role": "user", "content": "go"}]});
         let sent = now_micros();
+        direct_sent.push(sent);
         let response =
             client.post(format!("{upstream}/chat/completions")).json(&body).send().await.expect("a reply");
         let mut deltas = Deltas::new(response);
@@ -325,16 +327,22 @@ async fn proxy(upstream: &str, server: &Server) {
         }
     }
 
-    let (mut app_first, mut app_chunks) = through_websocket(server).await;
+    let (mut direct_out, direct_bytes) = requests_from(&direct_sent);
+    let (mut app_first, mut app_chunks, app_sent) = through_websocket(server).await;
+    let (mut app_out, app_bytes) = requests_from(&app_sent);
     let floor = Server::floor(upstream, CHUNKS, CHUNK_DELAY_MS).await;
-    let (mut floor_first, mut floor_chunks) = through_websocket(&floor).await;
+    let (mut floor_first, mut floor_chunks, floor_sent) = through_websocket(&floor).await;
+    let (mut floor_out, floor_bytes) = requests_from(&floor_sent);
     for list in [
         &mut direct_first,
         &mut direct_chunks,
+        &mut direct_out,
         &mut app_first,
         &mut app_chunks,
+        &mut app_out,
         &mut floor_first,
         &mut floor_chunks,
+        &mut floor_out,
     ] {
         list.sort_unstable();
     }
@@ -344,6 +352,7 @@ async fn proxy(upstream: &str, server: &Server) {
         "", "model server", "via app websocket", "added", "via a bare relay", "added"
     );
     for (name, direct, app, floor) in [
+        ("request reaches the model", &direct_out, &app_out, &floor_out),
         ("time to first token", &direct_first, &app_first, &floor_first),
         ("chunk delivery latency", &direct_chunks, &app_chunks, &floor_chunks),
     ] {
@@ -360,16 +369,29 @@ async fn proxy(upstream: &str, server: &Server) {
             );
         }
     }
+    println!(
+        "  model request body, mean: {direct_bytes} bytes straight, {app_bytes} via the app, {floor_bytes} via the bare relay"
+    );
 }
 
-/// Replies to `go`, one after another on one socket: their times to the first chunk and every
-/// chunk's delivery latency, in µs.
-async fn through_websocket(server: &Server) -> (Vec<u64>, Vec<u64>) {
+/// For replies sent at `sent` (µs), one model request each in order: the time each took to
+/// reach the model server (µs), and the mean size of their bodies.
+fn requests_from(sent: &[u64]) -> (Vec<u64>, usize) {
+    let requests = take_requests();
+    assert_eq!(requests.len(), sent.len(), "one model request per reply");
+    let out = sent.iter().zip(&requests).map(|(sent, (arrived, _))| arrived.saturating_sub(*sent)).collect();
+    (out, requests.iter().map(|(_, bytes)| bytes).sum::<usize>() / requests.len().max(1))
+}
+
+/// Replies to `go`, one after another on one socket: their times to the first chunk, every
+/// chunk's delivery latency, and when each was sent, in µs.
+async fn through_websocket(server: &Server) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
     let session = server.session(CHUNKS, CHUNK_DELAY_MS).await;
     let mut socket = server.connect(session).await;
-    let (mut app_first, mut app_chunks) = (Vec::new(), Vec::new());
+    let (mut app_first, mut app_chunks, mut sent_at) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..REPLIES {
         let sent = now_micros();
+        sent_at.push(sent);
         let frame = json!({"type": "send_message", "message": "go", "client_id": format!("p{i}")});
         socket.send(Message::Text(frame.to_string().into())).await.expect("sent");
         let mut first = true;
@@ -391,7 +413,7 @@ async fn through_websocket(server: &Server) -> (Vec<u64>, Vec<u64>) {
             }
         }
     }
-    (app_first, app_chunks)
+    (app_first, app_chunks, sent_at)
 }
 
 // ---- many sessions at once ---------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! A local OpenAI-compatible stand-in for a model server whose chunks carry the time they were
 //! sent, and chat sessions that use it, for the benchmarks.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -21,10 +21,23 @@ pub fn now_micros() -> u64 {
     epoch().elapsed().as_micros() as u64
 }
 
+/// When each chat completion request arrived (µs, as [`now_micros`]) and its body's size, in
+/// order of arrival.
+static REQUESTS: Mutex<Vec<(u64, usize)>> = Mutex::new(Vec::new());
+
+/// The requests that arrived since the last call: when (µs, as [`now_micros`]) and their bodies'
+/// sizes, in order.
+#[allow(dead_code, reason = "the replicas benchmark does not time requests")]
+pub fn take_requests() -> Vec<(u64, usize)> {
+    std::mem::take(&mut REQUESTS.lock().expect("the request log"))
+}
+
 /// `chunks` chunks `delay_ms` apart, set by the request's `max_tokens` and `temperature`
 /// (reused as knobs: chunks = max_tokens, delay = temperature × 100 ms), or fewer chunks when
 /// the last message is a number.
-async fn completions(State(()): State<()>, Json(body): Json<Value>) -> axum::response::Response {
+async fn completions(State(()): State<()>, body: Bytes) -> axum::response::Response {
+    REQUESTS.lock().expect("the request log").push((now_micros(), body.len()));
+    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
     let asked = body["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_str());
     let chunks =
         asked.and_then(|text| text.parse().ok()).or_else(|| body["max_tokens"].as_u64()).unwrap_or(100);
