@@ -304,62 +304,42 @@ const CHUNK_DELAY_MS: f32 = 10.0;
 
 async fn proxy(upstream: &str, server: &Server) {
     let client = reqwest::Client::new();
-    let (mut direct_first, mut direct_chunks, mut direct_sent) = (Vec::new(), Vec::new(), Vec::new());
+    let mut direct = Timed::default();
     take_requests();
     for _ in 0..REPLIES {
         let body = json!({"model": "stamped", "stream": true, "max_tokens": CHUNKS, "temperature": CHUNK_DELAY_MS / 100.0,
                           "messages": [{"role": "user", "content": "go"}]});
         let sent = now_micros();
-        direct_sent.push(sent);
         let response =
             client.post(format!("{upstream}/chat/completions")).json(&body).send().await.expect("a reply");
         let mut deltas = Deltas::new(response);
         let mut first = true;
         while let Some(delta) = deltas.next().await {
             if let Ok(stamp) = delta.trim().parse::<u64>() {
-                let now = now_micros();
-                if first {
-                    direct_first.push(now - sent);
-                    first = false;
-                }
-                direct_chunks.push(now - stamp);
+                direct.chunk(sent, stamp, &mut first);
             }
         }
     }
-
-    let (mut direct_out, direct_bytes) = requests_from(&direct_sent);
-    let (mut app_first, mut app_chunks, app_sent) = through_websocket(server).await;
-    let (mut app_out, app_bytes) = requests_from(&app_sent);
+    let (direct, direct_bytes) = direct.figures();
+    let (app, app_bytes) = through_websocket(server).await.figures();
     let floor = Server::floor(upstream, CHUNKS, CHUNK_DELAY_MS).await;
-    let (mut floor_first, mut floor_chunks, floor_sent) = through_websocket(&floor).await;
-    let (mut floor_out, floor_bytes) = requests_from(&floor_sent);
-    for list in [
-        &mut direct_first,
-        &mut direct_chunks,
-        &mut direct_out,
-        &mut app_first,
-        &mut app_chunks,
-        &mut app_out,
-        &mut floor_first,
-        &mut floor_chunks,
-        &mut floor_out,
-    ] {
-        list.sort_unstable();
-    }
+    let (floor, floor_bytes) = through_websocket(&floor).await.figures();
     println!("chat proxy overhead: {REPLIES} replies × {CHUNKS} chunks, {CHUNK_DELAY_MS} ms apart, per path");
     println!(
-        "  {:<28} {:>12} {:>16} {:>10} {:>18} {:>10}",
+        "  {:<44} {:>12} {:>16} {:>10} {:>18} {:>10}",
         "", "model server", "via app websocket", "added", "via a bare relay", "added"
     );
-    for (name, direct, app, floor) in [
-        ("request reaches the model", &direct_out, &app_out, &floor_out),
-        ("time to first token", &direct_first, &app_first, &floor_first),
-        ("chunk delivery latency", &direct_chunks, &app_chunks, &floor_chunks),
-    ] {
+    let names = [
+        "request reaches the model server",
+        "first token, the model's own wait left out",
+        "time to first token",
+        "chunk delivery latency",
+    ];
+    for (i, name) in names.iter().enumerate() {
         for (label, p) in [("median", 0.5), ("p99", 0.99)] {
-            let (d, a, f) = (percentile(direct, p), percentile(app, p), percentile(floor, p));
+            let (d, a, f) = (percentile(&direct[i], p), percentile(&app[i], p), percentile(&floor[i], p));
             println!(
-                "  {:<28} {:>9.3} ms {:>13.3} ms {:>7.3} ms {:>15.3} ms {:>7.3} ms",
+                "  {:<44} {:>9.3} ms {:>13.3} ms {:>7.3} ms {:>15.3} ms {:>7.3} ms",
                 format!("{name}, {label}"),
                 ms(d),
                 ms(a),
@@ -374,46 +354,74 @@ async fn proxy(upstream: &str, server: &Server) {
     );
 }
 
-/// For replies sent at `sent` (µs), one model request each in order: the time each took to
-/// reach the model server (µs), and the mean size of their bodies.
-fn requests_from(sent: &[u64]) -> (Vec<u64>, usize) {
-    let requests = take_requests();
-    assert_eq!(requests.len(), sent.len(), "one model request per reply");
-    let out = sent.iter().zip(&requests).map(|(sent, (arrived, _))| arrived.saturating_sub(*sent)).collect();
-    (out, requests.iter().map(|(_, bytes)| bytes).sum::<usize>() / requests.len().max(1))
+/// One path's replies, in µs since the epoch.
+#[derive(Default)]
+struct Timed {
+    /// Per reply: when it was sent, and when its first chunk was sent by the model server and
+    /// when it was received.
+    first: Vec<(u64, u64, u64)>,
+    /// Every chunk's delay from the model server's send to the client's receipt.
+    chunks: Vec<u64>,
 }
 
-/// Replies to `go`, one after another on one socket: their times to the first chunk, every
-/// chunk's delivery latency, and when each was sent, in µs.
-async fn through_websocket(server: &Server) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
+impl Timed {
+    /// Records a chunk the model server stamped `stamp`, received now, of the reply sent at
+    /// `sent`; `first` is true until the reply's first chunk is recorded.
+    fn chunk(&mut self, sent: u64, stamp: u64, first: &mut bool) {
+        let now = now_micros();
+        if std::mem::take(first) {
+            self.first.push((sent, stamp, now));
+        }
+        self.chunks.push(now.saturating_sub(stamp));
+    }
+
+    /// With the model server's log of the requests these replies made (one each, in order), each
+    /// sorted: the request's way to the model server, the first token's way out and back (the
+    /// time to it, less the model's wait between the request's arrival and the first chunk,
+    /// which the model server's timer rounds to whole milliseconds), the time to the first
+    /// token, and every chunk's delivery; and the requests' mean body size.
+    fn figures(self) -> ([Vec<u64>; 4], usize) {
+        let requests = take_requests();
+        assert_eq!(requests.len(), self.first.len(), "one model request per reply");
+        let (mut out, mut out_and_back, mut first) = (Vec::new(), Vec::new(), Vec::new());
+        for (&(sent, stamp, received), &(arrived, _)) in self.first.iter().zip(&requests) {
+            out.push(arrived.saturating_sub(sent));
+            out_and_back.push(arrived.saturating_sub(sent) + received.saturating_sub(stamp));
+            first.push(received.saturating_sub(sent));
+        }
+        let mut figures = [out, out_and_back, first, self.chunks];
+        for list in &mut figures {
+            list.sort_unstable();
+        }
+        let bytes = requests.iter().map(|(_, bytes)| bytes).sum::<usize>() / requests.len().max(1);
+        (figures, bytes)
+    }
+}
+
+/// Replies to `go`, one after another on one socket.
+async fn through_websocket(server: &Server) -> Timed {
     let session = server.session(CHUNKS, CHUNK_DELAY_MS).await;
     let mut socket = server.connect(session).await;
-    let (mut app_first, mut app_chunks, mut sent_at) = (Vec::new(), Vec::new(), Vec::new());
+    let mut timed = Timed::default();
     for i in 0..REPLIES {
         let sent = now_micros();
-        sent_at.push(sent);
         let frame = json!({"type": "send_message", "message": "go", "client_id": format!("p{i}")});
         socket.send(Message::Text(frame.to_string().into())).await.expect("sent");
         let mut first = true;
         loop {
             let frame = next_json(&mut socket).await;
-            let now = now_micros();
             match frame["type"].as_str() {
                 Some("ai_message_chunk") => {
                     let stamp: u64 =
                         frame["content"].as_str().and_then(|s| s.trim().parse().ok()).expect("a stamp");
-                    if first {
-                        app_first.push(now - sent);
-                        first = false;
-                    }
-                    app_chunks.push(now - stamp);
+                    timed.chunk(sent, stamp, &mut first);
                 }
                 Some("ai_message_complete") => break,
                 _ => {}
             }
         }
     }
-    (app_first, app_chunks, sent_at)
+    timed
 }
 
 // ---- many sessions at once ---------------------------------------------------------------------
