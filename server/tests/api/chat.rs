@@ -447,6 +447,8 @@ async fn an_openai_compatible_server_s_tool_calls_stream_in_parts_and_come_toget
     let prompt =
         Prompt { tools: vec![tool], ..Prompt::new(vec![Turn::User("Cats? [tools]".into())], 0.0, 64) };
     let mut replies = provider.stream("fake-model", prompt);
+    let answering = replies.recv().await.expect("an event").expect("no error");
+    assert!(matches!(answering, ReplyEvent::Answering), "the server's answer is told first: {answering:?}");
     let (mut parts, mut calls) = (0, ToolCalls::default());
     let finish_reason = loop {
         match replies.recv().await.expect("the reply ends with Done").expect("no error") {
@@ -455,6 +457,7 @@ async fn an_openai_compatible_server_s_tool_calls_stream_in_parts_and_come_toget
                 calls.push(part);
             }
             ReplyEvent::Delta(text) => panic!("no text expected: {text}"),
+            ReplyEvent::Answering => panic!("the answer is told once"),
             ReplyEvent::Done { finish_reason, .. } => break finish_reason,
         }
     };

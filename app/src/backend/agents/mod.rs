@@ -22,7 +22,7 @@ use serde_json::Value;
 pub use cameras::CameraAssistant;
 pub use chat::ChatAgent;
 pub use tools::{Tool, ToolError, schema_of};
-pub use turn::{Approvals, ModelCall, Output, Turn, TurnEvent, UserMessage, model_turns};
+pub use turn::{Answering, Approvals, ModelCall, Output, Turn, TurnEvent, UserMessage, model_turns};
 
 use crate::backend::AppError;
 use crate::backend::chat::providers::ProviderError;

@@ -5,10 +5,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{AgentError, Tool};
@@ -40,18 +41,39 @@ pub enum TurnEvent {
     },
 }
 
+/// Says when a model server first answers a turn: from then on it has the model request.
+#[derive(Clone, Debug, Default)]
+pub struct Answering(Arc<Notify>);
+
+impl Answering {
+    fn tell(&self) {
+        self.0.notify_one();
+    }
+
+    /// Resolves once a model server answers the turn (or did already), or after `at_most`.
+    pub async fn wait(&self, at_most: Duration) {
+        let _ = tokio::time::timeout(at_most, self.0.notified()).await;
+    }
+}
+
 /// Where a turn's text and widgets go; cloneable, so tools can show widgets too.
 #[derive(Clone, Debug)]
 pub struct Output {
     events: mpsc::UnboundedSender<TurnEvent>,
     cancel: CancellationToken,
+    answering: Answering,
 }
 
 impl Output {
     /// An output and the receiver of its events.
     pub fn new(cancel: CancellationToken) -> (Self, mpsc::UnboundedReceiver<TurnEvent>) {
         let (events, receiver) = mpsc::unbounded_channel();
-        (Self { events, cancel }, receiver)
+        (Self { events, cancel, answering: Answering::default() }, receiver)
+    }
+
+    /// Says when a model server first answers the turn.
+    pub fn answering(&self) -> Answering {
+        self.answering.clone()
     }
 
     /// An output that nothing stops, for tests and direct tool calls.
@@ -305,6 +327,7 @@ impl<'t> ModelCall<'t> {
                 event = events.recv() => event,
             };
             match event {
+                Some(Ok(ReplyEvent::Answering)) => output.answering.tell(),
                 Some(Ok(ReplyEvent::Delta(delta))) if delta.trim().is_empty() => held.push_str(&delta),
                 Some(Ok(ReplyEvent::Delta(delta))) => {
                     let delta = std::mem::take(&mut held) + &delta;
@@ -446,5 +469,24 @@ fn reply_turns(message: ChatMessage, turns: &mut Vec<ModelTurn>) {
     let rest = content.get(from..).unwrap_or_default();
     if !rest.is_empty() {
         turns.push(ModelTurn::assistant(rest));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn waiting_for_the_model_ends_when_it_answered_or_at_the_limit() {
+        let answering = Answering::default();
+        answering.tell();
+        let told = tokio::time::timeout(Duration::from_secs(30), answering.wait(Duration::from_secs(60)));
+        told.await.expect("an answer told before the wait ends it at once");
+        let started = tokio::time::Instant::now();
+        answering.wait(Duration::from_millis(20)).await;
+        assert!(
+            started.elapsed() >= Duration::from_millis(20),
+            "without an answer, the wait lasts its limit"
+        );
     }
 }

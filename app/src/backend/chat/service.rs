@@ -22,7 +22,7 @@ use super::replies::{Chunk, Followed, Follower, LiveReplies, LiveReply};
 use super::shared::{Heard, SWEEP_EVERY, SharedReplies, Signal};
 use super::store::{ChatStore, MESSAGE_PAGE, NewUserMessage, ReplyEnd};
 use crate::backend::agents::{
-    AgentError, Agents, Answer, Approvals, Output, Turn, TurnEvent, UserMessage, model_turns,
+    AgentError, Agents, Answer, Answering, Approvals, Output, Turn, TurnEvent, UserMessage, model_turns,
 };
 use crate::backend::{AppError, Hub};
 use crate::protocol::{
@@ -38,6 +38,10 @@ const SESSION_BACKLOG: usize = 32;
 
 /// How often a streaming reply's text is saved.
 const SAVE_EVERY: Duration = Duration::from_millis(250);
+
+/// How long writing a new exchange waits for the model server to answer the turn's request:
+/// until then, the request (on its way out, on two cores) does not share them with the write.
+const ANSWER_FIRST: Duration = Duration::from_millis(1);
 
 /// How long a stopped agent may take to notice before its turn is dropped (its context is
 /// saved either way once it returns).
@@ -381,14 +385,13 @@ impl ChatService {
         let files: Vec<FileInfo> = attachments.iter().map(|a| a.info.clone()).collect();
         self.claim(session_id).await?;
         let started = async {
-            // The agent starts while the exchange is being stored: the first token is not held
-            // up by the database (if storing fails, dropping the turn stops it).
+            // The agent starts before the exchange is stored: neither the model request nor the
+            // first token is held up by the database (if storing fails, dropping the turn stops
+            // it).
             let session = start.session.clone();
             let asked = UserMessage { text: text.clone(), values: values.clone() };
             let turn = self.start_turn(owner_id, start, (asked, attachments), format.clone());
-            // The agent sends its model request before the exchange is written (whose threads
-            // would otherwise run first).
-            tokio::task::yield_now().await;
+            turn.answering.wait(ANSWER_FIRST).await;
             let user = NewUserMessage {
                 text: &text,
                 client_id: client_id.as_deref(),
@@ -432,6 +435,7 @@ impl ChatService {
             let message = UserMessage { text: asked.content, values: asked.values };
             let session = start.session.clone();
             let turn = self.start_turn(owner_id, start, (message, attachments), format.clone());
+            turn.answering.wait(ANSWER_FIRST).await;
             Ok((turn, self.store.add_exchange(&session, None, "", format.as_ref()).await?))
         }
         .await;
@@ -620,6 +624,7 @@ impl ChatService {
     ) -> RunningTurn {
         let cancel = CancellationToken::new();
         let (output, events) = Output::new(cancel.clone());
+        let answering = output.answering();
         let mut turn = Turn {
             output,
             owner_id,
@@ -646,7 +651,7 @@ impl ChatService {
             }
             answer.map(drop)
         });
-        RunningTurn { cancel, events, runner: Some(runner) }
+        RunningTurn { cancel, events, answering, runner: Some(runner) }
     }
 
     fn begin_reply(&self, owner_id: UserId, session: ChatSession, message: ChatMessage, turn: RunningTurn) {
@@ -933,6 +938,8 @@ impl ChatService {
 struct RunningTurn {
     cancel: CancellationToken,
     events: mpsc::UnboundedReceiver<TurnEvent>,
+    /// Says when the model server first answers.
+    answering: Answering,
     /// The agent's task, until it has returned.
     runner: Option<JoinHandle<Result<(), AgentError>>>,
 }

@@ -321,6 +321,9 @@ fn try_generate(
     replies: &mpsc::Sender<Result<ReplyEvent, ProviderError>>,
     last: &LastConversation,
 ) -> Result<(), llm::Error> {
+    if replies.blocking_send(Ok(ReplyEvent::Answering)).is_err() {
+        return Ok(());
+    }
     let schema = prompt.response_format.as_ref().and_then(ResponseFormat::schema);
     let offered = if answering_with_results(prompt) { &[][..] } else { &prompt.tools };
     let tools: Vec<llm::chat::Tool> = offered.iter().map(engine_tool).collect();
@@ -530,6 +533,7 @@ mod tests {
         let mut calls = ToolCalls::default();
         while let Some(event) = replies.recv().await {
             match event.expect("the model generates") {
+                ReplyEvent::Answering => {}
                 ReplyEvent::Delta(piece) => text.push_str(&piece),
                 ReplyEvent::ToolCall(part) => calls.push(part),
                 ReplyEvent::Done { finish_reason, usage } => {

@@ -175,6 +175,8 @@ impl ToolCalls {
 /// One step of a streamed reply.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ReplyEvent {
+    /// The model server has the request and answers (its first token may take a while).
+    Answering,
     /// More text.
     Delta(String),
     /// Part of a tool call (gather them with [`ToolCalls`]).

@@ -224,6 +224,9 @@ impl Upstream {
             let retryable = status.as_u16() == 429 || status.is_server_error();
             return Err(Failure { error, retryable });
         }
+        if replies.send(Ok(ReplyEvent::Answering)).await.is_err() {
+            return Ok(());
+        }
         let mut events = Box::pin(wire::events(response.bytes_stream()));
         let mut sent_any = false;
         let mut finish_reason = None;
