@@ -75,7 +75,7 @@ async fn relay(mut follower: Follower, outbox: Outbox<ChatReply>) {
                 outbox.send(&ChatReply::AiMessageChunk { message_id, seq, content }).await
             }
             Followed::Chunk(seq, Chunk::Part(part)) => {
-                outbox.send(&ChatReply::part(follower.message_id(), seq, part)).await
+                outbox.send(&ChatReply::part(follower.message_id(), seq, *part)).await
             }
             Followed::Finished(message) => {
                 send_finished(&outbox, *message).await;
@@ -127,8 +127,9 @@ impl Endpoint for SessionConnection {
                         outbox.send(&ChatReply::AiTyping { message: (*message).clone() }).await;
                         let followed = match reply {
                             Some(reply) => Some(reply.follow(0)),
-                            // Written by another replica.
-                            None => chat.follow(session_id, message.id, 0).await,
+                            // Written by another replica (boxed: this task lives as long as the
+                            // connection, and following through Redis takes a large future).
+                            None => Box::pin(chat.follow(session_id, message.id, 0)).await,
                         };
                         if let Some(followed) = followed {
                             follow(&follower, followed, &outbox);

@@ -454,7 +454,7 @@ async fn an_openai_compatible_server_s_tool_calls_stream_in_parts_and_come_toget
         match replies.recv().await.expect("the reply ends with Done").expect("no error") {
             ReplyEvent::ToolCall(part) => {
                 parts += 1;
-                calls.push(part);
+                calls.push(*part);
             }
             ReplyEvent::Delta(text) => panic!("no text expected: {text}"),
             ReplyEvent::Answering => panic!("the answer is told once"),

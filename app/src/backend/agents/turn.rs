@@ -30,8 +30,9 @@ const MAX_STEPS: usize = 4;
 pub enum TurnEvent {
     /// More text.
     Text(String),
-    /// A tool call, result, approval request or widget.
-    Part(ReplyPart),
+    /// A tool call, result, approval request or widget (boxed: the events of a turn wait in
+    /// blocks of their largest kind's size, and most are text).
+    Part(Box<ReplyPart>),
     /// A model step ended.
     ModelDone {
         /// Why the model stopped.
@@ -97,16 +98,16 @@ impl Output {
     /// Shows a widget of `kind` (one of [`WidgetData`]'s, or the application's own) with `data`.
     pub fn display_widget(&self, kind: &str, data: impl Serialize) {
         let data = serde_json::to_value(data).unwrap_or(Value::Null);
-        self.send(TurnEvent::Part(ReplyPart::Widget(WidgetPart { kind: kind.to_owned(), data })));
+        self.part(ReplyPart::Widget(WidgetPart { kind: kind.to_owned(), data }));
     }
 
     /// Shows a built-in widget.
     pub fn show(&self, widget: WidgetData) {
-        self.send(TurnEvent::Part(ReplyPart::Widget(widget.into_part())));
+        self.part(ReplyPart::Widget(widget.into_part()));
     }
 
     fn part(&self, part: ReplyPart) {
-        self.send(TurnEvent::Part(part));
+        self.send(TurnEvent::Part(Box::new(part)));
     }
 
     /// True once the user stopped the reply.
@@ -334,7 +335,7 @@ impl<'t> ModelCall<'t> {
                     text.push_str(&delta);
                     output.write(delta);
                 }
-                Some(Ok(ReplyEvent::ToolCall(delta))) => calls.push(delta),
+                Some(Ok(ReplyEvent::ToolCall(delta))) => calls.push(*delta),
                 Some(Ok(ReplyEvent::Done { finish_reason, usage })) => {
                     output.send(TurnEvent::ModelDone { finish_reason, usage });
                     return Ok((text, calls.finish()?));

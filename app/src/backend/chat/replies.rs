@@ -33,10 +33,58 @@ pub struct LiveReply {
     saved_chunks: AtomicUsize,
 }
 
+/// A reply's chunks, kept as its text once, where each chunk ends in it, and its parts: a chunk
+/// costs its text and four bytes (a chunk of its own would cost a string's allocation and slot).
+#[derive(Debug, Default)]
+struct Chunks {
+    text: String,
+    /// Per chunk (chunk `n` has sequence number `n + 1`): the text's length after it.
+    ends: Vec<u32>,
+    /// The parts, with the index of their chunk, in order.
+    parts: Vec<(usize, ReplyPart)>,
+}
+
+impl Chunks {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn push(&mut self, chunk: Chunk) {
+        match chunk {
+            Chunk::Text(text) => self.text.push_str(&text),
+            Chunk::Part(part) => self.parts.push((self.ends.len(), *part)),
+        }
+        self.ends.push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+    }
+
+    /// The text before chunk `n`'s.
+    fn start(&self, n: usize) -> usize {
+        n.checked_sub(1).and_then(|before| self.ends.get(before)).map_or(0, |&end| end as usize)
+    }
+
+    /// Chunk `n`, if there is one.
+    fn get(&self, n: usize) -> Option<Chunk> {
+        let end = *self.ends.get(n)? as usize;
+        if let Ok(i) = self.parts.binary_search_by_key(&n, |(at, _)| *at) {
+            return Some(Chunk::Part(Box::new(self.parts[i].1.clone())));
+        }
+        Some(Chunk::Text(self.text.get(self.start(n)..end).unwrap_or_default().to_owned()))
+    }
+
+    /// The text and the parts in their places.
+    fn content(&self) -> (String, Vec<PlacedPart>) {
+        let parts = self
+            .parts
+            .iter()
+            .map(|(n, part)| PlacedPart { at: self.start(*n), part: part.clone() })
+            .collect();
+        (self.text.clone(), parts)
+    }
+}
+
 #[derive(Debug, Default)]
 struct ReplyState {
-    /// Chunk `n` has sequence number `n + 1`.
-    chunks: Vec<Chunk>,
+    chunks: Chunks,
     /// How many chunks followers may see: all of them, unless the reply is shared and the
     /// latest are not in Redis yet.
     visible: usize,
@@ -58,8 +106,8 @@ impl ReplyState {
 pub enum Chunk {
     /// More text.
     Text(String),
-    /// A part, after the text so far.
-    Part(ReplyPart),
+    /// A part, after the text so far (boxed: a reply keeps every chunk, most of them text).
+    Part(Box<ReplyPart>),
 }
 
 /// The text of `chunks` and their parts in their places.
@@ -68,7 +116,7 @@ pub fn assemble<'a>(chunks: impl IntoIterator<Item = &'a Chunk>) -> (String, Vec
     for chunk in chunks {
         match chunk {
             Chunk::Text(more) => text.push_str(more),
-            Chunk::Part(part) => parts.push(PlacedPart { at: text.len(), part: part.clone() }),
+            Chunk::Part(part) => parts.push(PlacedPart { at: text.len(), part: (**part).clone() }),
         }
     }
     (text, parts)
@@ -116,7 +164,7 @@ impl LiveReply {
 
     /// The text so far and the parts in their places.
     pub fn content(&self) -> (String, Vec<PlacedPart>) {
-        assemble(&self.state().chunks)
+        self.state().chunks.content()
     }
 
     /// Marks the reply as ended with its stored form.
@@ -129,7 +177,7 @@ impl LiveReply {
     /// chunks are all there is).
     pub fn unpublished(&self, published: usize) -> (Vec<Chunk>, Option<ChatMessage>) {
         let state = self.state();
-        let chunks = state.chunks.get(published..).unwrap_or_default().to_vec();
+        let chunks = (published..state.chunks.len()).filter_map(|n| state.chunks.get(n)).collect();
         (chunks, state.finished.clone())
     }
 
@@ -226,7 +274,7 @@ impl HereFollower {
                     && let Some(chunk) = state.chunks.get(self.next as usize)
                 {
                     self.next += 1;
-                    return Some(Followed::Chunk(self.next, chunk.clone()));
+                    return Some(Followed::Chunk(self.next, chunk));
                 }
                 if let Some(message) = state.finished.as_ref().filter(|_| state.all_visible()) {
                     self.done = true;
@@ -347,7 +395,7 @@ mod tests {
         assert_eq!(reply.content().0, "Hello!");
         let widget =
             ReplyPart::Widget(crate::protocol::WidgetPart { kind: "image".into(), data: "x".into() });
-        reply.push(Chunk::Part(widget.clone()));
+        reply.push(Chunk::Part(Box::new(widget.clone())));
         assert_eq!(
             reply.content().1,
             [PlacedPart { at: 6, part: widget }],
@@ -356,6 +404,32 @@ mod tests {
         assert!(replies.in_session(ChatSessionId(1)).is_some());
         replies.remove(MessageId(10));
         assert!(replies.get(MessageId(10)).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_reply_gives_back_each_chunk_as_pushed_with_its_parts_in_place() {
+        let replies = LiveReplies::default();
+        let reply = replies.start(ChatSessionId(1), MessageId(10), CancellationToken::new(), false);
+        let widget = Chunk::Part(Box::new(ReplyPart::Widget(crate::protocol::WidgetPart {
+            kind: "image".into(),
+            data: "x".into(),
+        })));
+        let pushed = [text("Hé"), widget.clone(), text(""), widget.clone(), text("llo"), text(" ✓")];
+        for chunk in &pushed {
+            reply.push(chunk.clone());
+        }
+        let mut follower = reply.follow(0);
+        for (seq, chunk) in (1..).zip(&pushed) {
+            assert_eq!(follower.next().await, Some(Followed::Chunk(seq, chunk.clone())));
+        }
+        assert_eq!(reply.unpublished(4).0, pushed[4..]);
+        let (text, parts) = reply.content();
+        assert_eq!(text, "Héllo ✓");
+        assert_eq!(
+            parts.iter().map(|p| p.at).collect::<Vec<_>>(),
+            [3, 3],
+            "each part after the text before it"
+        );
     }
 
     #[tokio::test]

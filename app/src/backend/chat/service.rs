@@ -642,7 +642,7 @@ impl ChatService {
             let before = context.clone();
             let answer = agents.respond(&agent, &message, &mut context, &mut turn).await;
             if context != before
-                && let Err(e) = store.save_context(session_id, &context).await
+                && let Err(e) = Box::pin(store.save_context(session_id, &context)).await
             {
                 tracing::error!(session = %session_id, "cannot save an agent's context: {e}");
             }
@@ -678,7 +678,9 @@ impl ChatService {
     ) {
         let mut end = self.stream_reply(&mut turn, &reply).await;
         (end.content, end.parts) = reply.content();
-        let finished = match self.store.finish_reply(session.id, message.id, &end).await {
+        // The database's futures are boxed where they are awaited: a reply's task holds only
+        // what streaming needs while it streams.
+        let finished = match Box::pin(self.store.finish_reply(session.id, message.id, &end)).await {
             Ok((finished, session)) => {
                 self.session_changed(owner_id, &session);
                 finished
@@ -705,7 +707,7 @@ impl ChatService {
         self.replies.remove(reply.message_id);
         self.replies.release(session.id);
         // The next turn is read before anyone hears this one ended (and may send the next).
-        if let Err(e) = self.store.read_ahead(owner_id, session.id).await {
+        if let Err(e) = Box::pin(self.store.read_ahead(owner_id, session.id)).await {
             tracing::debug!(session = %session.id, "cannot read a session's next turn ahead: {e}");
         }
         reply.finish(finished);

@@ -395,12 +395,12 @@ fn stream(
         };
         let call = token.tool_call.map(|call| {
             calls += 1;
-            ReplyEvent::ToolCall(ToolCallDelta {
+            ReplyEvent::ToolCall(Box::new(ToolCallDelta {
                 index: calls - 1,
                 id: Some(format!("call_{:016x}", random_seed())),
                 name: Some(call.name),
                 arguments: call.arguments.to_string(),
-            })
+            }))
         });
         let text = (!piece.is_empty()).then_some(ReplyEvent::Delta(piece));
         if text.into_iter().chain(call).any(|event| replies.blocking_send(Ok(event)).is_err()) {
@@ -535,7 +535,7 @@ mod tests {
             match event.expect("the model generates") {
                 ReplyEvent::Answering => {}
                 ReplyEvent::Delta(piece) => text.push_str(&piece),
-                ReplyEvent::ToolCall(part) => calls.push(part),
+                ReplyEvent::ToolCall(part) => calls.push(*part),
                 ReplyEvent::Done { finish_reason, usage } => {
                     return Reply { text, calls: calls.finish().unwrap(), finish_reason, usage };
                 }

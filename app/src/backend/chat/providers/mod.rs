@@ -179,8 +179,9 @@ pub enum ReplyEvent {
     Answering,
     /// More text.
     Delta(String),
-    /// Part of a tool call (gather them with [`ToolCalls`]).
-    ToolCall(ToolCallDelta),
+    /// Part of a tool call (gather them with [`ToolCalls`]); boxed: the events of a reply wait
+    /// in blocks of their largest kind's size, and most are text.
+    ToolCall(Box<ToolCallDelta>),
     /// The reply is complete.
     Done {
         /// Why the model stopped (`stop`, `length`, `tool_calls`, …).

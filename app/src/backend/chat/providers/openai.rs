@@ -272,8 +272,12 @@ impl Upstream {
                 finish_reason = choice.finish_reason.map(FinishReason::from);
             }
             let text = choice.delta.content.filter(|t| !t.is_empty()).map(ReplyEvent::Delta);
-            let calls =
-                choice.delta.tool_calls.into_iter().flatten().map(|part| ReplyEvent::ToolCall(part.into()));
+            let calls = choice
+                .delta
+                .tool_calls
+                .into_iter()
+                .flatten()
+                .map(|part| ReplyEvent::ToolCall(Box::new(part.into())));
             for event in text.into_iter().chain(calls) {
                 sent_any = true;
                 if replies.send(Ok(event)).await.is_err() {
