@@ -106,7 +106,7 @@ impl ReplyState {
 pub enum Chunk {
     /// More text.
     Text(String),
-    /// A part, after the text so far (boxed: a reply keeps every chunk, most of them text).
+    /// A part, after the text so far (boxed, as the turn sends it: most chunks are text).
     Part(Box<ReplyPart>),
 }
 
