@@ -321,9 +321,6 @@ fn try_generate(
     replies: &mpsc::Sender<Result<ReplyEvent, ProviderError>>,
     last: &LastConversation,
 ) -> Result<(), llm::Error> {
-    if replies.blocking_send(Ok(ReplyEvent::Answering)).is_err() {
-        return Ok(());
-    }
     let schema = prompt.response_format.as_ref().and_then(ResponseFormat::schema);
     let offered = if answering_with_results(prompt) { &[][..] } else { &prompt.tools };
     let tools: Vec<llm::chat::Tool> = offered.iter().map(engine_tool).collect();
@@ -357,6 +354,9 @@ fn try_generate(
         if prompt.require_tool {
             generation = generation.calling_first();
         }
+    }
+    if replies.blocking_send(Ok(ReplyEvent::Answering)).is_err() {
+        return Ok(());
     }
     let streamed = stream(&mut generation, prompt.max_tokens, turn_end, replies);
     let generated = generation.generated().len();
