@@ -86,7 +86,7 @@ impl TrustedProxies {
             .iter()
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(','))
-            .map_while(|address| address.trim().parse().ok())
+            .filter_map(|address| address.trim().parse().ok())
             .collect();
         forwarded.iter().rev().find(|address| !self.trusts(**address)).copied().unwrap_or(peer)
     }
@@ -187,6 +187,12 @@ mod tests {
             "an untrusted peer is itself"
         );
         assert_eq!(proxies.client(ip("10.9.9.9"), &HeaderMap::new()), ip("10.9.9.9"));
+        let garbled = headers(&[("x-forwarded-for", "not an address, 203.0.113.9, 10.1.2.3")]);
+        assert_eq!(
+            proxies.client(ip("127.0.0.1"), &garbled),
+            ip("203.0.113.9"),
+            "what the client wrote does not hide the address its proxy added"
+        );
         let error = TrustedProxies::try_from(vec!["nginx.local".into()]).unwrap_err();
         assert!(error.contains("nginx.local"), "{error}");
     }
