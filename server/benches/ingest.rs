@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde::Deserialize;
 use server::{Application, Config};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -92,6 +92,7 @@ fn ms(duration: Duration) -> f64 {
 }
 
 /// One producer: keeps `window` events in flight and returns each event's acknowledgement time.
+/// As a browser does, it sends each message at once (no Nagle delay).
 async fn produce(
     address: std::net::SocketAddr,
     token: String,
@@ -103,7 +104,8 @@ async fn produce(
         format!("ws://{address}/ws/events/cam{}", producer % 8).into_client_request().expect("a URL");
     let auth = HeaderValue::from_str(&format!("Token {token}")).expect("a header");
     request.headers_mut().insert("authorization", auth);
-    let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("connects");
+    let (socket, _) =
+        tokio_tungstenite::connect_async_with_config(request, None, true).await.expect("connects");
     let (mut sink, mut stream) = socket.split();
     stream.next().await.expect("connection_established").expect("a frame");
 
@@ -112,37 +114,31 @@ async fn produce(
     let mut next_seq = 1;
     while latencies.len() < events {
         while next_seq <= events && sent_at.len() < window {
-            let text = event(producer, next_seq).to_string();
             sent_at.insert(next_seq as u64, Instant::now());
-            sink.send(Message::Text(text.into())).await.expect("sent");
+            sink.send(Message::Text(event(producer, next_seq).into())).await.expect("sent");
             next_seq += 1;
         }
         let Some(Ok(Message::Text(reply))) = stream.next().await else { continue };
-        let reply: Value = serde_json::from_str(&reply).expect("JSON");
-        let seq = reply["seq"].as_u64().expect("an ack with seq");
-        assert_eq!(reply["type"], "ack", "{reply}");
-        if let Some(sent) = sent_at.remove(&seq) {
+        let reply: Reply = serde_json::from_str(&reply).expect("JSON");
+        assert_eq!(reply.kind, "ack", "{reply:?}");
+        if let Some(sent) = sent_at.remove(&reply.seq) {
             latencies.push(sent.elapsed());
         }
     }
     latencies
 }
 
-fn event(producer: usize, seq: usize) -> Value {
-    json!({
-        "type": "classification",
-        "producer": format!("bench-{producer}"),
-        "seq": seq,
-        "model": "efficientnet_lite0",
-        "client_time": "2026-11-21T12:00:00Z",
-        "classifications": [{
-            "categories": [
-                {"index": 281, "score": 0.61, "categoryName": "tabby", "displayName": ""},
-                {"index": 282, "score": 0.2, "categoryName": "tiger cat", "displayName": ""},
-                {"index": 285, "score": 0.1, "categoryName": "Egyptian cat", "displayName": ""}
-            ],
-            "headIndex": 0,
-            "headName": "probability"
-        }]
-    })
+/// What the benchmark reads of the server's answer.
+#[derive(Debug, Deserialize)]
+struct Reply<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    seq: u64,
+}
+
+/// The `seq`th event of `producer`, as a camera page writes it.
+fn event(producer: usize, seq: usize) -> String {
+    format!(
+        r#"{{"type":"classification","producer":"bench-{producer}","seq":{seq},"model":"efficientnet_lite0","client_time":"2026-11-21T12:00:00Z","classifications":[{{"categories":[{{"index":281,"score":0.61,"categoryName":"tabby","displayName":""}},{{"index":282,"score":0.2,"categoryName":"tiger cat","displayName":""}},{{"index":285,"score":0.1,"categoryName":"Egyptian cat","displayName":""}}],"headIndex":0,"headName":"probability"}}]}}"#
+    )
 }

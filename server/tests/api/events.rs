@@ -1,4 +1,8 @@
+use std::collections::BTreeMap;
+
+use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 use crate::sockets::{Socket, connect, connect_as, next_json, next_of_type, send, status_of};
@@ -70,6 +74,46 @@ async fn a_re_sent_event_is_acknowledged_but_stored_once() {
     duplicates.sort();
     assert_eq!(duplicates, [false, true]);
     assert_eq!(stored_events(&app).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_in_flight_are_each_acknowledged_once_and_none_is_lost_when_the_page_closes() {
+    let app = spawn_app_with(|config| config.websocket.burst = 200).await;
+    let mut socket = open_stream(&app, "alice").await;
+    // A hundred events sent without waiting, the 50th twice.
+    for seq in (1..=100).chain([50]) {
+        socket.feed(Message::Text(event(seq, 0.8).to_string().into())).await.unwrap();
+    }
+    socket.flush().await.unwrap();
+    let mut heard: BTreeMap<u64, Vec<bool>> = BTreeMap::new();
+    for _ in 0..101 {
+        let ack = next_json(&mut socket).await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        heard.entry(ack["seq"].as_u64().unwrap()).or_default().push(ack["duplicate"].as_bool().unwrap());
+    }
+    assert_eq!(heard.keys().copied().collect::<Vec<_>>(), (1..=100).collect::<Vec<_>>());
+    for (seq, duplicates) in &mut heard {
+        duplicates.sort();
+        let expected: &[bool] = if *seq == 50 { &[false, true] } else { &[false] };
+        assert_eq!(duplicates, expected, "the acknowledgements of event {seq}");
+    }
+
+    // Fifty more, and the page closes without waiting for their acknowledgements; the server
+    // answers the close once it has read what came before it.
+    for seq in 101..=150 {
+        socket.feed(Message::Text(event(seq, 0.8).to_string().into())).await.unwrap();
+    }
+    socket.close(None).await.unwrap();
+    while let Some(Ok(message)) = socket.next().await {
+        if matches!(message, Message::Close(_)) {
+            break;
+        }
+    }
+    // An event sent afterwards is written after them.
+    let mut again = open_stream(&app, "bob").await;
+    send(&mut again, &event(1, 0.8).to_string()).await;
+    assert_eq!(next_json(&mut again).await["type"], "ack");
+    assert_eq!(stored_events(&app).await.len(), 151, "every event sent is stored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
