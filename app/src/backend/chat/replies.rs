@@ -71,14 +71,9 @@ impl Chunks {
         Some(Chunk::Text(self.text.get(self.start(n)..end).unwrap_or_default().to_owned()))
     }
 
-    /// The text and the parts in their places.
-    fn content(&self) -> (String, Vec<PlacedPart>) {
-        let parts = self
-            .parts
-            .iter()
-            .map(|(n, part)| PlacedPart { at: self.start(*n), part: part.clone() })
-            .collect();
-        (self.text.clone(), parts)
+    /// The parts, each after the text of the chunks before it.
+    fn placed(&self) -> Vec<PlacedPart> {
+        self.parts.iter().map(|(n, part)| PlacedPart { at: self.start(*n), part: part.clone() }).collect()
     }
 }
 
@@ -111,15 +106,11 @@ pub enum Chunk {
 }
 
 /// The text of `chunks` and their parts in their places.
-pub fn assemble<'a>(chunks: impl IntoIterator<Item = &'a Chunk>) -> (String, Vec<PlacedPart>) {
-    let (mut text, mut parts) = (String::new(), Vec::new());
-    for chunk in chunks {
-        match chunk {
-            Chunk::Text(more) => text.push_str(more),
-            Chunk::Part(part) => parts.push(PlacedPart { at: text.len(), part: (**part).clone() }),
-        }
-    }
-    (text, parts)
+pub fn assemble(chunks: impl IntoIterator<Item = Chunk>) -> (String, Vec<PlacedPart>) {
+    let mut all = Chunks::default();
+    chunks.into_iter().for_each(|chunk| all.push(chunk));
+    let parts = all.placed();
+    (all.text, parts)
 }
 
 /// What a follower gets next.
@@ -164,7 +155,8 @@ impl LiveReply {
 
     /// The text so far and the parts in their places.
     pub fn content(&self) -> (String, Vec<PlacedPart>) {
-        self.state().chunks.content()
+        let state = self.state();
+        (state.chunks.text.clone(), state.chunks.placed())
     }
 
     /// Marks the reply as ended with its stored form.

@@ -346,7 +346,7 @@ impl SharedReplies {
                 Entry::Finished(_) => break,
             }
         }
-        Ok(Some(assemble(&chunks)))
+        Ok(Some(assemble(chunks)))
     }
 
     /// Ends the stream of a reply another replica left unfinished with its stored form.
