@@ -30,13 +30,15 @@ lint:
 	cargo clippy --quiet -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 # The server's integration suite runs twice: on SQLite, then on a throw-away PostgreSQL. The
-# second run leaves out the one test that spends a minute in the embedded model's answer (its
-# queries are the camera tools', which the scripted-model tests run on both). The same packages as
-# above, so that the test binary is the one built there.
+# second run leaves out the tests that spend minutes in the embedded model's answers, the camera
+# assistant's test and its evaluation set (their queries are the camera tools', which the
+# scripted-model tests run on both). The same packages as above, so that the test binary is the
+# one built there.
 rust-test:
 	cargo test -p llm -p app -p server
 	scripts/with-postgres.sh cargo test -p llm -p app -p server --test api -- \
-		--skip agents::the_camera_assistant_answers_from_the_events_with_the_embedded_model
+		--skip agents::the_camera_assistant_answers_from_the_events_with_the_embedded_model \
+		--skip agents::the_camera_assistant_answers_questions_it_was_not_tuned_on_from_the_data
 
 e2e-test:
 	cd end2end && ../scripts/with-postgres.sh npx playwright test
@@ -59,3 +61,4 @@ bench:
 	cargo bench -p server --bench chat
 	BENCH_LLAMA_CPP_PYTHON=$(CURDIR)/.bench-venv/bin/python cargo bench -p llm --bench speed
 	cargo bench -p server --bench render
+	cargo bench -p server --bench assistant

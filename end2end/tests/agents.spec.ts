@@ -1,5 +1,5 @@
 import { Page } from '@playwright/test';
-import { expect, hydrated, lastReply, sendMessage, signUp, test, uniqueName } from './fixtures';
+import { expect, hydrated, lastReply, query, sendMessage, signUp, test, uniqueName } from './fixtures';
 
 /** Starts a chat answered by the agent named `agent` and waits until it is connected. */
 async function chatWith(page: Page, agent: string) {
@@ -33,18 +33,20 @@ test('the camera assistant looks up what a camera saw, shows it, and sets up a r
 
   await chatWith(page, 'Camera assistant');
   await expect(page.locator('.chat-agent')).toHaveText('cameras');
-  await sendMessage(page, 'When did sofa last see a cat? [call latest_sightings {"label": "cat", "stream": "sofa"}]');
-  const card = lastReply(page).locator('.tool-card[data-tool="latest_sightings"]');
+  await sendMessage(page, 'When did sofa last see a cat? [call last_seen {"label": "cat", "camera": "sofa"}]');
+  const card = lastReply(page).locator('.tool-card[data-tool="last_seen"]');
   await expect(card).toHaveAttribute('data-state', 'ok');
   await expect(lastReply(page).locator('.widget[data-kind="image"] img')).toHaveAttribute('src', /\/api\/events\/\d+\/thumbnail/);
   await expect(lastReply(page)).toHaveAttribute('data-status', 'complete');
-  await expect(lastReply(page).locator('.message-body').last()).toContainText('The tool said');
+  // The answer is the tool's sentence; the card says what was looked up, its details one click away.
+  await expect(lastReply(page).locator('.message-body').last()).toContainText(/sofa last saw a cat today at \d\d:\d\d \((just now|1 min ago)\): a tabby\./);
+  await expect(card.locator('.tool-line')).toContainText('Last “cat” on sofa: today at');
   await card.locator('summary').click();
-  await expect(card.locator('.tool-arguments')).toContainText('"stream": "sofa"');
+  await expect(card.locator('.tool-arguments')).toContainText('"camera": "sofa"');
   await expect(card.locator('.tool-result')).toContainText('tabby');
 
-  await sendMessage(page, 'Tell me when a dog shows up on sofa [call tell_me_when_seen {"label": "dog", "stream": "sofa"}]');
-  const rule = lastReply(page).locator('.tool-card[data-tool="tell_me_when_seen"]');
+  await sendMessage(page, 'Tell me when a dog shows up on sofa [call alert_me_when {"label": "dog", "camera": "sofa"}]');
+  const rule = lastReply(page).locator('.tool-card[data-tool="alert_me_when"]');
   await expect(rule).toHaveAttribute('data-state', 'waiting');
   await expect(rule.locator('.approval')).toContainText('Create a rule: alert when sofa sees a dog');
   await rule.getByRole('button', { name: 'Approve' }).click();
@@ -53,6 +55,52 @@ test('the camera assistant looks up what a camera saw, shows it, and sets up a r
   await page.goto('/events');
   await hydrated(page);
   await expect(page.locator('.rule-row')).toContainText('dog on sofa');
+});
+
+/** Sends camera events from the page, as a camera page does: `labels` in order on `stream`. */
+async function sendEvents(page: Page, stream: string, labels: { index: number; name: string }[]) {
+  await page.evaluate(({ stream, labels }) => new Promise<void>((resolve) => {
+    const socket = new WebSocket(`ws://${location.host}/ws/events/${stream}`);
+    let acknowledged = 0;
+    socket.onmessage = (message) => {
+      const reply = JSON.parse(message.data);
+      if (reply.type === 'ack' && ++acknowledged === labels.length) return resolve();
+      if (reply.type !== 'connection_established') return;
+      labels.forEach((label, n) => socket.send(JSON.stringify({
+        type: 'classification', producer: 'e2e-words', seq: n + 1, model: 'efficientnet_lite0',
+        client_time: new Date().toISOString(),
+        classifications: [{ categories: [{ index: label.index, score: 0.9, categoryName: label.name, displayName: '' }], headIndex: 0, headName: 'probability' }],
+      })));
+    };
+  }), { stream, labels });
+}
+
+test('the camera assistant, on the embedded model, answers a question in everyday words with the number the database holds', async ({ page }) => {
+  test.setTimeout(180_000);
+  const user = uniqueName('words');
+  await signUp(page, user);
+  await page.goto('/events');
+  await hydrated(page);
+  const dog = { index: 207, name: 'golden retriever' };
+  const beagle = { index: 162, name: 'beagle' };
+  const cat = { index: 281, name: 'tabby' };
+  await sendEvents(page, 'patio', [dog, cat, beagle, dog, cat, dog]);
+  await sendEvents(page, 'hallway', [dog, dog]);
+
+  await chatWith(page, 'Camera assistant');
+  await page.getByText('Settings', { exact: true }).click();
+  await page.getByLabel('Model').selectOption('local/qwen2.5-coder-0.5b');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.getByText('Settings saved.')).toBeVisible();
+  await sendMessage(page, 'Did any dogs come by the patio today? How many?');
+  await expect(lastReply(page)).toHaveAttribute('data-status', 'complete', { timeout: 150_000 });
+  const card = lastReply(page).locator('.tool-card[data-tool="how_many"]');
+  await expect(card).toHaveAttribute('data-state', 'ok');
+  const [{ n }] = query(`SELECT COUNT(*) AS n FROM classification_events e JOIN users u ON u.id = e.owner_id
+    WHERE u.username = '${user}' AND e.stream = 'patio' AND e.top_index BETWEEN 151 AND 268`);
+  expect(n).toBe(4);
+  await expect(lastReply(page).locator('.message-body').last()).toHaveText(`patio saw a dog ${n} times today (golden retriever 3, beagle 1).`);
+  await expect(card.locator('.tool-line')).toHaveText(`Counted “dog” on patio today: ${n}`);
 });
 
 test('an agent’s choices and form answer it', async ({ page }) => {

@@ -83,6 +83,13 @@ impl Constraint {
         self.0.consume_token(token).map_err(|e| e.to_string())
     }
 
+    /// The tokens that must come next, whatever the model would pick (the rest of a tool's name,
+    /// a property's name and its quotes), recorded as come: they are written without asking the
+    /// model, which reads them with the next token it picks.
+    pub(crate) fn fast_forward(&mut self) -> Vec<u32> {
+        self.0.consume_ff_tokens()
+    }
+
     /// Whether what was written so far is a whole document (more may still be allowed, such as
     /// trailing spaces).
     pub(crate) fn accepting(&mut self) -> bool {

@@ -10,6 +10,7 @@ use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8_0, GgmlType, QK_K};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{Device, Module, Result, Tensor};
+use rayon::prelude::*;
 
 /// The architectures this decoder runs, as GGUF names them (`general.architecture`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -364,6 +365,26 @@ impl Cache {
         }
         self.positions = positions;
     }
+
+    /// A copy of its first `positions` positions (all it has, when it has fewer).
+    pub(crate) fn copy_of_first(&self, positions: usize) -> Self {
+        let positions = positions.min(self.positions);
+        let first = |rows: &Vec<Vec<f32>>| -> Vec<Vec<f32>> {
+            rows.iter()
+                .map(|layer| {
+                    let width = layer.len().checked_div(self.positions).unwrap_or(0);
+                    layer[..positions * width].to_vec()
+                })
+                .collect()
+        };
+        Self { keys: first(&self.keys), values: first(&self.values), positions }
+    }
+
+    /// The memory its keys and values take, in bytes.
+    pub(crate) fn bytes(&self) -> usize {
+        let floats: usize = self.keys.iter().chain(&self.values).map(Vec::len).sum();
+        floats * std::mem::size_of::<f32>()
+    }
 }
 
 impl Decoder {
@@ -513,25 +534,23 @@ impl Decoder {
         let group = heads / kv_heads;
         let first_new = keys.len() / kv_width - rows;
         let mut attended = vec![0.0; rows * query_width];
-        let mut weights = Vec::new();
-        for row in 0..rows {
+        let (keys, values) = (&*keys, &*values);
+        // Each head of each row on its own: over a long context this is most of a step's work.
+        attended.par_chunks_mut(head_dim).enumerate().for_each_init(Vec::new, |weights, (n, out)| {
+            let (row, head) = (n / heads, n % heads);
             let position = first_new + row;
             let from = if layer.sliding { (position + 1).saturating_sub(window) } else { 0 };
-            for head in 0..heads {
-                let query = &queries[row * query_width + head * head_dim..][..head_dim];
-                let kv_offset = (head / group) * head_dim;
-                weights.clear();
-                weights.extend(
-                    (from..=position)
-                        .map(|p| dot(query, &keys[p * kv_width + kv_offset..][..head_dim]) * scale),
-                );
-                softmax(&mut weights);
-                let out = &mut attended[row * query_width + head * head_dim..][..head_dim];
-                for (p, &weight) in (from..=position).zip(&weights) {
-                    add_scaled(out, &values[p * kv_width + kv_offset..][..head_dim], weight);
-                }
+            let query = &queries[row * query_width + head * head_dim..][..head_dim];
+            let kv_offset = (head / group) * head_dim;
+            weights.clear();
+            weights.extend(
+                (from..=position).map(|p| dot(query, &keys[p * kv_width + kv_offset..][..head_dim]) * scale),
+            );
+            softmax(weights);
+            for (p, &weight) in (from..=position).zip(weights.iter()) {
+                add_scaled(out, &values[p * kv_width + kv_offset..][..head_dim], weight);
             }
-        }
+        });
         Ok(attended)
     }
 }

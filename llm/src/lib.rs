@@ -17,6 +17,7 @@
 pub mod chat;
 mod constraint;
 mod decoder;
+mod prefixes;
 mod sampling;
 mod tokenizer;
 
@@ -29,6 +30,7 @@ use self::chat::{ChatTemplate, Message, Tool, ToolCall};
 use self::constraint::{Constraint, Grammars};
 pub use self::decoder::Architecture;
 use self::decoder::{Cache, Decoder};
+pub use self::prefixes::PrefixCache;
 use self::sampling::Sampler;
 pub use self::sampling::Sampling;
 use self::tokenizer::TextStream;
@@ -186,6 +188,8 @@ impl Model {
             logits,
             sampler: Sampler::new(sampling),
             generated: Vec::new(),
+            unread: Vec::new(),
+            ahead: std::collections::VecDeque::new(),
             text: TextStream::default(),
             constraint: None,
             calls: None,
@@ -281,6 +285,10 @@ pub struct Generation<'m> {
     logits: Vec<f32>,
     sampler: Sampler,
     generated: Vec<u32>,
+    /// Generated tokens the model has not read yet.
+    unread: Vec<u32>,
+    /// Tokens the constraint forces next, written without asking the model.
+    ahead: std::collections::VecDeque<u32>,
     text: TextStream,
     /// Bound to a JSON Schema: only tokens that keep the output valid may come next.
     constraint: Option<Constraint>,
@@ -359,14 +367,20 @@ impl Generation<'_> {
     }
 
     fn step(&mut self) -> Result<Option<Token>, Error> {
-        if let Some(&last) = self.generated.last() {
-            self.logits = self.model.decoder.forward(&[last], &mut self.cache)?;
+        if let Some(id) = self.ahead.pop_front() {
+            return self.write(id).map(Some);
         }
         if let Some(id) = self.calls.as_mut().and_then(|calls| calls.forced.pop_front()) {
-            // A call's closing: markup, not reply text.
+            // A call's opening or closing: markup, not reply text.
             self.generated.push(id);
+            self.unread.push(id);
             self.text.push(&self.model.tokenizer, id);
             return Ok(Some(Token { id, text: String::new(), tool_call: None }));
+        }
+        if !self.unread.is_empty() {
+            // The tokens written since the model last read, in one pass.
+            self.logits = self.model.decoder.forward(&self.unread, &mut self.cache)?;
+            self.unread.clear();
         }
         if let Some(constraint) = &mut self.constraint {
             constraint.mask(&mut self.logits).map_err(Error::Schema)?;
@@ -382,12 +396,19 @@ impl Generation<'_> {
         }
         if let Some(constraint) = &mut self.constraint {
             constraint.advance(id).map_err(Error::Schema)?;
+            self.ahead.extend(constraint.fast_forward());
         }
+        self.write(id).map(Some)
+    }
+
+    /// Adds token `id` to the reply (the model reads it before it picks the next one).
+    fn write(&mut self, id: u32) -> Result<Token, Error> {
         self.generated.push(id);
+        self.unread.push(id);
         let text = self.text.push(&self.model.tokenizer, id);
         match self.calls.is_some() {
-            true => self.follow_calls(id, text).map(Some),
-            false => Ok(Some(Token { id, text, tool_call: None })),
+            true => self.follow_calls(id, text),
+            false => Ok(Token { id, text, tool_call: None }),
         }
     }
 
@@ -738,6 +759,53 @@ mod tests {
         let unrelated =
             model.generate_after(Some(reusing.into_prefix()), &other, Sampling::greedy()).unwrap();
         assert_eq!(unrelated.reused(), 0);
+    }
+
+    #[test]
+    fn conversations_that_begin_alike_share_what_was_computed_within_the_budget() {
+        let model = qwen();
+        let instructions =
+            "You answer questions about the user's security cameras, in one short sentence. ".repeat(6);
+        let system = Message::new(chat::Role::System, instructions);
+        let ask = |question: &str| {
+            model.chat_prompt(&[system.clone(), Message::new(chat::Role::User, question)], &[]).unwrap()
+        };
+        let (first, second) = (ask("How many cats are there?"), ask("Which camera saw a dog?"));
+        let mut cache = PrefixCache::new(64 << 20);
+        assert!(cache.lookup(&first).is_none(), "an empty cache has nothing to share");
+        let mut generation = model.generate(&first, Sampling::greedy()).unwrap();
+        generation.by_ref().take(4).for_each(drop);
+        cache.keep(generation.into_prefix());
+        // Another conversation with the same instructions reads only its own question, and
+        // answers as if it had read everything.
+        let shared = cache.lookup(&second).expect("the instructions are shared");
+        let fresh: Vec<u32> =
+            model.generate(&second, Sampling::greedy()).unwrap().take(8).map(|t| t.unwrap().id).collect();
+        let mut reusing = model.generate_after(Some(shared), &second, Sampling::greedy()).unwrap();
+        let common = first.iter().zip(&second).take_while(|(a, b)| a == b).count();
+        assert_eq!(reusing.reused(), common);
+        let reused: Vec<u32> = reusing.by_ref().take(8).map(|t| t.unwrap().id).collect();
+        assert_eq!(reused, fresh);
+        assert_eq!(cache.len(), 2, "the first conversation stays, and the beginning they share is kept");
+        cache.keep(reusing.into_prefix());
+        assert_eq!(cache.len(), 3);
+        // A conversation's next turn replaces the prefix it extends.
+        let mut next = model.generate_after(cache.lookup(&second), &second, Sampling::greedy()).unwrap();
+        next.by_ref().take(12).for_each(drop);
+        cache.keep(next.into_prefix());
+        assert_eq!(cache.len(), 3, "{cache:?}");
+        let third = ask("What did the door see?");
+        assert_eq!(cache.lookup(&third).map(|p| p.tokens.len()), Some(common), "from the shared beginning");
+        // Over the budget, the least recently used go first.
+        let mut measure = PrefixCache::new(usize::MAX);
+        measure.keep(model.generate(&first, Sampling::greedy()).unwrap().into_prefix());
+        let budget = measure.bytes() * 3 / 2;
+        let mut small = PrefixCache::new(budget);
+        small.keep(model.generate(&first, Sampling::greedy()).unwrap().into_prefix());
+        small.keep(model.generate(&second, Sampling::greedy()).unwrap().into_prefix());
+        assert_eq!(small.len(), 1);
+        assert!(small.bytes() <= budget);
+        assert_eq!(small.lookup(&second).map(|p| p.tokens.len()), Some(second.len()), "the latest is kept");
     }
 
     #[test]

@@ -6,6 +6,8 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::camera_eval::grounding::ungrounded;
+use crate::camera_eval::{DEV, HEADING, HELD_OUT, failures, part, per_tool, row, run, score, seed};
 use crate::chat::{chat_app, open_session, rest};
 use crate::events::event;
 use crate::helpers::{TestApp, TestUser, spawn_app};
@@ -215,7 +217,7 @@ async fn a_call_that_changes_data_waits_for_approval_and_a_denial_changes_nothin
     let session = start(&alice, "cameras", json!({})).await;
     let mut socket = open_session(&app, &alice, session).await;
     let rule_call =
-        r#"Tell me when a dog shows up on cam1 [call tell_me_when_seen {"label": "dog", "stream": "cam1"}]"#;
+        r#"Tell me when a dog shows up on cam1 [call alert_me_when {"label": "dog", "camera": "cam1"}]"#;
 
     ask(&mut socket, rule_call).await;
     assert_eq!(next_json(&mut socket).await["type"], "tool_call");
@@ -233,6 +235,10 @@ async fn a_call_that_changes_data_waits_for_approval_and_a_denial_changes_nothin
     let (frames, message) = read_frames(&mut socket, 3).await;
     assert_eq!(of_type(&frames, "tool_result")[0]["ok"], true, "{frames:?}");
     assert_eq!(message["status"], "complete");
+    assert_eq!(
+        message["content"], "Done: you will be alerted when cam1 sees a dog (rule “dog on cam1”).",
+        "the answer is the tool's sentence"
+    );
     let rules = alice.call_ok("rules", &[]).await;
     assert_eq!(rules[0]["name"], "dog on cam1");
     assert_eq!((rules[0]["labels"].as_str(), rules[0]["stream"].as_str()), (Some("dog"), Some("cam1")));
@@ -242,12 +248,13 @@ async fn a_call_that_changes_data_waits_for_approval_and_a_denial_changes_nothin
     let request = next_json(&mut socket).await;
     let deny = json!({"type": "approve", "call_id": request["call_id"], "approved": false});
     send(&mut socket, &deny.to_string()).await;
-    let (frames, _) = read_frames(&mut socket, 3).await;
+    let (frames, message) = read_frames(&mut socket, 3).await;
     let result = of_type(&frames, "tool_result")[0];
     assert_eq!(
         (result["ok"].as_bool(), result["result"]["error"].as_str()),
         (Some(false), Some("the user did not allow this"))
     );
+    assert_eq!(message["content"], "OK, I did not create the rule.");
     assert_eq!(alice.call_ok("rules", &[]).await.as_array().unwrap().len(), 1, "nothing was created");
 
     // Stop while a call waits: the reply ends stopped and the session takes the next message.
@@ -319,41 +326,47 @@ async fn the_camera_assistant_s_tools_see_only_the_owner_s_events() {
     let mut socket = open_session(&app, &alice, session).await;
     ask(
         &mut socket,
-        r#"How many cats? [call count_events {"label": "cat", "stream": "cam0", "period": "today"}]"#,
+        r#"How many cats? [call how_many {"label": "cats", "camera": "cam0", "when": "today"}]"#,
     )
     .await;
     let (frames, message) = read_frames(&mut socket, 1).await;
-    assert_eq!(
-        of_type(&frames, "tool_result")[0]["result"]["count"],
-        3,
-        "tabby is a cat; bob's are not counted"
-    );
-    assert!(message["content"].as_str().unwrap().contains("\"count\":3"), "{message}");
+    let result = &of_type(&frames, "tool_result")[0]["result"];
+    assert_eq!(result["count"], 3, "tabby is a cat; bob's are not counted");
+    assert_eq!(result["summary"], "Counted “cat” on cam0 today: 3", "the card's line");
+    assert_eq!(message["content"], "cam0 saw a cat 3 times today (tabby 3).", "the tool's sentence");
 
-    ask(&mut socket, r#"When? [call latest_sightings {"label": "cat", "limit": 2}]"#).await;
+    ask(&mut socket, r#"On cam9? [call how_many {"label": "cat", "camera": "cam9", "when": "today"}]"#).await;
+    let (_, message) = read_frames(&mut socket, 1).await;
+    assert_eq!(
+        message["content"], "You have no camera called “cam9”. Your cameras are cam0.",
+        "a camera that is not the user's is not guessed at"
+    );
+
+    ask(&mut socket, r#"When? [call last_seen {"label": "cat", "camera": "all"}]"#).await;
     let (frames, _) = read_frames(&mut socket, 1).await;
     let image = of_type(&frames, "widget")[0];
     assert_eq!(image["kind"], "image");
     let url = image["data"]["url"].as_str().unwrap();
     assert_eq!(alice.client.get(format!("{}{url}", app.address)).send().await.unwrap().status(), 200);
     assert_eq!(bob.client.get(format!("{}{url}", app.address)).send().await.unwrap().status(), 404);
-    assert_eq!(of_type(&frames, "tool_result")[0]["result"]["sightings"].as_array().unwrap().len(), 2);
+    assert_eq!(of_type(&frames, "tool_result")[0]["result"]["sightings"].as_array().unwrap().len(), 3);
 
-    ask(&mut socket, "[call activity_per_hour {}]").await;
-    let (frames, _) = read_frames(&mut socket, 1).await;
+    ask(&mut socket, r#"[call what_happened {"camera": "all", "when": "today"}]"#).await;
+    let (frames, message) = read_frames(&mut socket, 1).await;
     let chart = of_type(&frames, "widget")[0];
     assert_eq!(chart["kind"], "chart");
     assert_eq!(chart["data"]["activity"]["series"][0]["label"], "tabby");
+    assert_eq!(message["content"], "Today your cameras saw: tabby 3 times (cam0 3).");
 
-    ask(&mut socket, "[call list_streams {}]").await;
+    ask(&mut socket, "[call which_cameras {}]").await;
     let (frames, _) = read_frames(&mut socket, 1).await;
-    let streams = &of_type(&frames, "tool_result")[0]["result"];
+    let cameras = &of_type(&frames, "tool_result")[0]["result"]["cameras"];
     assert_eq!(
-        (streams[0]["stream"].as_str(), streams[0]["events"].as_i64()),
+        (cameras[0]["camera"].as_str(), cameras[0]["events"].as_i64()),
         (Some("cam0"), Some(3)),
-        "{streams}"
+        "{cameras}"
     );
-    assert_eq!(streams.as_array().map(Vec::len), Some(1));
+    assert_eq!(cameras.as_array().map(Vec::len), Some(1));
 
     let (status, _) = rest(
         &bob,
@@ -381,7 +394,7 @@ async fn the_camera_assistant_answers_from_the_events_with_the_embedded_model() 
     let call = &parts[0]["part"];
     assert_eq!(
         (call["type"].as_str(), call["name"].as_str()),
-        (Some("tool_call"), Some("count_events")),
+        (Some("tool_call"), Some("how_many")),
         "{reply}"
     );
     assert_eq!(parts[1]["part"]["result"]["count"], 4, "{reply}");
@@ -399,7 +412,7 @@ async fn the_camera_assistant_answers_from_the_events_with_the_embedded_model() 
             )
         })
         .collect();
-    assert_eq!(kinds[0], ("tool_call", "latest_sightings"), "{reply}");
+    assert_eq!(kinds[0], ("tool_call", "last_seen"), "{reply}");
     assert!(kinds.contains(&("widget", "image")), "the thumbnail is shown: {reply}");
     assert_eq!(reply["status"], "complete");
 
@@ -411,7 +424,7 @@ async fn the_camera_assistant_answers_from_the_events_with_the_embedded_model() 
     let call = next_json_within(&mut socket, slow).await;
     assert_eq!(
         (call["type"].as_str(), call["name"].as_str()),
-        (Some("tool_call"), Some("tell_me_when_seen")),
+        (Some("tool_call"), Some("alert_me_when")),
         "{call}"
     );
     let request = next_json(&mut socket).await;
@@ -434,4 +447,43 @@ async fn the_camera_assistant_answers_from_the_events_with_the_embedded_model() 
         (Some("dog"), Some("cam1")),
         "{rules}"
     );
+}
+
+/// The evaluation set (`tests/camera_eval/`) with the default model at the session's default
+/// settings: on the held-out part, the right tool with the right arguments for 90 % of the
+/// questions, and 95 % of the answers grounded; the development part is scored and printed beside
+/// it. (Speed is the `assistant` benchmark's.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_camera_assistant_answers_questions_it_was_not_tuned_on_from_the_data() {
+    let app = spawn_app().await;
+    let world = seed(&app).await;
+    let dev = run(&app, &world, None, &part(DEV)).await;
+    let held_out = run(&app, &world, None, &part(HELD_OUT)).await;
+    let (dev_score, held_score) = (score(&dev), score(&held_out));
+    println!("{HEADING}\n{}\n{}", row("development", &dev_score), row("held-out", &held_score));
+    println!("development, wrong:\n{}", failures(&dev));
+    println!("held-out per tool:\n{}", per_tool(&held_out));
+    // Only the held-out figures are told, never its questions: it is not tuned on.
+    assert!(held_score.right_call >= 90.0, "right tool and arguments: {held_score:?}");
+    assert!(held_score.grounded >= 95.0, "grounded: {held_score:?}");
+}
+
+/// The evaluation's grounding checker.
+#[test]
+fn a_fact_the_tools_did_not_return_is_caught() {
+    let cameras = vec!["cam0".to_owned(), "door".to_owned(), "garden-2".to_owned()];
+    let labels = vec!["cat".to_owned(), "tabby".to_owned(), "dog".to_owned(), "person".to_owned()];
+    let ground = r#"{"camera":"cam0","label":"cat","count":7,"when":"today at 14:05 (20 min ago)"}"#;
+    let fine = "cam0 saw a cat 7 times today; the last at 14:05, 20 min ago.";
+    assert!(ungrounded(fine, ground, &cameras, &labels).is_empty());
+    assert_eq!(ungrounded("cam0 saw 12 cats today.", ground, &cameras, &labels), ["n:12"]);
+    assert_eq!(ungrounded("cam2 saw a cat 7 times.", ground, &cameras, &labels), ["c:cam2"]);
+    assert_eq!(ungrounded("door saw a cat once.", ground, &cameras, &labels), ["c:door", "n:1"]);
+    assert_eq!(ungrounded("A dog showed up at 3:00 PM.", ground, &cameras, &labels), ["l:dog", "t:3:00"]);
+    assert_eq!(
+        ungrounded("Two people came by.", ground, &cameras, &labels),
+        ["l:person", "n:2"].map(String::from)
+    );
+    assert_eq!(ungrounded(r#"{"name": "count_events"}"#, ground, &cameras, &labels).len(), 3);
+    assert!(ungrounded("Hello! How can I help?", "", &cameras, &labels).is_empty());
 }

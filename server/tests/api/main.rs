@@ -2,6 +2,8 @@
 
 mod accounts;
 mod agents;
+#[path = "../camera_eval/mod.rs"]
+mod camera_eval;
 mod chat;
 mod classify;
 mod events;

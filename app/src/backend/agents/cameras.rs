@@ -1,21 +1,59 @@
-//! The built-in `cameras` agent: answers questions about what the user's cameras saw, with
-//! tools over the user's own events, alerts and rules. The user's id comes from the session's
-//! context, never from the model.
+//! The built-in `cameras` agent: answers what the user's cameras saw. The model's only job is
+//! to read the question: it picks one of the tools and its arguments, greedily and bound to the
+//! tools' schemas. The tools look the facts up in the user's own events, alerts and rules, and
+//! each returns the sentence that states them, which is the answer: every number, time, camera
+//! and label the user reads comes from the data, never from the model. The user's id comes from
+//! the session's context, never from the model.
 
-use chrono::{DateTime, Local, TimeDelta, Utc};
+mod reading;
+mod words;
+
+use chrono::{Local, TimeDelta};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Agent, AgentError, Answer, NoArgs, Output, Tool, ToolError, Turn, UserMessage};
-use crate::backend::events::{EventStore, Rules};
+use self::reading::{Question, cued_tool, names_the_thing, reshape, settle};
+use self::words::{Camera, Label, Period, list, times, when};
+use super::{Agent, AgentError, Answer, NoArgs, Output, Tool, ToolCall, ToolError, Turn, UserMessage};
+use crate::backend::chat::providers::Turn as ModelTurn;
+use crate::backend::events::{EventStore, LabelCount, Rules};
 use crate::protocol::{RuleDraft, UserId, UserInfo, WidgetData};
-use crate::vision::CategoryFilter;
 
-/// What the assistant is told before the conversation.
-const INSTRUCTIONS: &str = "You answer questions about what the user's cameras saw, using the tools. \
-Cameras are streams named like cam0. What a camera saw is a label such as cat, dog or car. \
-Call a tool to look things up, then answer in one or two sentences with the numbers and times the tools gave.";
+/// What the assistant is told before the conversation: the same for every session, so what the
+/// model computes for it is shared. The examples use names no user's data is expected to have,
+/// so that the model copies the user's words, not theirs.
+const INSTRUCTIONS: &str = r#"You read questions about the user's security cameras and call the one tool that answers them. Copy the user's own words into the arguments:
+- label: the thing seen, one to three words, e.g. "raccoon", "red car";
+- camera: the camera the question names, e.g. "porch", "cam7"; "all" when it names none or asks about every camera.
+A follow-up such as "and on the porch?" repeats the last call with only that changed.
+
+Examples:
+how many raccoons did porch see yesterday? -> how_many {"label": "raccoon", "camera": "porch"}
+number of deer on cam7 in the past 2 hours -> how_many {"label": "deer", "camera": "cam7"}
+did any camera see a bicycle this week, how many? -> how_many {"label": "bicycle", "camera": "all"}
+when was a raccoon last on the porch? -> last_seen {"label": "raccoon", "camera": "porch"}
+last time a deer was seen? -> last_seen {"label": "deer", "camera": "all"}
+what happened on cam7 this afternoon? -> what_happened {"camera": "cam7"}
+anything in the backyard overnight? -> what_happened {"camera": "backyard"}
+what did the garage see today? -> what_happened {"camera": "garage"}
+which cameras are there? -> which_cameras {}
+which camera saw something last? -> which_cameras {}
+did any alerts go off? -> recent_alerts {}
+let me know when a deer shows up in the backyard -> alert_me_when {"label": "deer", "camera": "backyard"}
+alert me whenever a bicycle is seen -> alert_me_when {"label": "bicycle", "camera": "all"}
+ping me if a raccoon comes to the porch -> alert_me_when {"label": "raccoon", "camera": "porch"}
+pause the raccoon on porch alert -> pause_alert {"rule": "raccoon on porch"}
+stop the deer alerts -> pause_alert {"rule": "deer"}
+turn the deer rule back on -> resume_alert {"rule": "deer"}
+hello -> small_talk {"about": "greeting"}
+good evening -> small_talk {"about": "greeting"}
+thanks a lot -> small_talk {"about": "thanks"}
+what is the capital of Peru? -> small_talk {"about": "other"}
+tell me a joke -> small_talk {"about": "other"}"#;
+
+/// The pseudo-tool for messages that need no data: never shown as a call.
+const NO_DATA: &str = "small_talk";
 
 /// The assistant's context: whose cameras it answers about.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
@@ -28,49 +66,74 @@ pub struct CameraContext {
 #[derive(Clone, Debug)]
 pub struct CameraAssistant {
     tools: Vec<Tool>,
+    events: EventStore,
 }
 
 impl CameraAssistant {
     /// The assistant over `events` and `rules`.
     pub fn new(events: EventStore, rules: Rules) -> Self {
+        let store = events.clone();
         let tools = vec![
             Tool::over(
                 events.clone(),
-                "count_events",
-                "How many times a camera saw something, e.g. how many cats cam0 saw today.",
+                "how_many",
+                "Counts how many times a camera saw something: \"how many\", \"how often\", \"count\", \"number of\".",
                 count_events,
             ),
             Tool::over(
                 events.clone(),
-                "latest_sightings",
-                "When a camera last saw something, with pictures, e.g. when cam0 last saw a cat.",
-                latest_sightings,
+                "last_seen",
+                "When a camera last saw something, with its picture: \"when did … last\", \"last time\", \"has … ever \
+                 seen\".",
+                last_seen,
             ),
             Tool::over(
                 events.clone(),
-                "list_streams",
-                "The user's cameras, with how many events each sent and when it last did.",
-                list_streams,
+                "what_happened",
+                "Everything a camera saw over a time: \"what did … see\", \"what happened\", \"anything\", \"activity\".",
+                what_was_seen,
             ),
             Tool::over(
-                events,
-                "activity_per_hour",
-                "What the cameras saw per hour, shown as a chart, e.g. the activity of the last 24 hours.",
-                activity_per_hour,
+                events.clone(),
+                "which_cameras",
+                "Lists the user's cameras and which was active last: \"which cameras\", \"how many cameras\".",
+                list_cameras,
             ),
-            Tool::over(rules.clone(), "recent_alerts", "The latest alerts the user's rules fired.", recent_alerts),
             Tool::over(
                 rules.clone(),
-                "tell_me_when_seen",
-                "From now on, alerts the user when a camera sees something: for requests like \"tell me when a \
-                 dog shows up on cam1\" or \"let me know when a cat appears\". Creates an alert rule.",
+                "recent_alerts",
+                "The alerts the user's rules fired so far: \"alerts\", \"notifications\", \"did my rules trigger\".",
+                recent_alerts,
+            ),
+            Tool::over(
+                rules.clone(),
+                "alert_me_when",
+                "Creates an alert rule for the future: \"tell me when\", \"let me know\", \"alert me\", \"notify me\", \
+                 \"warn me\".",
                 create_rule,
             )
             .needs_approval(rule_summary),
-            Tool::over(rules, "pause_rule", "Pauses or resumes one of the user's alert rules, by name.", pause_rule)
-                .needs_approval(pause_summary),
+            Tool::over(
+                rules.clone(),
+                "pause_alert",
+                "Pauses an alert rule: \"pause\", \"stop\", \"mute\", \"turn off\" an alert.",
+                pause_rule,
+            )
+            .needs_approval(pause_summary),
+            Tool::over(
+                rules,
+                "resume_alert",
+                "Turns a paused alert rule back on: \"resume\", \"turn back on\", \"unmute\" an alert.",
+                resume_rule,
+            )
+            .needs_approval(resume_summary),
+            Tool::new(
+                NO_DATA,
+                "Greetings, thanks, and anything not about the cameras (weather, news, poems).",
+                reply_without_data,
+            ),
         ];
-        Self { tools: tools.into_iter().map(Tool::with_context::<CameraContext>).collect() }
+        Self { tools: tools.into_iter().map(Tool::with_context::<CameraContext>).collect(), events: store }
     }
 }
 
@@ -83,8 +146,8 @@ impl Agent for CameraAssistant {
     }
 
     fn description(&self) -> &str {
-        "Answers what your cameras saw: counts, latest sightings with pictures, activity per hour, \
-         alerts; sets up alert rules with your approval."
+        "Answers what your cameras saw: counts, latest sightings with pictures, what happened, \
+         alerts; sets up and pauses alert rules with your approval."
     }
 
     fn create_context(&self, visitor: &UserInfo, _args: NoArgs) -> Result<CameraContext, AgentError> {
@@ -97,183 +160,321 @@ impl Agent for CameraAssistant {
         context: &mut CameraContext,
         turn: &mut Turn,
     ) -> Result<Answer, AgentError> {
-        turn.model(message)
+        let model = turn
+            .model(message)
             .instructions(INSTRUCTIONS)
             .tools(&self.tools, context)
             .require_tool()
-            .run()
-            .await?;
-        Ok(Answer::Streamed)
+            .history(briefly(turn.history()));
+        let mut calls = model.choose().await?;
+        if calls.is_empty() {
+            return Ok(Reply::Other.text().into());
+        }
+        let question = Question::new(&message.text);
+        let previous = previous_call(turn);
+        let known = cameras_of(&self.events, context.user_id).await.map_err(|e| AgentError::Failed(e.0))?;
+        for call in &mut calls {
+            // The question's phrases decide the tool when they point to one; a follow-up without
+            // any (that the model did not take for small talk) asks what the call before asked,
+            // with what it changes.
+            let follow_on = previous
+                .as_ref()
+                .filter(|_| question.follows_up() && call.name != NO_DATA)
+                .map(|p| p.name.as_str());
+            if let Some(tool) = cued_tool(&question).or(follow_on).filter(|tool| *tool != call.name) {
+                call.arguments = reshape(tool, &call.arguments, &question);
+                call.name = tool.to_owned();
+            }
+            // A count or a last sighting of a thing the user never named is a question about
+            // what happened (the model reaches for a thing from its examples).
+            if matches!(call.name.as_str(), "how_many" | "last_seen")
+                && !names_the_thing(&call.arguments, &question, &known)
+            {
+                let camera = call.arguments.get("camera").cloned().unwrap_or_else(|| json!("all"));
+                call.name = "what_happened".into();
+                call.arguments = json!({"camera": camera});
+            }
+            // The time is read from the question, not asked of the model.
+            if let (Some(fields), true) =
+                (call.arguments.as_object_mut(), matches!(call.name.as_str(), "how_many" | "what_happened"))
+            {
+                fields.entry("when").or_insert_with(|| json!(""));
+            }
+            settle(&mut call.arguments, &question, previous.as_ref().map(|p| &p.arguments), &known);
+        }
+        let mut answers = Vec::new();
+        for call in &calls {
+            let answer = match call.name.as_str() {
+                NO_DATA => Reply::of(call).text().to_owned(),
+                _ => {
+                    let (ok, result) = model.execute(call).await?;
+                    answer_of(call, ok, &result)
+                }
+            };
+            if !answers.contains(&answer) {
+                answers.push(answer);
+            }
+        }
+        Ok(answers.join("\n\n").into())
     }
 }
 
-/// A time range the model names.
-#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-enum Period {
-    /// The last 60 minutes.
-    LastHour,
-    /// Since midnight.
-    Today,
-    /// The last 24 hours.
-    #[default]
-    Last24Hours,
-    /// The last 7 days.
-    Last7Days,
-    /// Everything stored.
-    AllTime,
+/// The conversation with each tool's result cut to the sentence it wrote: what a follow-up needs
+/// of it, in a tenth of the tokens (the model reads less before it answers).
+fn briefly(history: &[ModelTurn]) -> Vec<ModelTurn> {
+    history
+        .iter()
+        .map(|earlier| match earlier {
+            ModelTurn::ToolResult { call_id, name, content } => {
+                let result: Value = serde_json::from_str(content).unwrap_or(Value::Null);
+                let said =
+                    result.get("answer").or_else(|| result.get("error")).cloned().unwrap_or(Value::Null);
+                let content = json!({"answer": said}).to_string();
+                ModelTurn::ToolResult { call_id: call_id.clone(), name: name.clone(), content }
+            }
+            other => other.clone(),
+        })
+        .collect()
 }
 
-impl Period {
-    fn since(self) -> Option<DateTime<Utc>> {
-        let now = Utc::now();
+/// The last call this session's replies made, if any.
+fn previous_call(turn: &Turn) -> Option<ToolCall> {
+    turn.history().iter().rev().find_map(|earlier| match earlier {
+        ModelTurn::Assistant { tool_calls, .. } => tool_calls.first().cloned(),
+        _ => None,
+    })
+}
+
+/// What the user reads for a call's outcome: the sentence its tool wrote, or what went wrong.
+fn answer_of(call: &ToolCall, ok: bool, result: &Value) -> String {
+    match (ok, result["answer"].as_str(), result["error"].as_str()) {
+        (true, Some(answer), _) => answer.to_owned(),
+        (false, _, Some("the user did not allow this")) => match call.name.as_str() {
+            "alert_me_when" => "OK, I did not create the rule.".to_owned(),
+            _ => "OK, I left the rule as it was.".to_owned(),
+        },
+        (_, _, Some(error)) => format!("I could not look that up: {error}."),
+        _ => "I could not look that up.".to_owned(),
+    }
+}
+
+/// A reply that needs no data.
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum Reply {
+    /// Hello.
+    Greeting,
+    /// Thank you.
+    Thanks,
+    /// Anything else that is not about the cameras.
+    Other,
+}
+
+impl Reply {
+    fn of(call: &ToolCall) -> Self {
+        serde_json::from_value::<ReplyArgs>(call.arguments.clone()).map_or(Self::Other, |args| args.about)
+    }
+
+    fn text(self) -> &'static str {
         match self {
-            Self::LastHour => Some(now - TimeDelta::hours(1)),
-            Self::Today => Local::now()
-                .date_naive()
-                .and_hms_opt(0, 0, 0)
-                .and_then(|midnight| midnight.and_local_timezone(Local).earliest())
-                .map(|midnight| midnight.with_timezone(&Utc)),
-            Self::Last24Hours => Some(now - TimeDelta::hours(24)),
-            Self::Last7Days => Some(now - TimeDelta::days(7)),
-            Self::AllTime => None,
+            Self::Greeting => {
+                "Hello! Ask me what your cameras saw: how many times a camera saw something, when it last \
+                 did, or what happened over a morning or a day. I can also alert you when something shows up."
+            }
+            Self::Thanks => "You're welcome!",
+            Self::Other => {
+                "Sorry, I can only help with your cameras: what they saw and when, and alerts when something \
+                 shows up."
+            }
         }
     }
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct ReplyArgs {
+    /// What the message is.
+    about: Reply,
+}
+
+async fn reply_without_data(args: ReplyArgs, _: Output) -> Result<Value, ToolError> {
+    Ok(json!({"answer": args.about.text()}))
 }
 
 fn owner(user_id: i64) -> UserId {
     UserId(user_id)
 }
 
-/// A time as people read it, with how long ago it was.
-fn when(time: DateTime<Utc>) -> String {
-    let minutes = (Utc::now() - time).num_minutes();
-    let ago = match minutes {
-        ..1 => "just now".to_owned(),
-        1..60 => format!("{minutes} min ago"),
-        _ => format!("{} h ago", minutes / 60),
-    };
-    format!("{} ({ago})", time.with_timezone(&Local).format("%Y-%m-%d %H:%M"))
+/// The user's cameras, most recently active first.
+async fn cameras_of(events: &EventStore, user_id: i64) -> Result<Vec<String>, ToolError> {
+    Ok(events.streams(owner(user_id)).await?.into_iter().map(|(stream, _, _)| stream).collect())
 }
 
-/// The image model's classes that an everyday word covers (ImageNet has no class called "cat"
-/// or "dog", but five cat breeds and over a hundred dog breeds), by class index.
-fn classes_of(word: &str) -> &'static [std::ops::RangeInclusive<i64>] {
-    let word = word.trim().to_lowercase();
-    match word.trim_end_matches('s') {
-        "cat" | "kitten" => &[281..=285],
-        "dog" | "puppy" | "puppie" => &[151..=268],
-        "bird" => &[7..=24, 80..=100, 127..=146],
-        "car" => &[
-            436..=436,
-            468..=468,
-            511..=511,
-            609..=609,
-            627..=627,
-            656..=656,
-            717..=717,
-            751..=751,
-            817..=817,
-        ],
-        _ => &[],
-    }
-}
-
-/// The stored classes (name and count) that `label` names: by name as on the Camera page
-/// (`tabby` names "tabby"), or as a kind (`cat` names "tabby" and "Egyptian cat").
-async fn matching_labels(
+/// The camera the model names, read against the user's cameras; when it names none of them,
+/// `Err` with the result that says so and lists them, beside `facts` (what else the question
+/// asked, as read).
+async fn camera(
     events: &EventStore,
     user_id: i64,
-    label: &str,
-    stream: Option<&str>,
-    since: Option<DateTime<Utc>>,
-) -> Result<Vec<(String, i64)>, ToolError> {
-    let (filter, kind) = (CategoryFilter::from_lists(label, ""), classes_of(label));
-    let counts = events.label_counts(owner(user_id), stream, since).await?;
-    Ok(counts
-        .into_iter()
-        .filter(|(index, name, _)| filter.admits(name) || kind.iter().any(|range| range.contains(index)))
-        .map(|(_, name, count)| (name, count))
-        .collect())
-}
-
-/// What a question is about: a label, on a camera or any.
-#[derive(Deserialize, JsonSchema)]
-struct Seen {
-    /// What was seen, e.g. "cat".
-    #[schemars(length(min = 1, max = 40))]
-    label: String,
-    /// The camera, e.g. "cam0"; every camera when absent.
-    #[serde(default)]
-    #[schemars(length(max = 64))]
-    stream: Option<String>,
-}
-
-impl Seen {
-    /// The camera, unless every camera is meant.
-    fn stream(&self) -> Option<&str> {
-        self.stream.as_deref().filter(|s| !s.is_empty())
+    said: &str,
+    facts: Value,
+) -> Result<Result<Camera, Value>, ToolError> {
+    let known = cameras_of(events, user_id).await?;
+    let name = match Camera::resolve(said, &known) {
+        Camera::Unknown(name) => name,
+        camera => return Ok(Ok(camera)),
+    };
+    let answer = match known.as_slice() {
+        [] => format!("No camera has sent events yet, so there is none called “{name}”."),
+        known => format!("You have no camera called “{name}”. Your cameras are {}.", list(known)),
+    };
+    let mut result =
+        json!({"summary": format!("No camera “{name}”"), "camera": name, "cameras": known, "answer": answer});
+    if let (Some(result), Value::Object(facts)) = (result.as_object_mut(), facts) {
+        result.extend(facts);
     }
+    Ok(Err(result))
 }
 
 #[derive(Deserialize, JsonSchema)]
 struct CountEvents {
-    #[serde(flatten)]
-    seen: Seen,
-    /// Over which time.
+    /// The thing seen.
+    #[schemars(length(min = 1, max = 40))]
+    label: String,
+    /// The camera named, or "all".
+    #[schemars(length(min = 1, max = 64))]
+    camera: String,
+    /// When, in the question's words ("" for none). Read from the question itself (see
+    /// `reading::settle`), so not asked of the model.
     #[serde(default)]
-    period: Period,
+    #[schemars(skip)]
+    when: String,
     user_id: i64,
+}
+
+/// The time the user's words name, or an error that says which words this does not read.
+fn period(when: &str) -> Result<Period, ToolError> {
+    Period::parse(when).ok_or_else(|| ToolError::new(format!("I do not know which time “{when}” means")))
 }
 
 async fn count_events(events: EventStore, args: CountEvents, _: Output) -> Result<Value, ToolError> {
-    let (label, stream) = (&args.seen.label, args.seen.stream());
-    let labels = matching_labels(&events, args.user_id, label, stream, args.period.since()).await?;
-    let count: i64 = labels.iter().map(|(_, n)| n).sum();
-    Ok(json!({"label": label, "stream": stream.unwrap_or("all cameras"), "count": count}))
+    let (label, period) = (Label::parse(&args.label), period(&args.when)?);
+    let asked = json!({"label": label.name(), "period": period.name()});
+    let camera = match camera(&events, args.user_id, &args.camera, asked).await? {
+        Ok(camera) => camera,
+        Err(no_such_camera) => return Ok(no_such_camera),
+    };
+    let (since, until) = period.range(Local::now());
+    let counts = events.label_counts(owner(args.user_id), since, until).await?;
+    let seen: Vec<&LabelCount> =
+        counts.iter().filter(|c| camera.covers(&c.stream) && label.covers(c)).collect();
+    let count: i64 = seen.iter().map(|c| c.count).sum();
+    let (what, words) = (label.with_article(), period.words());
+    let answer = match (&camera, count) {
+        (Camera::Named(name), 0) => format!("{name} saw no {} {words}.", label.name()),
+        (Camera::Named(name), _) => {
+            format!("{name} saw {what} {} {words}{}.", times(count), breakdown(&seen, |c| &c.label, &label))
+        }
+        (_, 0) => format!("None of your cameras saw {what} {words}."),
+        _ => format!(
+            "Your cameras saw {what} {} {words}{}.",
+            times(count),
+            breakdown(&seen, |c| &c.stream, &label)
+        ),
+    };
+    let summary = format!("Counted “{}” on {} {words}: {count}", label.name(), camera.name());
+    Ok(json!({
+        "summary": summary,
+        "camera": camera.name(), "label": label.name(), "period": period.name(), "count": count,
+        "by_camera": totals(&seen, |c| &c.stream).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        "by_label": totals(&seen, |c| &c.label).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        "answer": answer,
+    }))
+}
+
+/// The counts of `seen` added up by `key` (camera or class).
+fn totals<'a>(seen: &[&'a LabelCount], key: impl Fn(&'a LabelCount) -> &'a str) -> Vec<(&'a str, i64)> {
+    let mut totals: Vec<(&str, i64)> = Vec::new();
+    for count in seen {
+        match totals.iter_mut().find(|(name, _)| *name == key(count)) {
+            Some((_, total)) => *total += count.count,
+            None => totals.push((key(count), count.count)),
+        }
+    }
+    totals
+}
+
+/// " (cam0 7, door 5)" — the counts by `key` (camera or class), when there is more than the one
+/// the question named.
+fn breakdown<'a>(seen: &[&'a LabelCount], key: impl Fn(&'a LabelCount) -> &'a str, label: &Label) -> String {
+    match totals(seen, key).as_slice() {
+        [(name, _)] if name.eq_ignore_ascii_case(label.name()) => String::new(),
+        totals => {
+            let parts: Vec<String> = totals.iter().map(|(name, n)| format!("{name} {n}")).collect();
+            format!(" ({})", parts.join(", "))
+        }
+    }
 }
 
 #[derive(Deserialize, JsonSchema)]
-struct LatestSightings {
-    #[serde(flatten)]
-    seen: Seen,
-    /// How many, 1 to 5.
-    #[serde(default)]
-    limit: Option<u8>,
+struct LastSeen {
+    /// The thing seen.
+    #[schemars(length(min = 1, max = 40))]
+    label: String,
+    /// The camera named, or "all".
+    #[schemars(length(min = 1, max = 64))]
+    camera: String,
     user_id: i64,
 }
 
-async fn latest_sightings(
-    events: EventStore,
-    args: LatestSightings,
-    output: Output,
-) -> Result<Value, ToolError> {
-    let stream = args.seen.stream();
-    let labels: Vec<String> = matching_labels(&events, args.user_id, &args.seen.label, stream, None)
-        .await?
-        .into_iter()
-        .map(|(name, _)| name)
+async fn last_seen(events: EventStore, args: LastSeen, output: Output) -> Result<Value, ToolError> {
+    let label = Label::parse(&args.label);
+    let camera = match camera(&events, args.user_id, &args.camera, json!({"label": label.name()})).await? {
+        Ok(camera) => camera,
+        Err(no_such_camera) => return Ok(no_such_camera),
+    };
+    let counts = events.label_counts(owner(args.user_id), None, None).await?;
+    let classes: Vec<String> = counts
+        .iter()
+        .filter(|c| camera.covers(&c.stream) && label.covers(c))
+        .map(|c| c.label.clone())
         .collect();
-    let limit = i64::from(args.limit.unwrap_or(3).clamp(1, 5));
-    let found = events.latest_with_labels(owner(args.user_id), &labels, stream, limit).await?;
+    let found = events.latest_with_labels(owner(args.user_id), &classes, camera.stream(), 3).await?;
+    let now = Local::now();
     for event in found.iter().filter(|e| e.has_thumbnail) {
         output.show(WidgetData::Image {
             url: format!("/api/events/{}/thumbnail", event.id),
-            caption: format!("{} on {}, {}", event.top_label, event.stream, when(event.received_at)),
+            caption: format!("{} on {}, {}", event.top_label, event.stream, when(event.received_at, now)),
         });
     }
+    let what = label.with_article();
+    let answer = match (found.first(), &camera) {
+        (None, Camera::Named(name)) => format!("{name} has not seen {what}."),
+        (None, _) => format!("None of your cameras has seen {what}."),
+        (Some(last), camera) => {
+            let kind = match last.top_label.eq_ignore_ascii_case(label.name()) {
+                true => String::new(),
+                false => format!(": {}", Label::parse(&last.top_label).with_article()),
+            };
+            let at = when(last.received_at, now);
+            match camera {
+                Camera::Named(name) => format!("{name} last saw {what} {at}{kind}."),
+                _ => format!("The last {} was on {}, {at}{kind}.", label.name(), last.stream),
+            }
+        }
+    };
     let sightings: Vec<Value> = found
         .iter()
-        .map(|e| {
-            let score = (e.top_score * 100.0).round() / 100.0;
-            json!({"stream": e.stream, "label": e.top_label, "score": score, "when": when(e.received_at)})
-        })
+        .map(|e| json!({"camera": e.stream, "label": e.top_label, "when": when(e.received_at, now)}))
         .collect();
-    Ok(if sightings.is_empty() {
-        json!({"sightings": [], "note": "never seen"})
-    } else {
-        json!({"sightings": sightings})
-    })
+    let summary = match found.first() {
+        Some(last) => {
+            format!("Last “{}” on {}: {}", label.name(), camera.name(), when(last.received_at, now))
+        }
+        None => format!("Last “{}” on {}: never", label.name(), camera.name()),
+    };
+    Ok(json!({
+        "summary": summary, "camera": camera.name(), "label": label.name(), "sightings": sightings, "answer": answer,
+    }))
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -281,113 +482,282 @@ struct Owner {
     user_id: i64,
 }
 
-async fn list_streams(events: EventStore, args: Owner, _: Output) -> Result<Vec<Value>, ToolError> {
+async fn list_cameras(events: EventStore, args: Owner, _: Output) -> Result<Value, ToolError> {
     let streams = events.streams(owner(args.user_id)).await?;
-    Ok(streams
-        .into_iter()
-        .map(|(stream, events, last)| json!({"stream": stream, "events": events, "last_event": when(last)}))
-        .collect())
-}
-
-#[derive(Deserialize, JsonSchema)]
-struct Activity {
-    /// Hours back from now, 1 to 48.
-    #[serde(default)]
-    hours: Option<u8>,
-    user_id: i64,
-}
-
-async fn activity_per_hour(events: EventStore, args: Activity, output: Output) -> Result<Value, ToolError> {
-    let hours = args.hours.unwrap_or(24).clamp(1, 48);
-    let activity = events.activity(owner(args.user_id), usize::from(hours), TimeDelta::hours(1), 5).await?;
-    let totals: Vec<Value> = activity
-        .series
+    let now = Local::now();
+    let names: Vec<String> = streams.iter().map(|(stream, _, _)| stream.clone()).collect();
+    let answer = match streams.first() {
+        None => "No camera has sent events yet.".to_owned(),
+        Some((latest, _, at)) => {
+            let count = match names.len() {
+                1 => "1 camera".to_owned(),
+                n => format!("{n} cameras"),
+            };
+            format!(
+                "You have {count}: {}. The latest event came from {latest}, {}.",
+                list(&names),
+                when(*at, now)
+            )
+        }
+    };
+    let cameras: Vec<Value> = streams
         .iter()
-        .map(|s| json!({"label": s.label, "count": s.counts.iter().sum::<u32>()}))
+        .map(|(stream, events, last)| json!({"camera": stream, "events": events, "last_event": when(*last, now)}))
         .collect();
-    output.show(WidgetData::Chart { title: format!("The last {hours} hours"), activity });
-    Ok(json!({"hours": hours, "totals": totals}))
+    Ok(json!({"summary": format!("Your cameras: {}", cameras.len()), "cameras": cameras, "answer": answer}))
 }
 
 #[derive(Deserialize, JsonSchema)]
-struct RecentAlerts {
-    /// How many, 1 to 10.
+struct WhatWasSeen {
+    /// The camera named, or "all".
+    #[schemars(length(min = 1, max = 64))]
+    camera: String,
+    /// When, in the question's words ("" for none). Read from the question itself (see
+    /// `reading::settle`), so not asked of the model.
     #[serde(default)]
-    limit: Option<u8>,
+    #[schemars(skip)]
+    when: String,
     user_id: i64,
 }
 
-async fn recent_alerts(rules: Rules, args: RecentAlerts, _: Output) -> Result<Vec<Value>, ToolError> {
-    let limit = usize::from(args.limit.unwrap_or(5).clamp(1, 10));
+/// Most kinds of things an answer names; the rest are counted together.
+const MOST_NAMED: usize = 8;
+
+/// One kind of thing seen: how many times, and on which cameras how many.
+struct Kind<'a> {
+    label: &'a str,
+    total: i64,
+    on: Vec<(&'a str, i64)>,
+}
+
+async fn what_was_seen(events: EventStore, args: WhatWasSeen, output: Output) -> Result<Value, ToolError> {
+    let period = period(&args.when)?;
+    let camera = match camera(&events, args.user_id, &args.camera, json!({"period": period.name()})).await? {
+        Ok(camera) => camera,
+        Err(no_such_camera) => return Ok(no_such_camera),
+    };
+    let (since, until) = period.range(Local::now());
+    let counts = events.label_counts(owner(args.user_id), since, until).await?;
+    let mut kinds: Vec<Kind> = Vec::new();
+    for count in counts.iter().filter(|c| camera.covers(&c.stream)) {
+        match kinds.iter_mut().find(|kind| kind.label == count.label) {
+            Some(kind) => {
+                kind.total += count.count;
+                kind.on.push((&count.stream, count.count));
+            }
+            None => kinds.push(Kind {
+                label: &count.label,
+                total: count.count,
+                on: vec![(&count.stream, count.count)],
+            }),
+        }
+    }
+    kinds.sort_by_key(|kind| std::cmp::Reverse(kind.total));
+    let items: Vec<String> = kinds
+        .iter()
+        .take(MOST_NAMED)
+        .map(|kind| match camera {
+            Camera::Named(_) => format!("{} {}", kind.label, times(kind.total)),
+            _ => {
+                let cameras: Vec<String> =
+                    kind.on.iter().map(|(stream, n)| format!("{stream} {n}")).collect();
+                format!("{} {} ({})", kind.label, times(kind.total), cameras.join(", "))
+            }
+        })
+        .collect();
+    let others = kinds.len().saturating_sub(MOST_NAMED);
+    let more = match others {
+        0 => String::new(),
+        n => format!(", and {n} other kinds of things"),
+    };
+    let subject = match &camera {
+        Camera::Named(name) => name.as_str(),
+        _ => "your cameras",
+    };
+    let words = period.words();
+    let answer = match items.is_empty() {
+        true => words::sentence(&format!("{subject} saw nothing {words}.")),
+        false => words::sentence(&format!("{words} {subject} saw: {}{more}.", items.join(", "))),
+    };
+    if camera.stream().is_none()
+        && matches!(period, Period::Today | Period::LastHours(24))
+        && !items.is_empty()
+    {
+        let activity = events.activity(owner(args.user_id), 24, TimeDelta::hours(1), 5).await?;
+        output.show(WidgetData::Chart { title: "The last 24 hours".into(), activity });
+    }
+    let seen: Vec<Value> = kinds
+        .iter()
+        .map(|kind| {
+            let on: Vec<Value> =
+                kind.on.iter().map(|(stream, n)| json!({"camera": stream, "count": n})).collect();
+            json!({"label": kind.label, "count": kind.total, "cameras": on})
+        })
+        .collect();
+    let summary = format!("What {} saw {words}: {} kinds of things", camera.name(), kinds.len());
+    Ok(json!({
+        "summary": summary, "camera": camera.name(), "period": period.name(), "seen": seen, "others": others,
+        "answer": answer,
+    }))
+}
+
+async fn recent_alerts(rules: Rules, args: Owner, _: Output) -> Result<Value, ToolError> {
     let alerts = rules.alerts(owner(args.user_id)).await?;
-    Ok(alerts
-        .into_iter()
-        .take(limit)
-        .map(|a| json!({"rule": a.rule_name, "stream": a.stream, "label": a.label, "when": when(a.fired_at)}))
-        .collect())
+    let now = Local::now();
+    let latest: Vec<Value> = alerts
+        .iter()
+        .take(5)
+        .map(|a| json!({"rule": a.rule_name, "camera": a.stream, "label": a.label, "when": when(a.fired_at, now)}))
+        .collect();
+    let said: Vec<String> = alerts
+        .iter()
+        .take(5)
+        .map(|a| format!("“{}” ({} on {}) {}", a.rule_name, a.label, a.stream, when(a.fired_at, now)))
+        .collect();
+    let answer = match said.as_slice() {
+        [] => "No alert has fired yet.".to_owned(),
+        [one] => format!("Your latest alert: {one}."),
+        said => format!("Your latest alerts: {}.", said.join("; ")),
+    };
+    Ok(json!({"summary": format!("Latest alerts: {}", latest.len()), "alerts": latest, "answer": answer}))
 }
 
 #[derive(Deserialize, JsonSchema)]
 struct CreateRule {
-    /// What to watch for, e.g. "dog".
+    /// The thing to watch for.
     #[schemars(length(min = 1, max = 40))]
     label: String,
-    /// The camera, e.g. "cam1"; every camera when absent.
-    #[serde(default)]
-    #[schemars(length(max = 64))]
-    stream: Option<String>,
+    /// The camera named, or "all".
+    #[schemars(length(min = 1, max = 64))]
+    camera: String,
     user_id: i64,
 }
 
 fn rule_summary(arguments: &Value) -> String {
-    let label = arguments["label"].as_str().unwrap_or("?");
-    match arguments["stream"].as_str().filter(|s| !s.is_empty()) {
-        Some(stream) => format!("Create a rule: alert when {stream} sees a {label}"),
-        None => format!("Create a rule: alert when any camera sees a {label}"),
+    let label = Label::parse(arguments["label"].as_str().unwrap_or("?"));
+    match Camera::resolve(arguments["camera"].as_str().unwrap_or("all"), &[]) {
+        Camera::All => format!("Create a rule: alert when any camera sees {}", label.with_article()),
+        camera => format!("Create a rule: alert when {} sees {}", camera.name(), label.with_article()),
     }
 }
 
 async fn create_rule(rules: Rules, args: CreateRule, _: Output) -> Result<Value, ToolError> {
-    let stream = args.stream.filter(|s| !s.trim().is_empty());
+    let label = Label::parse(&args.label);
+    let stream = match Camera::resolve(&args.camera, &[]) {
+        Camera::All => None,
+        camera => Some(camera.name().to_owned()),
+    };
     let name = match &stream {
-        Some(stream) => format!("{} on {stream}", args.label.trim()),
-        None => format!("{} on any camera", args.label.trim()),
+        Some(stream) => format!("{} on {stream}", label.name()),
+        None => format!("{} on any camera", label.name()),
     };
     let draft = RuleDraft {
         name: name.chars().take(64).collect(),
-        labels: args.label,
+        labels: label.name().to_owned(),
         min_score: 0.5,
-        stream,
+        stream: stream.clone(),
         cooldown_secs: 300,
         stays_secs: 0,
         webhook_url: None,
     };
     let rule = rules.save(owner(args.user_id), None, draft).await?;
-    Ok(json!({"created": rule.rule.name, "rule_id": rule.id}))
+    let place = stream.as_deref().unwrap_or("all");
+    let answer = format!(
+        "Done: you will be alerted when {} sees {} (rule “{}”).",
+        stream.as_deref().unwrap_or("any camera"),
+        label.with_article(),
+        rule.rule.name
+    );
+    let summary = format!("Created the rule “{}”", rule.rule.name);
+    Ok(json!({
+        "summary": summary, "created": rule.rule.name, "rule_id": rule.id, "label": label.name(), "camera": place,
+        "answer": answer,
+    }))
 }
 
 #[derive(Deserialize, JsonSchema)]
-struct PauseRule {
-    /// The rule's name.
+struct RuleNamed {
+    /// The rule, in the user's words.
     #[schemars(length(min = 1, max = 64))]
     rule: String,
-    /// True to pause it, false to resume it.
-    paused: bool,
     user_id: i64,
 }
 
 fn pause_summary(arguments: &Value) -> String {
-    let verb = if arguments["paused"].as_bool().unwrap_or(true) { "Pause" } else { "Resume" };
-    format!("{verb} the rule “{}”", arguments["rule"].as_str().unwrap_or("?"))
+    format!("Pause the rule “{}”", arguments["rule"].as_str().unwrap_or("?"))
 }
 
-async fn pause_rule(rules: Rules, args: PauseRule, _: Output) -> Result<Value, ToolError> {
+fn resume_summary(arguments: &Value) -> String {
+    format!("Resume the rule “{}”", arguments["rule"].as_str().unwrap_or("?"))
+}
+
+async fn pause_rule(rules: Rules, args: RuleNamed, _: Output) -> Result<Value, ToolError> {
+    set_paused(rules, args, true).await
+}
+
+async fn resume_rule(rules: Rules, args: RuleNamed, _: Output) -> Result<Value, ToolError> {
+    set_paused(rules, args, false).await
+}
+
+/// Pauses or resumes the user's rule that the words of `args` name best.
+async fn set_paused(rules: Rules, args: RuleNamed, paused: bool) -> Result<Value, ToolError> {
     let all = rules.list(owner(args.user_id)).await?;
-    let wanted = args.rule.trim().to_lowercase();
-    let rule = all
-        .iter()
-        .find(|r| r.rule.name.to_lowercase() == wanted)
-        .ok_or_else(|| ToolError::new(format!("there is no rule named `{}`", args.rule)))?;
-    rules.set_paused(owner(args.user_id), rule.id, args.paused).await?;
-    Ok(json!({"rule": rule.rule.name, "paused": args.paused}))
+    let names: Vec<String> = all.iter().map(|r| r.rule.name.clone()).collect();
+    let best = words::best_match(&args.rule, &names).ok_or_else(|| {
+        let listed: Vec<String> = names.iter().map(|n| format!("“{n}”")).collect();
+        ToolError::new(match listed.as_slice() {
+            [] => "you have no alert rules".to_owned(),
+            listed => format!("you have no rule like “{}”; your rules are {}", args.rule, list(listed)),
+        })
+    })?;
+    let rule = &all[best];
+    rules.set_paused(owner(args.user_id), rule.id, paused).await?;
+    let (done, answer) = match paused {
+        true => (
+            "Paused",
+            format!("Paused the rule “{}”: it will not alert you until you resume it.", rule.rule.name),
+        ),
+        false => ("Resumed", format!("Resumed the rule “{}”: it alerts you again.", rule.rule.name)),
+    };
+    let summary = format!("{done} the rule “{}”", rule.rule.name);
+    Ok(json!({"summary": summary, "rule": rule.rule.name, "paused": paused, "answer": answer}))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+
+    #[test]
+    fn a_call_s_outcome_is_its_tool_s_sentence_or_says_what_went_wrong() {
+        let call = |name: &str| ToolCall { id: "c".into(), name: name.into(), arguments: json!({}) };
+        let counted = json!({"count": 7, "answer": "cam0 saw a cat 7 times today."});
+        assert_eq!(answer_of(&call("how_many"), true, &counted), "cam0 saw a cat 7 times today.");
+        let denied = json!({"error": "the user did not allow this"});
+        assert_eq!(answer_of(&call("alert_me_when"), false, &denied), "OK, I did not create the rule.");
+        assert_eq!(answer_of(&call("pause_alert"), false, &denied), "OK, I left the rule as it was.");
+        let failed = json!({"error": "I do not know which time “purple” means"});
+        assert_eq!(
+            answer_of(&call("how_many"), false, &failed),
+            "I could not look that up: I do not know which time “purple” means."
+        );
+    }
+
+    #[test]
+    fn a_breakdown_names_what_the_question_did_not() {
+        let count = |stream: &str, label: &str, count| LabelCount {
+            stream: stream.into(),
+            index: 281,
+            label: label.into(),
+            count,
+            last: Utc::now(),
+        };
+        let (tabby, persian) = (count("door", "tabby", 3), count("door", "Persian cat", 2));
+        let cat = Label::parse("cats");
+        assert_eq!(breakdown(&[&tabby, &persian], |c| &c.label, &cat), " (tabby 3, Persian cat 2)");
+        assert_eq!(breakdown(&[&tabby], |c| &c.label, &Label::parse("tabby")), "", "nothing more to say");
+        let other = count("cam0", "tabby", 4);
+        assert_eq!(breakdown(&[&tabby, &other], |c| &c.stream, &cat), " (door 3, cam0 4)");
+    }
 }

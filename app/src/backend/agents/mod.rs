@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use crate::backend::chat::providers::ToolCall;
 pub use cameras::CameraAssistant;
 pub use chat::ChatAgent;
 pub use tools::{Tool, ToolError, schema_of};

@@ -244,6 +244,7 @@ impl Turn {
             tools: &[],
             context: Value::Null,
             require_tool: false,
+            history: None,
         }
     }
 }
@@ -257,9 +258,18 @@ pub struct ModelCall<'t> {
     tools: &'t [Tool],
     context: Value,
     require_tool: bool,
+    /// The conversation before the message, when the agent words it for the model itself.
+    history: Option<Vec<ModelTurn>>,
 }
 
 impl<'t> ModelCall<'t> {
+    /// The conversation before the message as the model is to read it, instead of the
+    /// session's as stored (say, with tools' results cut to what matters for the next step).
+    pub fn history(mut self, turns: Vec<ModelTurn>) -> Self {
+        self.history = Some(turns);
+        self
+    }
+
     /// Instructions before the session's own system prompt.
     pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
         self.instructions = instructions.into();
@@ -280,43 +290,73 @@ impl<'t> ModelCall<'t> {
         self
     }
 
+    /// The instructions and the session's system prompt, as the model reads them.
+    fn system(&self) -> String {
+        [self.instructions.as_str(), self.turn.settings.system_prompt.as_str()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    }
+
+    /// The conversation before the message, and the message.
+    fn turns(&self) -> Vec<ModelTurn> {
+        let mut turns = self.history.clone().unwrap_or_else(|| self.turn.history.clone());
+        turns.push(ModelTurn::User(self.text.clone()));
+        turns
+    }
+
+    /// The prompt of a step that offers `tools`.
+    fn prompt(&self, system: &str, turns: &[ModelTurn], tools: &[Tool], require_tool: bool) -> Prompt {
+        let settings = &self.turn.settings;
+        Prompt {
+            system: system.to_owned(),
+            tools: tools.iter().map(Tool::definition).collect(),
+            require_tool,
+            response_format: self.turn.response_format.clone(),
+            ..Prompt::new(turns.to_vec(), settings.temperature, settings.max_tokens)
+        }
+    }
+
     /// Runs the model loop: the model answers or calls tools; the calls run (each shown, each
     /// result shown and given back to the model) and the model goes on, up to a step limit.
     /// Returns the text of the model's last step.
     pub async fn run(self) -> Result<String, AgentError> {
-        let turn = self.turn;
-        let system = [self.instructions.as_str(), turn.settings.system_prompt.as_str()]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n\n");
-        let mut turns = turn.history.clone();
-        turns.push(ModelTurn::User(self.text.clone()));
+        let system = self.system();
+        let mut turns = self.turns();
         for step in 1..=MAX_STEPS {
             let offered = if step < MAX_STEPS { self.tools } else { &[] };
-            let prompt = Prompt {
-                system: system.clone(),
-                tools: offered.iter().map(Tool::definition).collect(),
-                require_tool: self.require_tool && step == 1,
-                response_format: turn.response_format.clone(),
-                ..Prompt::new(turns.clone(), turn.settings.temperature, turn.settings.max_tokens)
-            };
-            let (text, calls) = self.step(prompt).await?;
+            let prompt = self.prompt(&system, &turns, offered, self.require_tool && step == 1);
+            let (text, calls) = self.step(prompt, true).await?;
             if calls.is_empty() || offered.is_empty() {
                 return Ok(text);
             }
             turns.push(ModelTurn::Assistant { text, tool_calls: calls.clone() });
             for call in calls {
-                let content = self.run_call(&call).await?;
+                let (_, result) = self.execute(&call).await?;
+                let content = result.to_string();
                 turns.push(ModelTurn::ToolResult { call_id: call.id, name: call.name, content });
             }
         }
         Ok(String::new())
     }
 
-    /// One model step: its text (streamed as it comes) and the tools it called. White space is
-    /// written with the text that follows it: what ends a step (say, after its calls) is dropped.
-    async fn step(&self, prompt: Prompt) -> Result<(String, Vec<ToolCall>), AgentError> {
+    /// One model step that picks calls of the tools, decoded greedily whatever the session's
+    /// temperature (which tool, with which arguments, is no place for variety); what the model
+    /// writes besides is not shown. The calls are not run: [`ModelCall::execute`] runs each, and
+    /// the agent writes the answer from their results.
+    pub async fn choose(&self) -> Result<Vec<ToolCall>, AgentError> {
+        let prompt = Prompt {
+            temperature: 0.0,
+            ..self.prompt(&self.system(), &self.turns(), self.tools, self.require_tool)
+        };
+        Ok(self.step(prompt, false).await?.1)
+    }
+
+    /// One model step: its text (streamed as it comes when `shown`) and the tools it called.
+    /// White space is written with the text that follows it: what ends a step (say, after its
+    /// calls) is dropped.
+    async fn step(&self, prompt: Prompt, shown: bool) -> Result<(String, Vec<ToolCall>), AgentError> {
         let output = &self.turn.output;
         let mut events = self.turn.providers.stream(&self.turn.settings.model, prompt);
         let (mut text, mut held, mut calls) = (String::new(), String::new(), ToolCalls::default());
@@ -333,7 +373,9 @@ impl<'t> ModelCall<'t> {
                 Some(Ok(ReplyEvent::Delta(delta))) => {
                     let delta = std::mem::take(&mut held) + &delta;
                     text.push_str(&delta);
-                    output.write(delta);
+                    if shown {
+                        output.write(delta);
+                    }
                 }
                 Some(Ok(ReplyEvent::ToolCall(delta))) => calls.push(*delta),
                 Some(Ok(ReplyEvent::Done { finish_reason, usage })) => {
@@ -350,9 +392,10 @@ impl<'t> ModelCall<'t> {
         }
     }
 
-    /// Runs one call (after the user's approval when the tool needs it) and returns what the
-    /// model is told: the result, or `{"error": …}`.
-    async fn run_call(&self, call: &ToolCall) -> Result<String, AgentError> {
+    /// Runs one call (after the user's approval when the tool needs it), shown in the reply as
+    /// the call and its outcome; returns whether it succeeded, and its result or `{"error": …}`
+    /// (what the model is told).
+    pub async fn execute(&self, call: &ToolCall) -> Result<(bool, Value), AgentError> {
         let output = &self.turn.output;
         output.part(ReplyPart::ToolCall(ToolCallPart {
             call_id: call.id.clone(),
@@ -382,7 +425,7 @@ impl<'t> ModelCall<'t> {
             ok,
             result: result.clone(),
         }));
-        Ok(result.to_string())
+        Ok((ok, result))
     }
 
     /// Asks the user to approve a call and waits for the answer (or a stop).

@@ -15,5 +15,5 @@ pub use handler::{EventHandler, EventHandlers, LiveFeed, NewEvent};
 pub use ingest::{Ingest, Ingested};
 pub use rules::{Firing, Rules};
 pub use sightings::{Due, SightingPolicy, SightingQuery, SightingTracker, Sightings};
-pub use store::{EventQuery, EventStore};
+pub use store::{EventQuery, EventStore, LabelCount};
 pub use webhook::{Refusal, WebhookPolicy, Webhooks, is_public};

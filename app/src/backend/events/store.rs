@@ -35,6 +35,21 @@ pub struct EventQuery {
     pub before_id: Option<EventId>,
 }
 
+/// How often one class was a stream's best class over some time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabelCount {
+    /// The stream.
+    pub stream: String,
+    /// The class's index in its model's labels.
+    pub index: i64,
+    /// The class's name.
+    pub label: String,
+    /// How many events.
+    pub count: i64,
+    /// When the last of them was stored.
+    pub last: DateTime<Utc>,
+}
+
 /// Reads stored events, always within one owner's records.
 #[derive(Clone, Debug)]
 pub struct EventStore {
@@ -149,24 +164,29 @@ impl EventStore {
         .await)?)
     }
 
-    /// How many of `owner_id`'s events stored since `since` (on `stream`, or any) had each
-    /// best class (index and name), most frequent first.
+    /// How many of `owner_id`'s events stored from `since` (inclusive) to `until` (exclusive) had
+    /// each best class on each stream, most frequent first.
     pub async fn label_counts(
         &self,
         owner_id: UserId,
-        stream: Option<&str>,
         since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<(i64, String, i64)>, AppError> {
-        Ok(on_engine!(&self.pool, |pool| sqlx::query_as(
-            "SELECT top_index, top_label, COUNT(*) FROM classification_events
-             WHERE owner_id = $1 AND ($2 IS NULL OR stream = $2) AND ($3 IS NULL OR received_at >= $3)
-             GROUP BY top_index, top_label ORDER BY COUNT(*) DESC",
-        )
-        .bind(owner_id)
-        .bind(stream)
-        .bind(since)
-        .fetch_all(pool)
-        .await)?)
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Vec<LabelCount>, AppError> {
+        let rows: Vec<(String, i64, String, i64, DateTime<Utc>)> =
+            on_engine!(&self.pool, |pool| sqlx::query_as(
+                "SELECT stream, top_index, top_label, COUNT(*), MAX(received_at) FROM classification_events
+             WHERE owner_id = $1 AND ($2 IS NULL OR received_at >= $2) AND ($3 IS NULL OR received_at < $3)
+             GROUP BY stream, top_index, top_label ORDER BY COUNT(*) DESC, MAX(received_at) DESC LIMIT 10000",
+            )
+            .bind(owner_id)
+            .bind(since)
+            .bind(until)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(stream, index, label, count, last)| LabelCount { stream, index, label, count, last })
+            .collect())
     }
 
     /// `owner_id`'s latest `limit` events whose best label is one of `labels` (on `stream`, or

@@ -37,8 +37,12 @@ fn call_state(parts: &[PlacedPart], call_id: &str) -> CallState {
     state
 }
 
-/// The text of a part's card as a line: the result's main number or message.
+/// The text of a part's card as a line: the sentence the tool wrote for it (`summary`), or the
+/// result's main number or message.
 fn short_result(result: &Value) -> String {
+    if let Some(summary) = result.get("summary").and_then(Value::as_str) {
+        return summary.to_owned();
+    }
     let text = match result {
         Value::Object(fields) if fields.len() == 1 => {
             fields.values().next().map(Value::to_string).unwrap_or_default()
@@ -371,6 +375,12 @@ mod tests {
         })));
         assert_eq!(call_state(&parts, "c1"), CallState::Done(true, json!({"count": 3})));
         assert_eq!(short_result(&json!({"count": 3})), "3");
+        let counted = json!({"summary": "Counted “cat” on cam0 today: 7", "count": 7});
+        assert_eq!(
+            short_result(&counted),
+            "Counted “cat” on cam0 today: 7",
+            "a tool's sentence reads as it is"
+        );
         assert!(
             safe_image_url("/api/events/1/thumbnail")
                 && !safe_image_url("javascript:alert(1)")
