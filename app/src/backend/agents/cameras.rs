@@ -175,11 +175,12 @@ impl Agent for CameraAssistant {
         let known = cameras_of(&self.events, context.user_id).await.map_err(|e| AgentError::Failed(e.0))?;
         for call in &mut calls {
             // The question's phrases decide the tool when they point to one; a follow-up without
-            // any (that the model did not take for small talk) asks what the call before asked,
-            // with what it changes.
+            // any, that looks something up as the call before did, asks what that one asked, with
+            // what it changes.
+            let looked_up = |tool: &str| matches!(tool, "how_many" | "last_seen" | "what_happened");
             let follow_on = previous
                 .as_ref()
-                .filter(|_| question.follows_up() && call.name != NO_DATA)
+                .filter(|p| question.follows_up() && looked_up(&call.name) && looked_up(&p.name))
                 .map(|p| p.name.as_str());
             if let Some(tool) = cued_tool(&question).or(follow_on).filter(|tool| *tool != call.name) {
                 call.arguments = reshape(tool, &call.arguments, &question);
