@@ -133,20 +133,27 @@ impl Period {
         }
     }
 
+    /// Its name in a tool's result (`last_hour`, `last_3_hours`, `today`, …) and the period in a
+    /// sentence ("in the last hour", "today").
+    fn names(self) -> (String, String) {
+        let fixed = |name: &str, words: &str| (name.to_owned(), words.to_owned());
+        match self {
+            Self::LastHours(1) => fixed("last_hour", "in the last hour"),
+            Self::LastHours(hours) => (format!("last_{hours}_hours"), format!("in the last {hours} hours")),
+            Self::LastDays(days) => (format!("last_{days}_days"), format!("in the last {days} days")),
+            Self::Today => fixed("today", "today"),
+            Self::ThisMorning => fixed("this_morning", "this morning"),
+            Self::ThisAfternoon => fixed("this_afternoon", "this afternoon"),
+            Self::ThisEvening => fixed("this_evening", "this evening"),
+            Self::LastNight => fixed("last_night", "last night"),
+            Self::Yesterday => fixed("yesterday", "yesterday"),
+            Self::AllTime => fixed("all_time", "since its events were kept"),
+        }
+    }
+
     /// The period in a sentence: "today", "in the last hour".
     pub fn words(self) -> String {
-        match self {
-            Self::LastHours(1) => "in the last hour".to_owned(),
-            Self::LastHours(hours) => format!("in the last {hours} hours"),
-            Self::LastDays(days) => format!("in the last {days} days"),
-            Self::Today => "today".to_owned(),
-            Self::ThisMorning => "this morning".to_owned(),
-            Self::ThisAfternoon => "this afternoon".to_owned(),
-            Self::ThisEvening => "this evening".to_owned(),
-            Self::LastNight => "last night".to_owned(),
-            Self::Yesterday => "yesterday".to_owned(),
-            Self::AllTime => "since its events were kept".to_owned(),
-        }
+        self.names().1
     }
 
     /// Words that name it and that [`Period::parse`] reads back: "last 3 hours", "all time".
@@ -156,18 +163,7 @@ impl Period {
 
     /// Its name in a tool's result: `last_hour`, `last_3_hours`, `last_7_days`, `today`, …
     pub fn name(self) -> String {
-        match self {
-            Self::LastHours(1) => "last_hour".to_owned(),
-            Self::LastHours(hours) => format!("last_{hours}_hours"),
-            Self::LastDays(days) => format!("last_{days}_days"),
-            Self::Today => "today".to_owned(),
-            Self::ThisMorning => "this_morning".to_owned(),
-            Self::ThisAfternoon => "this_afternoon".to_owned(),
-            Self::ThisEvening => "this_evening".to_owned(),
-            Self::LastNight => "last_night".to_owned(),
-            Self::Yesterday => "yesterday".to_owned(),
-            Self::AllTime => "all_time".to_owned(),
-        }
+        self.names().0
     }
 }
 
