@@ -53,15 +53,59 @@ impl CategoryFilter {
         Self { allow: entries(allow), deny: entries(deny) }
     }
 
+    /// Whether class `index` of the image model, called `name`, is admitted: by its name, or by
+    /// an entry that is a kind covering it ("dog" admits "golden retriever").
+    pub fn admits_class(&self, index: i64, name: &str) -> bool {
+        let name = name.to_lowercase();
+        self.passes(|entry| {
+            names(entry, &name)
+                || kind_classes(entry.trim_end_matches('s')).iter().any(|c| c.contains(&index))
+        })
+    }
+
     /// Whether the class called `name` is reported.
     pub fn admits(&self, name: &str) -> bool {
         let name = name.to_lowercase();
-        let matches = |entry: &String| {
-            name == *entry
-                || name.split(|c: char| !c.is_alphanumeric() && c != '-').any(|word| word == entry)
-                || (entry.contains(' ') && name.contains(entry.as_str()))
-        };
-        (self.allow.is_empty() || self.allow.iter().any(matches)) && !self.deny.iter().any(matches)
+        self.passes(|entry| names(entry, &name))
+    }
+
+    /// Whether an entry that `matches` is allowed (or nothing is listed as allowed) and none
+    /// that does is denied.
+    fn passes(&self, matches: impl Fn(&String) -> bool) -> bool {
+        (self.allow.is_empty() || self.allow.iter().any(&matches)) && !self.deny.iter().any(&matches)
+    }
+}
+
+/// Whether list entry `entry` names the class called `name` (both lower case): the same name, a
+/// word of it, or a phrase in it.
+fn names(entry: &str, name: &str) -> bool {
+    name == entry
+        || name.split(|c: char| !c.is_alphanumeric() && c != '-').any(|word| word == entry)
+        || (entry.contains(' ') && name.contains(entry))
+}
+
+/// The image model's classes that an everyday word covers (ImageNet has no class called "cat"
+/// or "dog", but five cat breeds and over a hundred dog breeds), by class index; none for a
+/// word that is no such kind. `word` is lower case and singular.
+pub fn kind_classes(word: &str) -> &'static [std::ops::RangeInclusive<i64>] {
+    match word {
+        "cat" => &[281..=285],
+        "dog" => &[151..=268],
+        "bird" => &[7..=24, 80..=100, 127..=146],
+        "fox" => &[277..=280],
+        "squirrel" => &[335..=336],
+        "car" => &[
+            436..=436,
+            468..=468,
+            511..=511,
+            609..=609,
+            627..=627,
+            656..=656,
+            717..=717,
+            751..=751,
+            817..=817,
+        ],
+        _ => &[],
     }
 }
 
@@ -86,6 +130,16 @@ pub fn top_k(probabilities: &[f32], k: usize, labels: &Labels, filter: &Category
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_kind_admits_its_classes_by_index() {
+        let dogs = CategoryFilter::from_lists("dog", "");
+        assert!(dogs.admits_class(207, "golden retriever"), "a breed is a dog");
+        assert!(!dogs.admits("golden retriever"), "by name alone it is not");
+        assert!(!dogs.admits_class(281, "tabby"));
+        let no_cats = CategoryFilter::from_lists("", "cats");
+        assert!(!no_cats.admits_class(283, "Persian cat") && no_cats.admits_class(207, "golden retriever"));
+    }
+
     use super::*;
 
     #[test]

@@ -12,7 +12,7 @@ mod native;
 mod web;
 
 pub use engine::BrowserEngine;
-pub use labels::{CategoryFilter, Labels, top_k};
+pub use labels::{CategoryFilter, Labels, kind_classes, top_k};
 pub use policy::{EventPolicy, Trigger};
 pub use preprocess::{INPUT_SIZE, Layout, RgbaFrame, to_input_tensor};
 

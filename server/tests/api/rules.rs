@@ -307,3 +307,19 @@ async fn an_alert_says_when_what_it_saw_left_and_a_rule_can_wait_for_a_label_to_
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["left_at"], left["ended_at"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_for_a_kind_fires_on_its_breeds() {
+    let app = spawn_app().await;
+    let alice = app.sign_up("alice").await;
+    let mut kind = cat_rule("3600", "");
+    kind[0] = ("rule[name]", "cat on cam0");
+    kind[1] = ("rule[labels]", "cats");
+    alice.call_ok("rules/save", &kind).await;
+    let mut page = connect_as(&app, "/ws/live", &alice).await;
+    let mut socket = camera(&app, &alice).await;
+    // The camera names the breed ("tabby"); the rule, as the camera assistant writes it, the kind.
+    send_events(&mut socket, 1..=(SCORE_WINDOW as u64), 0.8).await;
+    let alert = next_of_type(&mut page, "alert").await;
+    assert_eq!((alert["rule_name"].as_str(), alert["label"].as_str()), (Some("cat on cam0"), Some("tabby")));
+}

@@ -90,7 +90,7 @@ impl RuleTracker {
             .classifications
             .iter()
             .flat_map(|head| &head.categories)
-            .filter(|category| filter.admits(&category.category_name))
+            .filter(|category| filter.admits_class(i64::from(category.index), &category.category_name))
             .max_by(|a, b| a.score.total_cmp(&b.score));
         let window = self.windows.entry((rule.id, event.event.stream.clone())).or_default();
         // An event without the label counts as a zero, so the median falls when it leaves.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Local, NaiveDate, TimeDelta, Utc};
 
 use crate::backend::events::LabelCount;
-use crate::vision::CategoryFilter;
+use crate::vision::{CategoryFilter, kind_classes};
 
 /// A time the user names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,30 +239,6 @@ impl Camera {
     }
 }
 
-/// The image model's classes that an everyday word covers (ImageNet has no class called "cat"
-/// or "dog", but five cat breeds and over a hundred dog breeds), by class index.
-fn classes_of(word: &str) -> &'static [std::ops::RangeInclusive<i64>] {
-    match word {
-        "cat" => &[281..=285],
-        "dog" => &[151..=268],
-        "bird" => &[7..=24, 80..=100, 127..=146],
-        "fox" => &[277..=280],
-        "squirrel" => &[335..=336],
-        "car" => &[
-            436..=436,
-            468..=468,
-            511..=511,
-            609..=609,
-            627..=627,
-            656..=656,
-            717..=717,
-            751..=751,
-            817..=817,
-        ],
-        _ => &[],
-    }
-}
-
 /// One word as a thing's name, singular: "puppies" is "dog", "foxes" "fox", "people" "person".
 pub fn singular(word: &str) -> String {
     let word = match word {
@@ -330,7 +306,7 @@ impl Label {
     /// name is this one or contains it as a word (`cat` is "Persian cat"; a kind is only its
     /// classes: `fox` is not "fox squirrel").
     pub fn covers(&self, count: &LabelCount) -> bool {
-        match classes_of(&self.name) {
+        match kind_classes(&self.name) {
             [] => CategoryFilter::from_lists(&self.name, "").admits(&count.label),
             kind => kind.iter().any(|classes| classes.contains(&count.index)),
         }
