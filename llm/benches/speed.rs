@@ -36,21 +36,22 @@ impl Speed {
     }
 }
 
-/// Reads `text` after the beginning-of-sequence token and generates `tokens` tokens past any
-/// end token.
+/// Reads `text` after the beginning-of-sequence token (the time to the first token) and
+/// generates `tokens` tokens in all, past any end token.
 fn measure(model: &Model, text: &str, tokens: usize, sampling: Sampling) -> Speed {
     let prompt = model.tokenizer().encode_prompt(text);
     let started = Instant::now();
-    let generation = model.generate(&prompt, sampling).expect("the model reads the prompt").ignoring_ends();
+    let mut generation = model.generate(&prompt, sampling).expect("a prompt").ignoring_ends();
+    generation.next().expect("a first token").expect("the model reads the prompt");
     let prompt_time = started.elapsed();
     let started = Instant::now();
-    for token in generation.take(tokens) {
+    for token in generation.take(tokens - 1) {
         token.expect("the model generates");
     }
     Speed {
         prompt_tokens: prompt.len(),
         prompt_time,
-        generated_tokens: tokens,
+        generated_tokens: tokens - 1,
         generation_time: started.elapsed(),
     }
 }

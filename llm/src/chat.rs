@@ -64,7 +64,10 @@ pub struct ToolCall {
 }
 
 /// The JSON Schema of a call of one of `tools`: its name and arguments — only the arguments
-/// the tool declares (an open object would let a model write property names without end).
+/// the tool declares (an open object would let a model write property names without end). The
+/// separators are the ones the chat templates write calls with (`", "`, `": "`), fixed rather
+/// than any white space: everything between the name's first token and an argument's value is
+/// then forced, written for the model without a step of its own.
 pub(crate) fn call_schema(tools: &[Tool]) -> serde_json::Value {
     let calls: Vec<serde_json::Value> = tools
         .iter()
@@ -81,7 +84,10 @@ pub(crate) fn call_schema(tools: &[Tool]) -> serde_json::Value {
             })
         })
         .collect();
-    serde_json::json!({ "anyOf": calls })
+    serde_json::json!({
+        "anyOf": calls,
+        "x-guidance": {"whitespace_flexible": false, "item_separator": ", ", "key_separator": ": "},
+    })
 }
 
 /// A tool as templates expect it (the Chat Completions shape).

@@ -148,10 +148,12 @@ impl Model {
         &self.tokenizer
     }
 
-    /// Starts a generation: reads the `prompt` tokens (the slow part of a reply's first token)
-    /// and returns the tokens that follow, one per iteration, chosen by `sampling`. It ends when
-    /// the model writes an end token (end of sequence or of its turn), unless
-    /// [`ignoring_ends`](Generation::ignoring_ends); take as many as a reply may have.
+    /// Starts a generation of the tokens that follow `prompt`, one per iteration, chosen by
+    /// `sampling`. The prompt is read with the first token (the slow part of it), together with
+    /// whatever the generation's set-up writes before the model's own first token (a required
+    /// call's opening). It ends when the model writes an end token (end of sequence or of its
+    /// turn), unless [`ignoring_ends`](Generation::ignoring_ends); take as many as a reply may
+    /// have.
     pub fn generate(&self, prompt: &[u32], sampling: Sampling) -> Result<Generation<'_>, Error> {
         self.generate_after(None, prompt, sampling)
     }
@@ -169,7 +171,7 @@ impl Model {
         if prompt.is_empty() {
             return Err(Error::EmptyPrompt);
         }
-        let (mut cache, reused) = match prefix {
+        let (cache, reused) = match prefix {
             Some(Prefix { tokens, mut cache }) => {
                 // At least the last token is read, for the logits of the next.
                 let common =
@@ -179,16 +181,15 @@ impl Model {
             }
             None => (self.decoder.cache(), 0),
         };
-        let logits = self.decoder.forward(&prompt[reused..], &mut cache)?;
         Ok(Generation {
             model: self,
             prompt: prompt.to_vec(),
             reused,
             cache,
-            logits,
+            logits: Vec::new(),
             sampler: Sampler::new(sampling),
             generated: Vec::new(),
-            unread: Vec::new(),
+            unread: prompt[reused..].to_vec(),
             ahead: std::collections::VecDeque::new(),
             text: TextStream::default(),
             constraint: None,
@@ -285,7 +286,8 @@ pub struct Generation<'m> {
     logits: Vec<f32>,
     sampler: Sampler,
     generated: Vec<u32>,
-    /// Generated tokens the model has not read yet.
+    /// Tokens the model has not read yet: the prompt's (past those reused) until the first
+    /// token, then those generated since the last step.
     unread: Vec<u32>,
     /// Tokens the constraint forces next, written without asking the model.
     ahead: std::collections::VecDeque<u32>,
@@ -302,7 +304,7 @@ impl Generation<'_> {
     /// Binds the output to `schema` (a JSON Schema): the reply is a JSON document it accepts,
     /// and ends when the document does.
     pub fn following_schema(mut self, schema: &serde_json::Value) -> Result<Self, Error> {
-        self.constraint = Some(self.model.constraint(schema)?);
+        self.constraint = Some(forcing(self.model.constraint(schema)?, &mut self.ahead));
         Ok(self)
     }
 
@@ -323,8 +325,9 @@ impl Generation<'_> {
     }
 
     /// Makes the reply a call of one of the tools given to [`Generation::with_tools`] from its
-    /// first token (OpenAI's `tool_choice: "required"`): the call's opening is written for the
-    /// model, and its JSON is bound to the tools at once.
+    /// first token (OpenAI's `tool_choice: "required"`): the call's opening, and as much of its
+    /// JSON as every call begins with, are written for the model (read with the prompt), and its
+    /// JSON is bound to the tools at once.
     pub fn calling_first(mut self) -> Self {
         let tokenizer = &self.model.tokenizer;
         let Some(calls) = &mut self.calls else { return self };
@@ -336,7 +339,7 @@ impl Generation<'_> {
             None => Vec::new(),
         };
         calls.open = Some((String::new(), closing));
-        self.constraint = Some(calls.grammar.fresh());
+        self.constraint = Some(forcing(calls.grammar.fresh(), &mut self.ahead));
         self
     }
 
@@ -367,9 +370,6 @@ impl Generation<'_> {
     }
 
     fn step(&mut self) -> Result<Option<Token>, Error> {
-        if let Some(id) = self.ahead.pop_front() {
-            return self.write(id).map(Some);
-        }
         if let Some(id) = self.calls.as_mut().and_then(|calls| calls.forced.pop_front()) {
             // A call's opening or closing: markup, not reply text.
             self.generated.push(id);
@@ -377,8 +377,11 @@ impl Generation<'_> {
             self.text.push(&self.model.tokenizer, id);
             return Ok(Some(Token { id, text: String::new(), tool_call: None }));
         }
+        if let Some(id) = self.ahead.pop_front() {
+            return self.write(id).map(Some);
+        }
         if !self.unread.is_empty() {
-            // The tokens written since the model last read, in one pass.
+            // The tokens written since the model last read (or the prompt), in one pass.
             self.logits = self.model.decoder.forward(&self.unread, &mut self.cache)?;
             self.unread.clear();
         }
@@ -436,23 +439,30 @@ impl Generation<'_> {
             let mut constraint = calls.grammar.fresh();
             if constraint.advance(id).is_ok() {
                 calls.open = Some((text, Vec::new()));
-                self.constraint = Some(constraint);
+                self.constraint = Some(forcing(constraint, &mut self.ahead));
                 return Ok(markup(String::new()));
             }
         }
         if tokenizer.user_defined("<tool_call>") == Some(id) {
             let shown = std::mem::take(&mut calls.held);
             calls.open = Some((String::new(), tokenizer.user_defined("</tool_call>").into_iter().collect()));
-            self.constraint = Some(calls.grammar.fresh());
+            self.constraint = Some(forcing(calls.grammar.fresh(), &mut self.ahead));
             return Ok(markup(shown));
         }
         let (shown, fenced) = calls.push_text(&text);
         if fenced {
             calls.open = Some((String::new(), tokenizer.encode(FENCE_CLOSING)));
-            self.constraint = Some(calls.grammar.fresh());
+            self.constraint = Some(forcing(calls.grammar.fresh(), &mut self.ahead));
         }
         Ok(markup(shown))
     }
+}
+
+/// `constraint`, once the tokens it forces from where it stands are queued on `ahead` (written
+/// without asking the model).
+fn forcing(mut constraint: Constraint, ahead: &mut std::collections::VecDeque<u32>) -> Constraint {
+    ahead.extend(constraint.fast_forward());
+    constraint
 }
 
 impl Iterator for Generation<'_> {
@@ -797,12 +807,17 @@ mod tests {
         let third = ask("What did the door see?");
         assert_eq!(cache.lookup(&third).map(|p| p.tokens.len()), Some(common), "from the shared beginning");
         // Over the budget, the least recently used go first.
+        let read = |prompt: &[u32]| {
+            let mut generation = model.generate(prompt, Sampling::greedy()).unwrap();
+            generation.next();
+            generation.into_prefix()
+        };
         let mut measure = PrefixCache::new(usize::MAX);
-        measure.keep(model.generate(&first, Sampling::greedy()).unwrap().into_prefix());
+        measure.keep(read(&first));
         let budget = measure.bytes() * 3 / 2;
         let mut small = PrefixCache::new(budget);
-        small.keep(model.generate(&first, Sampling::greedy()).unwrap().into_prefix());
-        small.keep(model.generate(&second, Sampling::greedy()).unwrap().into_prefix());
+        small.keep(read(&first));
+        small.keep(read(&second));
         assert_eq!(small.len(), 1);
         assert!(small.bytes() <= budget);
         assert_eq!(small.lookup(&second).map(|p| p.tokens.len()), Some(second.len()), "the latest is kept");

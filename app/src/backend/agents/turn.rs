@@ -341,13 +341,15 @@ impl<'t> ModelCall<'t> {
         Ok(String::new())
     }
 
-    /// One model step that picks calls of the tools, decoded greedily whatever the session's
-    /// temperature (which tool, with which arguments, is no place for variety); what the model
-    /// writes besides is not shown. The calls are not run: [`ModelCall::execute`] runs each, and
-    /// the agent writes the answer from their results.
+    /// One model step that picks a call of one of the tools, decoded greedily whatever the
+    /// session's temperature (which tool, with which arguments, is no place for variety); the
+    /// step ends with the call (a server that ignores that may send more), and what the model
+    /// writes before it is not shown. The calls are not run: [`ModelCall::execute`] runs each,
+    /// and the agent writes the answer from their results.
     pub async fn choose(&self) -> Result<Vec<ToolCall>, AgentError> {
         let prompt = Prompt {
             temperature: 0.0,
+            parallel_tool_calls: false,
             ..self.prompt(&self.system(), &self.turns(), self.tools, self.require_tool)
         };
         Ok(self.step(prompt, false).await?.1)

@@ -353,14 +353,7 @@ fn try_generate(
         seed: random_seed(),
     };
     let earlier = prefixes.lock().ok().and_then(|mut prefixes| prefixes.lookup(&tokens));
-    let started = Instant::now();
     let mut generation = model.generate_after(earlier, &tokens, sampling)?;
-    tracing::debug!(
-        prompt = tokens.len(),
-        reused = generation.reused(),
-        "read the prompt in {:?}",
-        started.elapsed()
-    );
     if let Some(schema) = &schema {
         generation = generation.following_schema(schema)?;
     }
@@ -373,8 +366,17 @@ fn try_generate(
     if replies.blocking_send(Ok(ReplyEvent::Answering)).is_err() {
         return Ok(());
     }
-    let streamed = stream(&mut generation, prompt.max_tokens, turn_end, replies);
+    let started = Instant::now();
+    let calls = if prompt.parallel_tool_calls { usize::MAX } else { 1 };
+    let streamed = stream(&mut generation, prompt.max_tokens, turn_end, calls, replies);
     let generated = generation.generated().len();
+    tracing::debug!(
+        prompt = tokens.len(),
+        reused = generation.reused(),
+        generated,
+        "read the prompt and generated in {:?}",
+        started.elapsed()
+    );
     if let Ok(mut prefixes) = prefixes.lock() {
         prefixes.keep(generation.into_prefix());
     }
@@ -388,12 +390,14 @@ fn try_generate(
     Ok(())
 }
 
-/// Sends the reply's text and tool calls as `generation` writes them, up to `max_tokens`; returns
-/// why it ended, or none when the receiver is gone (the user stopped the reply).
+/// Sends the reply's text and tool calls as `generation` writes them, up to `max_tokens` and
+/// `max_calls` calls; returns why it ended, or none when the receiver is gone (the user stopped
+/// the reply).
 fn stream(
     generation: &mut llm::Generation,
     max_tokens: u32,
     mut turn_end: Option<TurnEnd>,
+    max_calls: usize,
     replies: &mpsc::Sender<Result<ReplyEvent, ProviderError>>,
 ) -> Result<Option<FinishReason>, llm::Error> {
     let mut finish_reason = FinishReason::Stop;
@@ -421,7 +425,7 @@ fn stream(
         if text.into_iter().chain(call).any(|event| replies.blocking_send(Ok(event)).is_err()) {
             return Ok(None);
         }
-        if ended {
+        if ended || calls >= max_calls {
             break;
         }
     }
@@ -626,6 +630,11 @@ mod tests {
         let question = Turn::User("How many cats did the cameras see in the last 24 hours?".into());
         let prompt =
             Prompt { tools: vec![count_events.clone()], ..Prompt::new(vec![question.clone()], 0.0, 80) };
+        // Asked for exactly one call, the step is that call and ends with it.
+        let one_call = Prompt { require_tool: true, parallel_tool_calls: false, ..prompt.clone() };
+        let chosen = reply("qwen2.5-coder-0.5b", one_call).await;
+        assert_eq!((chosen.finish_reason, chosen.calls.len()), (Some(FinishReason::ToolCalls), 1));
+        assert_eq!(chosen.text, "");
         let first = reply("qwen2.5-coder-0.5b", prompt).await;
         assert_eq!(first.finish_reason, Some(FinishReason::ToolCalls), "{:?}", first.text);
         let [call] = first.calls.as_slice() else { panic!("one call: {:?}", first.calls) };

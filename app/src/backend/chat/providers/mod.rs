@@ -34,6 +34,9 @@ pub struct Prompt {
     pub tools: Vec<ToolDefinition>,
     /// The model must call one of the tools (OpenAI's `tool_choice: "required"`).
     pub require_tool: bool,
+    /// The model may call several tools in one step (OpenAI's `parallel_tool_calls`); when not,
+    /// the step ends with its first call.
+    pub parallel_tool_calls: bool,
     /// The shape the reply must have; any text when none.
     pub response_format: Option<ResponseFormat>,
 }
@@ -48,6 +51,7 @@ impl Prompt {
             max_tokens,
             tools: Vec::new(),
             require_tool: false,
+            parallel_tool_calls: true,
             response_format: None,
         }
     }

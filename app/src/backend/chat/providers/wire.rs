@@ -38,6 +38,9 @@ pub struct CompletionRequest<'a> {
     /// `required` when the model must call one of the tools.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<&'static str>,
+    /// `false` when the model is to make at most one call; left out otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
     /// The shape the reply must have.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_format: Option<&'a ResponseFormat>,
@@ -161,6 +164,7 @@ impl<'a> CompletionRequest<'a> {
                 })
                 .collect(),
             tool_choice: (prompt.require_tool && !prompt.tools.is_empty()).then_some("required"),
+            parallel_tool_calls: (!prompt.parallel_tool_calls && !prompt.tools.is_empty()).then_some(false),
             response_format: prompt.response_format.as_ref(),
         }
     }
@@ -340,6 +344,8 @@ pub fn events(
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn chunked(
@@ -418,6 +424,10 @@ mod tests {
         assert_eq!(body["tools"][0]["function"]["name"], "count");
         assert_eq!(body["tools"][0]["type"], "function");
         assert_eq!(body["response_format"], serde_json::json!({"type": "json_object"}));
+        assert!(body.get("tool_choice").is_none() && body.get("parallel_tool_calls").is_none(), "{body}");
+        let one_call = Prompt { require_tool: true, parallel_tool_calls: false, ..prompt };
+        let body = serde_json::to_value(CompletionRequest::new("m", &one_call)).unwrap();
+        assert_eq!((&body["tool_choice"], &body["parallel_tool_calls"]), (&json!("required"), &json!(false)));
         let chunk: Chunk = serde_json::from_str(
             r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c2","type":"function",
                 "function":{"name":"count","arguments":"{\"la"}}]}}]}"#,
