@@ -220,21 +220,20 @@ impl Agent for CameraAssistant {
     }
 }
 
-/// The conversation with each tool's result cut to the sentence it wrote: what a follow-up needs
-/// of it, in a tenth of the tokens (the model reads less before it answers).
+/// The conversation as the model reads it before the next question: each question and the
+/// answer it got, which states what the tools found, without the calls and results behind it.
+/// That is what a follow-up needs of it (code reads the call before from the session itself),
+/// and the model reads only the last answer and the new question: the question before was read
+/// already, at the end of the previous prompt.
 fn briefly(history: &[ModelTurn]) -> Vec<ModelTurn> {
     history
         .iter()
-        .map(|earlier| match earlier {
-            ModelTurn::ToolResult { call_id, name, content } => {
-                let result: Value = serde_json::from_str(content).unwrap_or(Value::Null);
-                let said =
-                    result.get("answer").or_else(|| result.get("error")).cloned().unwrap_or(Value::Null);
-                let content = json!({"answer": said}).to_string();
-                ModelTurn::ToolResult { call_id: call_id.clone(), name: name.clone(), content }
-            }
-            other => other.clone(),
+        .filter(|earlier| match earlier {
+            ModelTurn::User(_) => true,
+            ModelTurn::Assistant { text, tool_calls } => tool_calls.is_empty() && !text.is_empty(),
+            ModelTurn::ToolResult { .. } => false,
         })
+        .cloned()
         .collect()
 }
 
