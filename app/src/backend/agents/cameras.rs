@@ -130,7 +130,7 @@ impl CameraAssistant {
             Tool::new(
                 NO_DATA,
                 "Greetings, thanks, and anything not about the cameras (weather, news, poems).",
-                reply_without_data,
+                small_talk,
             ),
         ];
         Self { tools: tools.into_iter().map(Tool::with_context::<CameraContext>).collect(), events: store }
@@ -296,7 +296,8 @@ struct ReplyArgs {
     about: Reply,
 }
 
-async fn reply_without_data(args: ReplyArgs, _: Output) -> Result<Value, ToolError> {
+/// A greeting, thanks or a refusal: no data, no card.
+async fn small_talk(args: ReplyArgs, _: Output) -> Result<Value, ToolError> {
     Ok(json!({"answer": args.about.text()}))
 }
 
