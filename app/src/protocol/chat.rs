@@ -344,9 +344,51 @@ pub struct SessionUpdate {
     /// Archive (true) or restore (false).
     #[serde(default)]
     pub archived: Option<bool>,
-    /// New settings.
+    /// New settings: the fields given replace the session's, the others stay.
     #[serde(default)]
-    pub settings: Option<ChatSettings>,
+    pub settings: Option<SettingsChange>,
+}
+
+/// Some of a session's settings; the others are taken from a base (the server's defaults for a
+/// new session, the session's own for a change).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SettingsChange {
+    /// The model's namespaced id.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Sampling temperature, 0 (greedy) to 2.
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    /// Most tokens per reply.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// Instructions sent before the conversation; empty for none.
+    #[serde(default)]
+    pub system_prompt: Option<String>,
+}
+
+impl SettingsChange {
+    /// `base` with the fields given here in place of its own (not yet validated).
+    pub fn over(self, base: ChatSettings) -> ChatSettings {
+        ChatSettings {
+            model: self.model.unwrap_or(base.model),
+            temperature: self.temperature.unwrap_or(base.temperature),
+            max_tokens: self.max_tokens.unwrap_or(base.max_tokens),
+            system_prompt: self.system_prompt.unwrap_or(base.system_prompt),
+        }
+    }
+}
+
+impl From<ChatSettings> for SettingsChange {
+    fn from(settings: ChatSettings) -> Self {
+        Self {
+            model: Some(settings.model),
+            temperature: Some(settings.temperature),
+            max_tokens: Some(settings.max_tokens),
+            system_prompt: Some(settings.system_prompt),
+        }
+    }
 }
 
 /// A page of a session's messages, oldest first.

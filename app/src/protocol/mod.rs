@@ -68,7 +68,7 @@ pub use chat::{
     ChatMessage, ChatReply, ChatRequest, ChatSession, ChatSettings, ChatStats, FinishReason,
     JsonSchemaFormat, MAX_MESSAGE_CHARS, MAX_REPLY_TOKENS, MessagePage, MessageStatus, ModelInfo, ModelList,
     Preset, PresetDraft, ProviderHealth, ProviderKind, ResponseFormat, Role, SessionListUpdate,
-    SessionUpdate, Usage, parse_client_id, parse_form_values, parse_user_message, title_from,
+    SessionUpdate, SettingsChange, Usage, parse_client_id, parse_form_values, parse_user_message, title_from,
 };
 pub use classification::Category;
 pub use delivery::Unacknowledged;

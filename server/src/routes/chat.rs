@@ -5,9 +5,9 @@
 use app::backend::AppError;
 use app::backend::chat::{NewMessage, SessionStart};
 use app::protocol::{
-    AgentList, AgentPath, ApiError, ChatMessage, ChatSession, ChatSessionId, ChatSettings, ChatStats, FileId,
-    FileInfo, MessageId, MessagePage, MessageStatus, ModelInfo, ModelList, Preset, PresetDraft, PresetId,
-    ProviderHealth, ResponseFormat, SessionUpdate,
+    AgentList, AgentPath, ApiError, ChatMessage, ChatSession, ChatSessionId, ChatStats, FileId, FileInfo,
+    MessageId, MessagePage, MessageStatus, ModelInfo, ModelList, Preset, PresetDraft, PresetId,
+    ProviderHealth, ResponseFormat, SessionUpdate, SettingsChange,
 };
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -98,9 +98,9 @@ struct NewSession {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     context: Option<serde_json::Value>,
-    /// The session's settings; the server's defaults when absent.
+    /// The session's settings; the server's defaults for those absent.
     #[serde(default)]
-    settings: Option<ChatSettings>,
+    settings: Option<SettingsChange>,
 }
 
 #[utoipa::path(

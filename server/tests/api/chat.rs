@@ -176,6 +176,32 @@ async fn each_turn_starts_from_the_session_as_it_is_now() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_given_in_part_take_the_rest_from_the_defaults_or_the_session() {
+    let (app, _fake) = chat_app(|_| {}).await;
+    let alice = app.sign_up("alice").await;
+    let (_, defaults) = rest(&alice, reqwest::Method::POST, "sessions/", Some(json!({}))).await;
+    let new = json!({"settings": {"model": "fake/fake-model"}});
+    let (status, session) = rest(&alice, reqwest::Method::POST, "sessions/", Some(new)).await;
+    assert_eq!(status, 201, "{session}");
+    assert_eq!(session["model"], "fake/fake-model");
+    assert_eq!(session["temperature"], defaults["temperature"]);
+    assert_eq!(session["max_tokens"], defaults["max_tokens"]);
+    let path = format!("sessions/{}/", session["id"]);
+    let change = json!({"settings": {"temperature": 0.2, "system_prompt": "Be brief."}});
+    let (status, changed) = rest(&alice, reqwest::Method::PATCH, &path, Some(change)).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["model"], "fake/fake-model", "what was not given stays");
+    assert_eq!(changed["system_prompt"], "Be brief.");
+    assert!((changed["temperature"].as_f64().unwrap() - 0.2).abs() < 1e-6);
+    let out_of_range = json!({"settings": {"max_tokens": 0}});
+    let (status, error) = rest(&alice, reqwest::Method::PATCH, &path, Some(out_of_range)).await;
+    assert_eq!(status, 400, "{error}");
+    let unknown = json!({"settings": {"model": "nobody/nothing"}});
+    let (status, _) = rest(&alice, reqwest::Method::POST, "sessions/", Some(unknown)).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_keeps_the_partial_text_and_cancels_the_upstream_request() {
     let (app, fake) = chat_app(|_| {}).await;
     let alice = app.sign_up("alice").await;

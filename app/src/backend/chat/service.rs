@@ -28,8 +28,8 @@ use crate::backend::{AppError, Hub};
 use crate::protocol::{
     AgentList, AgentPath, ChatMessage, ChatSession, ChatSettings, ChatStats, FileId, FileInfo, LiveUpdate,
     MAX_FILES_PER_MESSAGE, MessagePage, MessageStatus, ModelInfo, ModelList, Preset, PresetDraft,
-    ProviderHealth, ResponseFormat, Role, SessionUpdate, Usage, UserInfo, parse_client_id, parse_form_values,
-    parse_user_message, title_from,
+    ProviderHealth, ResponseFormat, Role, SessionUpdate, SettingsChange, Usage, UserInfo, parse_client_id,
+    parse_form_values, parse_user_message, title_from,
 };
 
 /// Events a session's slowest connection may fall behind by (each open session's channel
@@ -92,8 +92,8 @@ pub struct SessionStart {
     pub agent: Option<AgentPath>,
     /// The start arguments the agent builds its context from (`null` for none).
     pub context: Value,
-    /// The model settings; the defaults when none.
-    pub settings: Option<ChatSettings>,
+    /// The model settings given; the defaults for the others.
+    pub settings: Option<SettingsChange>,
 }
 
 /// A user message to send.
@@ -252,7 +252,7 @@ impl ChatService {
         visitor: &UserInfo,
         start: SessionStart,
     ) -> Result<ChatSession, AppError> {
-        let settings = self.checked(start.settings.unwrap_or_else(|| self.default_settings()))?;
+        let settings = self.checked(start.settings.unwrap_or_default().over(self.default_settings()))?;
         let agent = start.agent.unwrap_or_default();
         let context = self.agents.create_context(&agent, visitor, start.context)?;
         let session = self.store.create_session(visitor.id, "", &settings, None, (&agent, &context)).await?;
@@ -309,7 +309,13 @@ impl ChatService {
         if title.as_ref().is_some_and(|t| !(1..=200).contains(&t.chars().count())) {
             return Err(AppError::BadRequest("a title has 1 to 200 characters".into()));
         }
-        let settings = update.settings.map(|s| self.checked(s)).transpose()?;
+        let settings = match update.settings {
+            Some(change) => {
+                let current = self.store.session(owner_id, session_id).await?.settings;
+                Some(self.checked(change.over(current))?)
+            }
+            None => None,
+        };
         let session = self
             .store
             .update_session(owner_id, session_id, title.as_deref(), update.archived, settings.as_ref())

@@ -74,7 +74,8 @@ pub fn SessionSettings(id: ChatSessionId, settings: RwSignal<ChatSettings>, mode
     let preset_name = RwSignal::new(String::new());
     let public = RwSignal::new(false);
     let save = move |_| {
-        let update = SessionUpdate { settings: Some(settings.get_untracked()), ..SessionUpdate::default() };
+        let update =
+            SessionUpdate { settings: Some(settings.get_untracked().into()), ..SessionUpdate::default() };
         leptos::task::spawn_local(async move {
             saved.set(Some(
                 update_chat(id, update).await.map(|_| "Settings saved.".to_owned()).map_err(|e| e.message),
