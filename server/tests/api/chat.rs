@@ -202,6 +202,31 @@ async fn settings_given_in_part_take_the_rest_from_the_defaults_or_the_session()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_model_is_listed_while_its_server_is_down() {
+    // Nothing listens on the discard port: the server is down from start-up on.
+    let mut down = UpstreamConfig::new("down", "http://127.0.0.1:9/v1");
+    down.models = vec!["m1".into()];
+    let app = spawn_app_with(|config| {
+        config.chat.providers = vec![down];
+        config.chat.default_model = Some("down/m2".into());
+    })
+    .await;
+    let alice = app.sign_up("alice").await;
+    let (status, models) = rest(&alice, reqwest::Method::GET, "models/", None).await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> =
+        models["models"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
+    assert_eq!(models["default_model"], "down/m2");
+    for id in ["down/m1", "down/m2", "local/qwen2.5-coder-0.5b"] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+    let (_, synced) = rest(&alice, reqwest::Method::POST, "models/sync_models/", None).await;
+    assert_eq!(synced["failed"][0]["provider"], "down", "{synced}");
+    let (_, after) = rest(&alice, reqwest::Method::GET, "models/", None).await;
+    assert_eq!(after["models"], models["models"], "a failed sync takes nothing away");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_keeps_the_partial_text_and_cancels_the_upstream_request() {
     let (app, fake) = chat_app(|_| {}).await;
     let alice = app.sign_up("alice").await;

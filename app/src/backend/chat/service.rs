@@ -871,7 +871,9 @@ impl ChatService {
         });
     }
 
-    /// The models of every provider, as last discovered (the embedded model is always there).
+    /// The models of every provider, as last discovered, with those the configuration names
+    /// (listed whether or not their server answered: the default model among them) and the
+    /// embedded ones.
     pub async fn models(&self) -> Result<ModelList, AppError> {
         let mut models = self.store.models().await?;
         for provider in self.providers.all() {
@@ -881,8 +883,20 @@ impl ChatService {
                 models.retain(|m| m.provider != provider.name());
                 models.extend(own);
             }
+            for configured in provider.configured_models() {
+                if !models.iter().any(|m| m.id == configured.id) {
+                    models.push(configured);
+                }
+            }
         }
-        Ok(ModelList { models, default_model: self.providers.default_model().to_owned() })
+        let default_model = self.providers.default_model().to_owned();
+        if let Ok((provider, name)) = self.providers.resolve(&default_model)
+            && !models.iter().any(|m| m.id == default_model)
+        {
+            let (provider, name) = (provider.name().to_owned(), name.to_owned());
+            models.push(ModelInfo { id: default_model.clone(), provider, name, note: None });
+        }
+        Ok(ModelList { models, default_model })
     }
 
     /// Asks every provider for its models and stores them; returns the models found and the

@@ -290,6 +290,12 @@ pub trait ModelProvider: Send + Sync + fmt::Debug {
     /// Discovers the models the provider offers, with namespaced ids.
     fn discover_models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>, ProviderError>>;
 
+    /// The models its configuration names, offered whether or not its server answers; none by
+    /// default.
+    fn configured_models(&self) -> Vec<ModelInfo> {
+        Vec::new()
+    }
+
     /// Checks that the provider answers; says what was checked.
     fn check(&self) -> BoxFuture<'_, Result<String, ProviderError>>;
 

@@ -126,6 +126,12 @@ struct Upstream {
 }
 
 impl OpenAiCompatible {
+    /// The server's model `id`, as the app lists it.
+    fn model(&self, id: String) -> ModelInfo {
+        let name = self.name();
+        ModelInfo { id: format!("{name}/{id}"), provider: name.to_owned(), name: id, note: None }
+    }
+
     /// A provider for `config`; fails when a header or the base address is malformed.
     pub fn new(config: UpstreamConfig) -> Result<Self, String> {
         let mut headers = HeaderMap::new();
@@ -315,24 +321,20 @@ impl ModelProvider for OpenAiCompatible {
 
     fn discover_models(&self) -> BoxFuture<'_, Result<Vec<ModelInfo>, ProviderError>> {
         async move {
-            let mut ids = self.inner.list_models().await?;
-            for id in &self.inner.config.models {
-                if !ids.contains(id) {
-                    ids.push(id.clone());
+            let mut models: Vec<ModelInfo> =
+                self.inner.list_models().await?.into_iter().map(|id| self.model(id)).collect();
+            for model in self.configured_models() {
+                if !models.contains(&model) {
+                    models.push(model);
                 }
             }
-            let name = self.name();
-            Ok(ids
-                .into_iter()
-                .map(|id| ModelInfo {
-                    id: format!("{name}/{id}"),
-                    provider: name.to_owned(),
-                    name: id,
-                    note: None,
-                })
-                .collect())
+            Ok(models)
         }
         .boxed()
+    }
+
+    fn configured_models(&self) -> Vec<ModelInfo> {
+        self.inner.config.models.iter().map(|id| self.model(id.clone())).collect()
     }
 
     fn check(&self) -> BoxFuture<'_, Result<String, ProviderError>> {
