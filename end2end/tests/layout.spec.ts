@@ -1,5 +1,5 @@
 import { Page } from '@playwright/test';
-import { expect, hydrated, signUp, test, uniqueName } from './fixtures';
+import { expect, hydrated, lastReply, sendMessage, signUp, test, uniqueName } from './fixtures';
 
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 900 };
@@ -67,4 +67,44 @@ test('the "Show archived" box sits beside its label', async ({ page }) => {
   const label = await page.locator('label.checkbox').boundingBox();
   expect(box!.height).toBeLessThan(label!.height + 1);
   expect(Math.abs(box!.y + box!.height / 2 - (label!.y + label!.height / 2))).toBeLessThan(4);
+});
+
+test('on the Events page the event list has its own titled panel, clear of the rules', async ({ page }) => {
+  await signUp(page, uniqueName('history'));
+  await page.goto('/events');
+  await hydrated(page);
+  const history = page.getByRole('region', { name: 'All events' });
+  await expect(history.getByRole('button', { name: 'Filter' })).toBeVisible();
+  await expect(history).toContainText('No events to show');
+  const rules = await page.getByRole('region', { name: 'Rules' }).boundingBox();
+  const box = await history.boundingBox();
+  expect(box!.y + box!.height).toBeLessThanOrEqual(rules!.y);
+});
+
+test('on a phone a tool card\'s long arguments wrap inside the card', async ({ page }) => {
+  await page.setViewportSize(PHONE);
+  await signUp(page, uniqueName('card'));
+  await page.goto('/chat');
+  await hydrated(page);
+  await page.getByLabel('Answered by').selectOption({ label: 'Camera assistant' });
+  await page.locator('.chat-welcome').getByRole('button', { name: 'New chat' }).click();
+  await expect(page.getByLabel('Message')).toBeEnabled();
+  const camera = 'the-camera-over-the-garden-gate-next-to-the-old-apple-tree';
+  await sendMessage(page, `When did ${camera} last see a cat? [call last_seen {"label": "cat", "camera": "${camera}"}]`);
+  await expect(lastReply(page)).toHaveAttribute('data-status', 'complete');
+  const card = lastReply(page).locator('.tool-card[data-tool="last_seen"]');
+  await card.locator('summary').click();
+  await expect(card.locator('.tool-arguments')).toContainText(camera);
+  // Nothing in the card runs past its edge, and the arguments read without scrolling sideways.
+  const overflow = await card.evaluate((element) => {
+    const edge = element.getBoundingClientRect().right;
+    const past = [...element.querySelectorAll('*')].map((e) => e.getBoundingClientRect().right - edge);
+    const pre = element.querySelector('.tool-arguments')!;
+    return { past: Math.max(...past), sideways: pre.scrollWidth - pre.clientWidth };
+  });
+  expect(overflow).toEqual({ past: expect.any(Number), sideways: 0 });
+  expect(overflow.past).toBeLessThanOrEqual(0);
+  const box = await card.boundingBox();
+  expect(box!.x + box!.width).toBeLessThanOrEqual(PHONE.width);
+  await fitsTheWidth(page);
 });

@@ -95,38 +95,41 @@ fn History() -> impl IntoView {
         });
     };
     view! {
-        <form class="inline-form filters" on:submit=on_submit>
-            <label>"Stream" <input node_ref=stream name="stream" placeholder="any" /></label>
-            <label>"Label" <input node_ref=label name="label" placeholder="any, e.g. tabby" /></label>
-            <label>
-                "Minimum score"
-                <input node_ref=min_score name="min_score" type="number" min="0" max="1" step="0.05" />
-            </label>
-            <label>"From (UTC)" <input node_ref=since name="since" type="datetime-local" /></label>
-            <label>"To (UTC)" <input node_ref=until name="until" type="datetime-local" /></label>
-            <button type="submit">"Filter"</button>
-        </form>
-        <FormError result=search.value() />
-        <Show
-            when=move || !shown.with(Vec::is_empty)
-            fallback=|| view! { <p class="muted">"No events to show: send some from a camera, or change the filters."</p> }
-        >
-            <table class="list events">
-                <thead>
-                    <tr><th></th><th>"Recognised"</th><th>"Score"</th><th>"Stream"</th><th>"When"</th></tr>
-                </thead>
-                <tbody>
-                    <For each=move || shown.get() key=|event| event.id let:event>
-                        {event_row(&event, format_time)}
-                    </For>
-                </tbody>
-            </table>
-        </Show>
-        {move || next.get().map(|before_id| view! {
-            <button on:click=move |_| {
-                run(ListEvents { before_id: Some(before_id), ..filters.get_value() });
-            }>"Older events"</button>
-        })}
+        <section class="panel history" aria-labelledby="history-title">
+            <h2 id="history-title">"All events"</h2>
+            <form class="inline-form filters" on:submit=on_submit>
+                <label>"Stream" <input node_ref=stream name="stream" placeholder="any" /></label>
+                <label>"Label" <input node_ref=label name="label" placeholder="any, e.g. tabby" /></label>
+                <label>
+                    "Minimum score"
+                    <input node_ref=min_score name="min_score" type="number" min="0" max="1" step="0.05" />
+                </label>
+                <label>"From (UTC)" <input node_ref=since name="since" type="datetime-local" /></label>
+                <label>"To (UTC)" <input node_ref=until name="until" type="datetime-local" /></label>
+                <button type="submit">"Filter"</button>
+            </form>
+            <FormError result=search.value() />
+            <Show
+                when=move || !shown.with(Vec::is_empty)
+                fallback=|| view! { <p class="muted">"No events to show: send some from a camera, or change the filters."</p> }
+            >
+                <table class="list events">
+                    <thead>
+                        <tr><th></th><th>"Recognised"</th><th>"Score"</th><th>"Stream"</th><th>"When"</th></tr>
+                    </thead>
+                    <tbody>
+                        <For each=move || shown.get() key=|event| event.id let:event>
+                            {event_row(&event, format_time)}
+                        </For>
+                    </tbody>
+                </table>
+            </Show>
+            {move || next.get().map(|before_id| view! {
+                <button on:click=move |_| {
+                    run(ListEvents { before_id: Some(before_id), ..filters.get_value() });
+                }>"Older events"</button>
+            })}
+        </section>
     }
 }
 
