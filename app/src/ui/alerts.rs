@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::api::{DeleteRule, PauseRule, SaveRule, list_alerts, list_rules};
 use crate::protocol::{AlertInfo, RuleDraft, RuleInfo};
-use crate::ui::common::{FormError, Loaded, format_time};
+use crate::ui::common::{FormError, ListTable, Loaded, format_time};
 use crate::ui::live::Live;
 
 /// Toasts shown at once, newest last.
@@ -79,28 +79,22 @@ pub fn AlertList() -> impl IntoView {
     view! {
         <section class="panel alerts" aria-labelledby="alerts-title">
             <h2 id="alerts-title">"Alerts"</h2>
-            <Loaded resource=alerts render={|list: Vec<AlertInfo>| {
-                if list.is_empty() {
-                    return view! { <p class="muted">"No alerts yet: add a rule below."</p> }.into_any();
-                }
-                view! {
-                    <table class="list">
-                        <thead>
-                                <tr><th></th><th>"Alert"</th><th>"When"</th><th>"Seen"</th><th>"Webhook"</th></tr>
-                            </thead>
-                        <tbody>
-                            {list.into_iter().map(|alert| view! {
-                                <tr class="alert-row">
-                                    <td>{thumbnail(&alert)}</td>
-                                    <td>{describe(&alert)}</td>
-                                    <td>{format_time(&alert.fired_at)}</td>
-                                    <td class="presence">{presence(&alert)}</td>
-                                    <td>{alert.webhook_status.as_ref().map(ToString::to_string)}</td>
-                                </tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any()
+            <Loaded resource=alerts render={|list: Vec<AlertInfo>| view! {
+                <ListTable
+                    empty=list.is_empty()
+                    note="No alerts yet: add a rule below."
+                    headings=&["", "Alert", "When", "Seen", "Webhook"]
+                >
+                    {list.iter().map(|alert| view! {
+                        <tr class="alert-row">
+                            <td>{thumbnail(alert)}</td>
+                            <td>{describe(alert)}</td>
+                            <td>{format_time(&alert.fired_at)}</td>
+                            <td class="presence">{presence(alert)}</td>
+                            <td>{alert.webhook_status.as_ref().map(ToString::to_string)}</td>
+                        </tr>
+                    }).collect_view()}
+                </ListTable>
             }} />
         </section>
     }
@@ -136,40 +130,34 @@ pub fn RuleManager() -> impl IntoView {
                  the minimum (it appears), or once a sighting of one of its labels has lasted the given time \
                  (it stays), then stays quiet for its cooldown."
             </p>
-            <Loaded resource=rules render={move |list: Vec<RuleInfo>| {
-                if list.is_empty() {
-                    return view! { <p class="muted">"No rules yet."</p> }.into_any();
-                }
-                view! {
-                    <table class="list">
-                        <thead>
-                            <tr><th>"Name"</th><th>"Labels"</th><th>"Score"</th><th>"Stream"</th><th>"Fires when"</th><th>"Cooldown"</th><th></th></tr>
-                        </thead>
-                        <tbody>
-                            {list.into_iter().map(|rule| {
-                                let (id, paused) = (rule.id, rule.paused);
-                                let edit = rule.clone();
-                                view! {
-                                    <tr class="rule-row" class:rule-paused=paused>
-                                        <td>{rule.rule.name.clone()} {paused.then_some(" (paused)")}</td>
-                                        <td>{rule.rule.labels.clone()}</td>
-                                        <td>{format!("≥ {:.0}%", rule.rule.min_score * 100.0)}</td>
-                                        <td>{rule.rule.stream.clone().unwrap_or_else(|| "any".into())}</td>
-                                        <td>{fires_when(&rule.rule)}</td>
-                                        <td>{format!("{} s", rule.rule.cooldown_secs)}</td>
-                                        <td class="actions">
-                                            <button on:click=move |_| editing.set(Some(edit.clone()))>"Edit"</button>
-                                            <button on:click=move |_| { pause.dispatch(PauseRule { id, paused: !paused }); }>
-                                                {if paused { "Resume" } else { "Pause" }}
-                                            </button>
-                                            <button on:click=move |_| { delete.dispatch(DeleteRule { id }); }>"Delete"</button>
-                                        </td>
-                                    </tr>
-                                }
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any()
+            <Loaded resource=rules render={move |list: Vec<RuleInfo>| view! {
+                <ListTable
+                    empty=list.is_empty()
+                    note="No rules yet."
+                    headings=&["Name", "Labels", "Score", "Stream", "Fires when", "Cooldown", ""]
+                >
+                    {list.iter().map(|rule| {
+                        let (id, paused) = (rule.id, rule.paused);
+                        let edit = rule.clone();
+                        view! {
+                            <tr class="rule-row" class:rule-paused=paused>
+                                <td>{rule.rule.name.clone()} {paused.then_some(" (paused)")}</td>
+                                <td>{rule.rule.labels.clone()}</td>
+                                <td>{format!("≥ {:.0}%", rule.rule.min_score * 100.0)}</td>
+                                <td>{rule.rule.stream.clone().unwrap_or_else(|| "any".into())}</td>
+                                <td>{fires_when(&rule.rule)}</td>
+                                <td>{format!("{} s", rule.rule.cooldown_secs)}</td>
+                                <td class="actions">
+                                    <button on:click=move |_| editing.set(Some(edit.clone()))>"Edit"</button>
+                                    <button on:click=move |_| { pause.dispatch(PauseRule { id, paused: !paused }); }>
+                                        {if paused { "Resume" } else { "Pause" }}
+                                    </button>
+                                    <button on:click=move |_| { delete.dispatch(DeleteRule { id }); }>"Delete"</button>
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </ListTable>
             }} />
             <FormError result=pause.value() />
             <FormError result=delete.value() />

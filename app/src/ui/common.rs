@@ -1,4 +1,4 @@
-//! Small pieces shared by the pages: loading states, form errors, timestamps.
+//! Small pieces shared by the pages: loading states, lists, form errors, timestamps.
 
 use leptos::prelude::*;
 
@@ -55,6 +55,29 @@ where
         None => view! { <p class="muted">"Loading…"</p> }.into_any(),
         Some(Ok(value)) => render(value).into_any(),
         Some(Err(e)) => view! { <p class="error">{e.message}</p> }.into_any(),
+    }
+}
+
+/// A list as a table (class `list`, and `class` when given) under `headings`, its rows the
+/// children; `note` in its place while `empty`.
+#[component]
+pub fn ListTable(
+    #[prop(into)] empty: Signal<bool>,
+    note: &'static str,
+    headings: &'static [&'static str],
+    #[prop(optional)] class: &'static str,
+    children: ChildrenFn,
+) -> impl IntoView {
+    let class = format!("list {class}").trim_end().to_owned();
+    view! {
+        <Show when=move || !empty.get() fallback=move || view! { <p class="muted">{note}</p> }>
+            <table class=class.clone()>
+                <thead>
+                    <tr>{headings.iter().map(|heading| view! { <th>{*heading}</th> }).collect_view()}</tr>
+                </thead>
+                <tbody>{children()}</tbody>
+            </table>
+        </Show>
     }
 }
 

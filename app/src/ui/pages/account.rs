@@ -3,7 +3,7 @@ use leptos_meta::Title;
 
 use crate::api::{ChangePassword, CreateToken, RevokeSession, RevokeToken, list_sessions, list_tokens};
 use crate::protocol::{ApiTokenInfo, SessionInfo, UserInfo};
-use crate::ui::common::{FormError, Loaded, format_time, reloaded_after};
+use crate::ui::common::{FormError, ListTable, Loaded, format_time, reloaded_after};
 use crate::ui::session::RequireUser;
 
 /// The signed-in user's settings: password, API tokens, browser sessions.
@@ -82,32 +82,27 @@ fn Tokens() -> impl IntoView {
                     <input class="token-secret" readonly value=token.secret aria-label="New token" />
                 </div>
             })}
-            <Loaded resource=tokens render={move |list: Vec<ApiTokenInfo>| {
-                if list.is_empty() {
-                    return view! { <p class="muted">"No tokens yet."</p> }.into_any();
-                }
-                view! {
-                    <table class="list">
-                        <thead>
-                            <tr><th>"Name"</th><th>"Token"</th><th>"Created"</th><th>"Last used"</th><th></th></tr>
-                        </thead>
-                        <tbody>
-                            {list.into_iter().map(|token| view! {
-                                <tr class="token-row">
-                                    <td>{token.name}</td>
-                                    <td><code>{token.prefix}"…"</code></td>
-                                    <td>{format_time(&token.created_at)}</td>
-                                    <td>{token.last_used_at.as_ref().map_or_else(|| "never".into(), format_time)}</td>
-                                    <td>
-                                        <button on:click=move |_| { revoke.dispatch(RevokeToken { id: token.id }); }>
-                                            "Revoke"
-                                        </button>
-                                    </td>
-                                </tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any()
+            <Loaded resource=tokens render={move |list: Vec<ApiTokenInfo>| view! {
+                <ListTable
+                    empty=list.is_empty()
+                    note="No tokens yet."
+                    headings=&["Name", "Token", "Created", "Last used", ""]
+                >
+                    {list.iter().map(|token| {
+                        let id = token.id;
+                        view! {
+                            <tr class="token-row">
+                                <td>{token.name.clone()}</td>
+                                <td><code>{token.prefix.clone()}"…"</code></td>
+                                <td>{format_time(&token.created_at)}</td>
+                                <td>{token.last_used_at.as_ref().map_or_else(|| "never".into(), format_time)}</td>
+                                <td>
+                                    <button on:click=move |_| { revoke.dispatch(RevokeToken { id }); }>"Revoke"</button>
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </ListTable>
             }} />
         </section>
     }

@@ -3,7 +3,7 @@ use leptos_meta::Title;
 
 use crate::api::{SetUserDisabled, list_users};
 use crate::protocol::{UserInfo, UserSummary};
-use crate::ui::common::{FormError, Loaded, format_time, reloaded_after};
+use crate::ui::common::{FormError, ListTable, Loaded, format_time, reloaded_after};
 use crate::ui::session::RequireUser;
 
 /// The administrator's list of accounts, with disable / enable.
@@ -25,28 +25,25 @@ fn UserList() -> impl IntoView {
         <h1>"Users"</h1>
         <FormError result=toggle.value() />
         <Loaded resource=users render={move |list: Vec<UserSummary>| view! {
-            <table class="list">
-                <thead><tr><th>"User"</th><th>"Role"</th><th>"Created"</th><th>"Status"</th><th></th></tr></thead>
-                <tbody>
-                    {list.into_iter().map(|user| {
-                        let role = if user.is_admin { "administrator" } else if user.is_guest { "guest" } else { "user" };
-                        let (id, disabled) = (user.id, user.disabled);
-                        view! {
-                            <tr class="user-row">
-                                <td>{user.username}</td>
-                                <td>{role}</td>
-                                <td>{format_time(&user.created_at)}</td>
-                                <td>{if disabled { "disabled" } else { "active" }}</td>
-                                <td>
-                                    <button on:click=move |_| { toggle.dispatch(SetUserDisabled { id, disabled: !disabled }); }>
-                                        {if disabled { "Enable" } else { "Disable" }}
-                                    </button>
-                                </td>
-                            </tr>
-                        }
-                    }).collect_view()}
-                </tbody>
-            </table>
+            <ListTable empty=list.is_empty() note="No users." headings=&["User", "Role", "Created", "Status", ""]>
+                {list.iter().map(|user| {
+                    let role = if user.is_admin { "administrator" } else if user.is_guest { "guest" } else { "user" };
+                    let (id, disabled) = (user.id, user.disabled);
+                    view! {
+                        <tr class="user-row">
+                            <td>{user.username.clone()}</td>
+                            <td>{role}</td>
+                            <td>{format_time(&user.created_at)}</td>
+                            <td>{if disabled { "disabled" } else { "active" }}</td>
+                            <td>
+                                <button on:click=move |_| { toggle.dispatch(SetUserDisabled { id, disabled: !disabled }); }>
+                                    {if disabled { "Enable" } else { "Disable" }}
+                                </button>
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </ListTable>
         }} />
     }
 }

@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use crate::api::{ListEvents, ListSightings, recent_activity, sighting_events};
 use crate::protocol::{EventPage, Sighting, SightingPage, StoredEvent, UserInfo};
 use crate::ui::alerts::{AlertList, RuleManager};
-use crate::ui::common::{FormError, Loaded, format_clock, format_duration, format_time};
+use crate::ui::common::{FormError, ListTable, Loaded, format_clock, format_duration, format_time};
 use crate::ui::live::Live;
 use crate::ui::session::RequireUser;
 
@@ -109,21 +109,16 @@ fn History() -> impl IntoView {
                 <button type="submit">"Filter"</button>
             </form>
             <FormError result=search.value() />
-            <Show
-                when=move || !shown.with(Vec::is_empty)
-                fallback=|| view! { <p class="muted">"No events to show: send some from a camera, or change the filters."</p> }
+            <ListTable
+                empty=Signal::derive(move || shown.with(Vec::is_empty))
+                note="No events to show: send some from a camera, or change the filters."
+                headings=&["", "Recognised", "Score", "Stream", "When"]
+                class="events"
             >
-                <table class="list events">
-                    <thead>
-                        <tr><th></th><th>"Recognised"</th><th>"Score"</th><th>"Stream"</th><th>"When"</th></tr>
-                    </thead>
-                    <tbody>
-                        <For each=move || shown.get() key=|event| event.id let:event>
-                            {event_row(&event, format_time)}
-                        </For>
-                    </tbody>
-                </table>
-            </Show>
+                <For each=move || shown.get() key=|event| event.id let:event>
+                    {event_row(&event, format_time)}
+                </For>
+            </ListTable>
             {move || next.get().map(|before_id| view! {
                 <button on:click=move |_| {
                     run(ListEvents { before_id: Some(before_id), ..filters.get_value() });
@@ -195,21 +190,15 @@ fn SightingList() -> impl IntoView {
         <section class="panel sightings" aria-labelledby="sightings-title">
             <h2 id="sightings-title">"Sightings"</h2>
             <FormError result=load.value() />
-            <Show
-                when=move || !shown.with(Vec::is_empty)
-                fallback=|| view! { <p class="muted">"Nothing seen yet: what a camera recognises shows here while it stays."</p> }
+            <ListTable
+                empty=Signal::derive(move || shown.with(Vec::is_empty))
+                note="Nothing seen yet: what a camera recognises shows here while it stays."
+                headings=&["", "Seen", "Stream", "From", "For", "Best", ""]
             >
-                <table class="list">
-                    <thead>
-                        <tr><th></th><th>"Seen"</th><th>"Stream"</th><th>"From"</th><th>"For"</th><th>"Best"</th><th></th></tr>
-                    </thead>
-                    <tbody>
-                        <For each=move || shown.get() key=|s| (s.id, s.last_seen_at, s.ended_at) let:sighting>
-                            {sighting_row(sighting, opened, toggle)}
-                        </For>
-                    </tbody>
-                </table>
-            </Show>
+                <For each=move || shown.get() key=|s| (s.id, s.last_seen_at, s.ended_at) let:sighting>
+                    {sighting_row(sighting, opened, toggle)}
+                </For>
+            </ListTable>
             {move || next.get().map(|before_id| view! {
                 <button on:click=move |_| {
                     load.dispatch(ListSightings { stream: None, label: None, before_id: Some(before_id) });
