@@ -876,6 +876,7 @@ impl ChatService {
     /// embedded ones.
     pub async fn models(&self) -> Result<ModelList, AppError> {
         let mut models = self.store.models().await?;
+        let mut named = Vec::new();
         for provider in self.providers.all() {
             if provider.kind() == ProviderKind::Embedded
                 && let Ok(own) = provider.discover_models().await
@@ -883,18 +884,17 @@ impl ChatService {
                 models.retain(|m| m.provider != provider.name());
                 models.extend(own);
             }
-            for configured in provider.configured_models() {
-                if !models.iter().any(|m| m.id == configured.id) {
-                    models.push(configured);
-                }
-            }
+            named.extend(provider.configured_models());
         }
         let default_model = self.providers.default_model().to_owned();
-        if let Ok((provider, name)) = self.providers.resolve(&default_model)
-            && !models.iter().any(|m| m.id == default_model)
-        {
+        if let Ok((provider, name)) = self.providers.resolve(&default_model) {
             let (provider, name) = (provider.name().to_owned(), name.to_owned());
-            models.push(ModelInfo { id: default_model.clone(), provider, name, note: None });
+            named.push(ModelInfo { id: default_model.clone(), provider, name, note: None });
+        }
+        for model in named {
+            if !models.iter().any(|m| m.id == model.id) {
+                models.push(model);
+            }
         }
         Ok(ModelList { models, default_model })
     }
